@@ -1,0 +1,208 @@
+"""Generating the attribute table: resumable, chunked, validated, retried.
+
+The run works through the classes that the table does not have yet, a chunk at a time. Each
+chunk is sent to the backend in one batch; answers are validated and cleaned; malformed ones
+are sent again (with the retry sampling settings) up to ``max_attempts`` times. After every
+chunk the whole table is rewritten atomically, so an interrupted run (Ctrl-C, ``kill -9``,
+crash) keeps every class finished so far and the next run generates only what is missing.
+
+An existing table is only extended if it was made the same way (same vocabulary, model,
+template and settings); otherwise the run stops and says why, unless ``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lmseg.attributes.answer import AnswerLimits, InvalidAnswer, parse_answer
+from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.attributes.prompt import ChatMessages, PromptTemplate
+from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
+from lmseg.errors import LmsegError
+from lmseg.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """What to generate and where.
+
+    Attributes:
+        vocabulary: the classes.
+        template: the prompt template.
+        settings: sampling settings.
+        limits: bounds on answers.
+        output: the Parquet table to create or extend.
+        class_indices: the classes this run is responsible for (a shard), or None for all.
+        overwrite: regenerate every class even if the table has it, replacing the table.
+        chunk_size: classes sent to the backend at once (and saved together), >= 1.
+    """
+
+    vocabulary: Vocabulary
+    template: PromptTemplate
+    settings: SamplingSettings
+    limits: AnswerLimits
+    output: Path
+    class_indices: Sequence[int] | None = None
+    overwrite: bool = False
+    chunk_size: int = 64
+
+    def settings_json(self) -> str:
+        """The JSON stored in the ``sampling`` column: sampling settings and answer limits."""
+        return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
+
+    def conversation(self, class_index: int) -> ChatMessages:
+        """The chat messages for one class."""
+        return self.template.render(
+            self.vocabulary.classes[class_index], dataset=self.vocabulary.name, max_items=self.limits.max_items
+        )
+
+
+@dataclass
+class GenerationReport:
+    """What a run did.
+
+    Attributes:
+        generated: classes written by this run.
+        skipped: classes already in the table.
+        failed: class index -> (class name, last reason) for classes that stayed invalid.
+        seconds: wall time of the generation.
+        output: the table written.
+    """
+
+    generated: int = 0
+    skipped: int = 0
+    failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+    seconds: float = 0.0
+    output: Path | None = None
+
+    @property
+    def classes_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | None = None) -> GenerationReport:
+    """Generate the attributes that ``job.output`` is missing.
+
+    Args:
+        job: the job.
+        backend: the LLM.
+        progress: show a progress bar (None: only when stderr is a terminal).
+
+    Raises:
+        LmsegError: the existing table cannot be extended, another run holds it, or the
+            backend is unavailable (rows finished before that are kept).
+    """
+    selected = list(range(len(job.vocabulary))) if job.class_indices is None else list(job.class_indices)
+    report = GenerationReport(output=job.output)
+    start = time.perf_counter()
+    with exclusive_lock(job.output):
+        rows = {} if job.overwrite else _existing_rows(job, backend.model_name)
+        pending = [i for i in selected if i not in rows]
+        report.skipped = len(selected) - len(pending)
+        log.info("%s: %d classes to generate, %d already in %s", job.vocabulary.name, len(pending),
+                 report.skipped, job.output)
+        with tqdm(total=len(pending), unit="class", disable=None if progress is None else not progress) as bar:
+            for start_at in range(0, len(pending), job.chunk_size):
+                chunk = pending[start_at : start_at + job.chunk_size]
+                new_rows, failures = _generate_chunk(job, backend, chunk)
+                rows.update({r.class_index: r for r in new_rows})
+                report.failed.update(failures)
+                report.generated += len(new_rows)
+                if new_rows or job.overwrite:
+                    write_table(rows_to_table(list(rows.values())), job.output)
+                bar.update(len(chunk))
+                log.info("saved %d rows to %s (%d failed so far)", len(rows), job.output, len(report.failed))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
+    """Rows of an existing table that this job may extend; raises if it was made differently."""
+    if not job.output.exists():
+        return {}
+    rows = table_to_rows(read_table(job.output))
+    advice = "pass --overwrite to regenerate it, or --output to write a separate table"
+    names = job.vocabulary.names
+    for row in rows:
+        if row.dataset != job.vocabulary.name:
+            raise LmsegError(f"{job.output} holds vocabulary {row.dataset!r}, not {job.vocabulary.name!r}; {advice}")
+        if row.class_index >= len(names) or row.class_name != names[row.class_index]:
+            raise LmsegError(
+                f"{job.output} has class {row.class_index} = {row.class_name!r}, but the vocabulary "
+                f"{job.vocabulary.name!r} has {len(names)} classes"
+                + (f" and class {row.class_index} is {names[row.class_index]!r}" if row.class_index < len(names) else "")
+                + f" (the vocabulary changed); {advice}"
+            )
+        if row.model != model_name:
+            raise LmsegError(f"{job.output} was written by model {row.model!r}, this run uses {model_name!r}; {advice}")
+        if row.template_sha256 != job.template.sha256:
+            raise LmsegError(
+                f"{job.output} was made with another prompt template (sha256 {row.template_sha256[:12]}..., "
+                f"now {job.template.sha256[:12]}...); mixing them would give inconsistent answers; {advice}"
+            )
+        if row.sampling != job.settings_json():
+            raise LmsegError(
+                f"{job.output} was made with other sampling settings ({row.sampling}, now "
+                f"{job.settings_json()}); {advice}"
+            )
+    return {r.class_index: r for r in rows}
+
+
+def _generate_chunk(
+    job: GenerationJob, backend: Backend, indices: list[int]
+) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
+    """Generate, validate and retry one chunk; returns its valid rows and its failures."""
+    schema = job.limits.json_schema()
+    sampling_json = job.settings_json()
+    conversations = {i: job.conversation(i) for i in indices}
+    reasons: dict[int, str] = {}
+    rows: list[AttributeRow] = []
+    pending = indices
+    for attempt in range(job.settings.max_attempts):
+        if not pending:
+            break
+        answers = backend.generate([conversations[i] for i in pending], schema, job.settings, attempt)
+        if attempt == 0 and all(isinstance(a, RequestFailed) for a in answers):
+            raise BackendUnavailable(f"every request to the model failed; last error: {answers[-1].reason}")
+        retry: list[int] = []
+        for index, answer in zip(pending, answers, strict=True):
+            entry = job.vocabulary.classes[index]
+            if isinstance(answer, RequestFailed):
+                reasons[index] = f"request failed: {answer.reason}"
+                continue
+            try:
+                attributes = parse_answer(answer, entry.names, job.limits)
+            except InvalidAnswer as exc:
+                reasons[index] = f"invalid answer: {exc}"
+                retry.append(index)
+                continue
+            reasons.pop(index, None)
+            rows.append(
+                AttributeRow(
+                    dataset=job.vocabulary.name,
+                    class_index=index,
+                    class_name=entry.name,
+                    colour=attributes.colour,
+                    shape=attributes.shape,
+                    texture=attributes.texture,
+                    model=backend.model_name,
+                    template_sha256=job.template.sha256,
+                    created_at=datetime.now(timezone.utc),
+                    sampling=sampling_json,
+                )
+            )
+        if retry:
+            log.debug("attempt %d: %d invalid answers, retrying", attempt + 1, len(retry))
+        pending = retry
+    failed = {i: (job.vocabulary.classes[i].name, reasons[i]) for i in reasons}
+    return rows, failed

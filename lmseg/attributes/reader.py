@@ -1,0 +1,38 @@
+"""Reading attribute tables back: the entry point for training and evaluation code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from lmseg.attributes.store import AttributeRow, read_table, table_to_rows
+from lmseg.errors import LmsegError
+from lmseg.paths import attribute_table_path
+
+
+def load_attribute_table(dataset: str, model: str, *, path: str | Path | None = None) -> pa.Table:
+    """The attribute table of a vocabulary written by a model.
+
+    Args:
+        dataset: vocabulary name (``ade150``, ``custom-1a2b3c4d``, ...).
+        model: the model's name as stored (``SmolLM2-135M-Instruct``, ``Qwen/Qwen2.5-7B-Instruct``).
+        path: read this file instead of the default ``cache/attributes/<dataset>/<model-slug>.parquet``.
+
+    Returns:
+        The table (schema in ``lmseg.attributes.store``), rows sorted by ``class_index``.
+
+    Raises:
+        LmsegError: the table is missing, corrupt, of another schema, or of another dataset.
+    """
+    table_path = Path(path) if path is not None else attribute_table_path(dataset, model)
+    table = read_table(table_path)
+    datasets = set(table.column("dataset").to_pylist())
+    if datasets - {dataset}:
+        raise LmsegError(f"{table_path} holds attributes of {sorted(datasets)}, not {dataset!r}")
+    return table
+
+
+def load_attributes(dataset: str, model: str, *, path: str | Path | None = None) -> dict[int, AttributeRow]:
+    """The rows of :func:`load_attribute_table`, keyed by class index (absent classes are missing keys)."""
+    return {row.class_index: row for row in table_to_rows(load_attribute_table(dataset, model, path=path))}

@@ -1,0 +1,69 @@
+"""Splitting a vocabulary across machines, and merging the parts into one table.
+
+Shard ``k`` of ``n`` owns the contiguous block of class indices
+``[k * C // n, (k + 1) * C // n)`` of a vocabulary of ``C`` classes. Each shard writes its own
+part file; :func:`merge_shards` checks that the parts were made the same way and cover the
+vocabulary exactly, then writes the whole table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmseg.attributes.store import read_table, rows_to_table, table_to_rows, write_table
+from lmseg.errors import LmsegError
+from lmseg.vocab import Vocabulary
+
+
+def shard_indices(num_classes: int, shard_index: int, num_shards: int) -> range:
+    """The class indices owned by one shard.
+
+    Raises:
+        LmsegError: ``num_shards < 1`` or ``shard_index`` outside ``[0, num_shards)``.
+    """
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise LmsegError(f"--shard-index must be in [0, {num_shards}) and --num-shards >= 1")
+    return range(shard_index * num_classes // num_shards, (shard_index + 1) * num_classes // num_shards)
+
+
+def merge_shards(vocabulary: Vocabulary, parts: list[Path], output: Path) -> int:
+    """Merge shard part files into the table at ``output``.
+
+    Args:
+        vocabulary: the vocabulary the parts were generated for.
+        parts: the part files, one per shard, in shard order.
+        output: the merged table (written atomically).
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        LmsegError: a part is missing, unreadable, made another way than the others, or a
+            class is missing or present twice.
+    """
+    missing_parts = [str(p) for p in parts if not p.exists()]
+    if missing_parts:
+        raise LmsegError(f"cannot merge: missing shard part(s): {', '.join(missing_parts)}")
+    rows = [row for part in parts for row in table_to_rows(read_table(part))]
+    provenance = {(r.dataset, r.model, r.template_sha256, r.sampling) for r in rows}
+    if len(provenance) > 1:
+        raise LmsegError(
+            "cannot merge: the shard parts were made with different datasets, models, templates or sampling "
+            f"settings: {sorted((d, m, t[:12]) for d, m, t, _ in provenance)}"
+        )
+    seen = [r.class_index for r in rows]
+    wrong = [r.class_index for r in rows if r.dataset != vocabulary.name
+             or r.class_index >= len(vocabulary) or r.class_name != vocabulary.names[r.class_index]]
+    if wrong:
+        raise LmsegError(f"cannot merge: rows {wrong[:10]} do not match vocabulary {vocabulary.name!r}")
+    if len(set(seen)) != len(seen):
+        raise LmsegError("cannot merge: some classes appear in more than one shard part")
+    absent = sorted(set(range(len(vocabulary))) - set(seen))
+    if absent:
+        names = ", ".join(vocabulary.names[i] for i in absent[:10])
+        raise LmsegError(
+            f"cannot merge: {len(absent)} classes have no attributes yet (e.g. {names}); "
+            "finish or re-run the shards that own them"
+        )
+    write_table(rows_to_table(rows), output)
+    return len(rows)

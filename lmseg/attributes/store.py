@@ -1,0 +1,174 @@
+"""The attribute table on disk: one Parquet file, one row per class.
+
+Columns (a fixed interface that later stages rely on):
+
+    dataset          string              vocabulary name
+    class_index      int32               index of the class in the vocabulary
+    class_name       string              primary name
+    colour           list<string>        clean phrases, non-empty
+    shape            list<string>
+    texture          list<string>
+    model            string              model that wrote the row
+    template_sha256  string              sha256 of the prompt template text
+    created_at       timestamp[us, UTC]
+    sampling         string              JSON of the sampling settings
+
+The schema version is in the file metadata under ``lmseg.schema_version``. Rows are sorted by
+``class_index``. Writes go to a temporary file in the same folder, are flushed to disk, then
+renamed over the target, so a reader sees the old table or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lmseg.errors import LmsegError
+
+SCHEMA_VERSION = "1"
+_VERSION_KEY = b"lmseg.schema_version"
+
+SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("class_index", pa.int32(), nullable=False),
+        pa.field("class_name", pa.string(), nullable=False),
+        pa.field("colour", pa.list_(pa.string()), nullable=False),
+        pa.field("shape", pa.list_(pa.string()), nullable=False),
+        pa.field("texture", pa.list_(pa.string()), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("template_sha256", pa.string(), nullable=False),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("sampling", pa.string(), nullable=False),
+    ],
+    metadata={_VERSION_KEY: SCHEMA_VERSION.encode()},
+)
+
+
+@dataclass(frozen=True)
+class AttributeRow:
+    """One row of the table (see the module docstring for the meaning of each field)."""
+
+    dataset: str
+    class_index: int
+    class_name: str
+    colour: tuple[str, ...]
+    shape: tuple[str, ...]
+    texture: tuple[str, ...]
+    model: str
+    template_sha256: str
+    created_at: datetime
+    sampling: str
+
+
+def rows_to_table(rows: Sequence[AttributeRow]) -> pa.Table:
+    """Build a table with the fixed schema, sorted by class index."""
+    ordered = sorted(rows, key=lambda r: r.class_index)
+    columns = {name: [getattr(r, name) for r in ordered] for name in SCHEMA.names}
+    for group in ("colour", "shape", "texture"):
+        columns[group] = [list(v) for v in columns[group]]
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def table_to_rows(table: pa.Table) -> list[AttributeRow]:
+    """The rows of a table read with :func:`read_table`."""
+    return [
+        AttributeRow(**{**row, "colour": tuple(row["colour"]), "shape": tuple(row["shape"]),
+                        "texture": tuple(row["texture"])})
+        for row in table.to_pylist()
+    ]
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """Read and check an attribute table.
+
+    Raises:
+        LmsegError: the file is missing, not a readable Parquet file, has another schema or
+            schema version, or has repeated class indices.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LmsegError(f"attribute table {path} does not exist")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise LmsegError(
+            f"attribute table {path} is corrupt or not a Parquet file ({exc}); "
+            "move it away, or pass --overwrite to replace it"
+        ) from None
+    version = (table.schema.metadata or {}).get(_VERSION_KEY)
+    if version is None:
+        raise LmsegError(f"{path} is a Parquet file but not an lmseg attribute table (no schema version)")
+    if version.decode() != SCHEMA_VERSION:
+        raise LmsegError(
+            f"attribute table {path} has schema version {version.decode()}, this lmseg reads version "
+            f"{SCHEMA_VERSION}; regenerate it with --overwrite or write to another --output"
+        )
+    if not table.schema.equals(SCHEMA, check_metadata=False):
+        raise LmsegError(
+            f"attribute table {path} does not have the expected columns/types:\n  found    {table.schema}\n"
+            f"  expected {SCHEMA}"
+        )
+    indices = table.column("class_index").to_pylist()
+    if len(set(indices)) != len(indices):
+        raise LmsegError(f"attribute table {path} lists some class index more than once")
+    return table
+
+
+def write_table(table: pa.Table, path: str | Path) -> None:
+    """Write ``table`` to ``path`` atomically (temporary file, fsync, rename, fsync folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a table) for the duration of a run.
+
+    The lock is an ``flock`` on a hidden file beside the table, which the kernel releases
+    when the process ends in any way (including ``kill -9``).
+
+    Raises:
+        LmsegError: another process holds the lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise LmsegError(
+                f"another run is already writing {path} (process {holder}); wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,43 @@
+"""Where generated artefacts live.
+
+Everything generated (prepared models, attribute tables, later embeddings) goes under one cache
+folder: ``$LMSEG_CACHE_DIR`` if set, else ``cache/`` in the current directory (the project
+root when run through ``make``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+DEFAULT_LLM_NAME = "SmolLM2-135M-Instruct"
+
+
+def cache_dir() -> Path:
+    """The cache root (not created here)."""
+    return Path(os.environ.get("LMSEG_CACHE_DIR") or "cache")
+
+
+def default_llm_path() -> Path:
+    """The folder that ``make setup`` prepares for the default model (SmolLM2-135M-Instruct)."""
+    return cache_dir() / "models" / DEFAULT_LLM_NAME
+
+
+def model_slug(model_name: str) -> str:
+    """A file-name-safe form of a model name: ``Qwen/Qwen2.5-7B`` -> ``Qwen--Qwen2.5-7B``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "--", model_name).strip("-.") or "model"
+
+
+def attribute_table_path(dataset: str, model_name: str, shard: tuple[int, int] | None = None) -> Path:
+    """Default path of an attribute table: ``<cache>/attributes/<dataset>/<model-slug>.parquet``.
+
+    Args:
+        dataset: vocabulary name.
+        model_name: the model's name as stored in the table.
+        shard: ``(shard_index, num_shards)`` for one shard's part, or None for the whole table.
+    """
+    stem = model_slug(model_name)
+    if shard is not None:
+        stem += f".shard-{shard[0]:03d}-of-{shard[1]:03d}"
+    return cache_dir() / "attributes" / dataset / f"{stem}.parquet"
