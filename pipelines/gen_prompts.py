@@ -115,10 +115,12 @@ def build_backend(args: argparse.Namespace) -> Backend:
 
 
 def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    if args.merge_shards:
+        if args.shard_index is not None:
+            raise LmsegError("--merge-shards takes --num-shards but not --shard-index")
+        return None
     if args.shard_index is None and args.num_shards is None:
         return None
-    if args.merge_shards:
-        raise LmsegError("--merge-shards takes --num-shards but not --shard-index")
     if args.shard_index is None or args.num_shards is None:
         raise LmsegError("--shard-index and --num-shards go together")
     return args.shard_index, args.num_shards

@@ -147,7 +147,8 @@ def exclusive_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (a table) for the duration of a run.
 
     The lock is an ``flock`` on a hidden file beside the table, which the kernel releases
-    when the process ends in any way (including ``kill -9``).
+    when the process ends in any way (including ``kill -9``). Once it is held, temporary
+    files left by a writer that was killed mid-write are removed.
 
     Raises:
         LmsegError: another process holds the lock.
@@ -168,6 +169,8 @@ def exclusive_lock(path: str | Path) -> Iterator[None]:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed mid-write
+            stale.unlink(missing_ok=True)
         try:
             yield
         finally:

@@ -143,8 +143,11 @@ class OpenAIBackend:
                             seed=seed,
                             **extra,
                         )
-                        return response.choices[0].message.content or ""
                     except Exception as exc:  # any failure of one request is reported, not raised
                         return RequestFailed(f"{type(exc).__name__}: {self._scrub(str(exc))}")
+                choices = getattr(response, "choices", None)  # bodies that are not JSON come back as text
+                if not choices:
+                    return RequestFailed(f"the server's reply is not a chat completion: {str(response)[:80]!r}")
+                return choices[0].message.content or ""
 
             return list(await asyncio.gather(*(one(m) for m in conversations)))

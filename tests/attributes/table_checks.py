@@ -1,0 +1,36 @@
+"""Checks that a generated attribute table is complete, well-typed and clean."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from lmseg.attributes.answer import AnswerLimits, clean_phrase, phrase_words
+from lmseg.attributes.prompt import load_template
+from lmseg.attributes.store import SCHEMA, read_table, table_to_rows
+from lmseg.vocab import Vocabulary
+
+
+def check_table(path: Path, vocabulary: Vocabulary, model: str, *, indices: list[int] | None = None) -> None:
+    """Assert that ``path`` holds clean attributes for ``indices`` (default: every class)."""
+    table = read_table(path)
+    assert table.schema.equals(SCHEMA)
+    assert table.schema.metadata[b"lmseg.schema_version"] == SCHEMA.metadata[b"lmseg.schema_version"]
+    rows = table_to_rows(table)
+    expected = list(range(len(vocabulary))) if indices is None else indices
+    assert [r.class_index for r in rows] == expected
+    limits = AnswerLimits()
+    now = datetime.now(timezone.utc)
+    for row in rows:
+        entry = vocabulary.classes[row.class_index]
+        assert row.dataset == vocabulary.name and row.class_name == entry.name
+        assert row.model == model and row.template_sha256 == load_template().sha256
+        assert now - timedelta(hours=1) < row.created_at <= now
+        own_words = {w for n in entry.names for w in phrase_words(clean_phrase(n))}
+        for group in (row.colour, row.shape, row.texture):
+            assert 1 <= len(group) <= limits.max_items
+            assert len(set(group)) == len(group)
+            for phrase in group:
+                assert phrase == clean_phrase(phrase) and phrase  # lower case, trimmed, non-empty
+                assert len(phrase) <= limits.max_chars and len(phrase_words(phrase)) <= limits.max_words
+                assert not set(phrase_words(phrase)) <= own_words | {"a", "an", "the", "of"}

@@ -1,0 +1,98 @@
+"""The gen_prompts command: bad input gets a clear message (exit 2) and loses nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.gen_prompts import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "ade151"], "error: unknown dataset 'ade151'; known vocabularies: ade150, ade847"),
+        (["--classes", " , "], "error: --classes: the vocabulary is empty"),
+        (["--classes", "cat,dog,cat"], "error: --classes: classes listed more than once: 'cat' (entries 1 and 3)"),
+        (["--vocabulary", "/nonexistent/v.txt"], "error: vocabulary file /nonexistent/v.txt does not exist"),
+        (["--classes", "cat", "--model", "./no/such/model"], "error: model folder ./no/such/model does not exist"),
+        (["--classes", "cat", "--backend", "openai"], "error: --backend openai needs --base-url"),
+        (["--classes", "cat", "--shard-index", "0"], "error: --shard-index and --num-shards go together"),
+        (["--classes", "cat", "--shard-index", "2", "--num-shards", "2"], "error: --shard-index must be in [0, 2)"),
+        (["--dataset", "voc20", "--name", "x"], "error: --name applies to --vocabulary or --classes"),
+        (["--classes", "cat", "--template", "/nonexistent.j2"], "error: prompt template /nonexistent.j2 does not exist"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(capsys, cache: Path, args: list[str], message: str) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_missing_default_model_says_to_run_setup(capsys, cache: Path) -> None:
+    code, _, err = run(capsys, "--classes", "cat")
+    assert code == 2
+    assert "the default model is not prepared" in err and "make setup" in err
+
+
+def model_folder(tmp_path: Path) -> Path:
+    """An existing (if useless) model folder, so that runs get as far as the table checks."""
+    folder = tmp_path / "some-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+@pytest.mark.parametrize("content", [b"not parquet at all", b"PAR1\x00\x00truncated"])
+def test_corrupt_existing_table_is_never_overwritten(capsys, cache: Path, tmp_path: Path, content: bytes) -> None:
+    output = tmp_path / "t.parquet"
+    output.write_bytes(content)
+    code, _, err = run(capsys, "--classes", "cat", "--model", str(model_folder(tmp_path)), "--output", str(output))
+    assert code == 2
+    assert f"attribute table {output} is corrupt or not a Parquet file" in err and "--overwrite" in err
+    assert output.read_bytes() == content
+
+
+def test_table_of_another_schema_is_never_overwritten(capsys, cache: Path, tmp_path: Path) -> None:
+    output = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"category": ["cat"]}), output)
+    before = output.read_bytes()
+    code, _, err = run(capsys, "--classes", "cat", "--model", str(model_folder(tmp_path)), "--output", str(output))
+    assert code == 2 and "not an lmseg attribute table" in err
+    assert output.read_bytes() == before
+
+
+def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> None:
+    code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
+    assert code == 0
+    assert out.count("\n## class ") == 21
+    assert '## class 0: background' in out and 'Describe what a "tvmonitor" looks like' in out
+    assert "# template prompts/attributes.j2 (sha256 " in out
+    assert not cache.exists()
+
+
+def test_dry_run_of_one_shard_shows_only_its_classes(capsys, cache: Path) -> None:
+    code, out, _ = run(capsys, "--dataset", "voc20", "--dry-run", "--shard-index", "1", "--num-shards", "4")
+    assert code == 0
+    assert out.count("\n## class ") == 5 and "## class 5: bus" in out and "## class 10:" not in out
+
+
+def test_merge_takes_no_shard_index(capsys, cache: Path) -> None:
+    code, _, err = run(capsys, "--dataset", "voc20", "--merge-shards", "--num-shards", "2", "--shard-index", "0")
+    assert code == 2 and "--merge-shards takes --num-shards but not --shard-index" in err
+
+
+def test_merge_reports_missing_parts(capsys, cache: Path, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--dataset", "voc20", "--merge-shards", "--num-shards", "2",
+                       "--model", str(model_folder(tmp_path)))
+    assert code == 2 and "cannot merge: missing shard part(s)" in err and "some-model.shard-000-of-002" in err

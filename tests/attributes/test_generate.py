@@ -1,0 +1,152 @@
+"""The generation loop: retries, failures, resume rules and interruption.
+
+The backend here is a fault injector: it answers from a script so that malformed answers,
+failed requests and interruptions happen exactly where a test needs them. Real answers
+are tested with the real model in test_vllm_real.py and test_openai_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmseg.attributes import AnswerLimits, BackendUnavailable, GenerationJob, RequestFailed, SamplingSettings
+from lmseg.attributes.generate import run_generation
+from lmseg.attributes.prompt import ChatMessages, load_template
+from lmseg.attributes.store import read_table, table_to_rows
+from lmseg.errors import LmsegError
+from lmseg.vocab import parse_class_list
+
+GOOD = json.dumps({"colour": ["grey"], "shape": ["round"], "texture": ["smooth"]})
+
+
+class ScriptedBackend:
+    """Answers with ``script(class_name, attempt)``; records every call."""
+
+    def __init__(self, script: Callable[[str, int], str | RequestFailed], model_name: str = "scripted") -> None:
+        self.script = script
+        self.model_name = model_name
+        self.calls: list[tuple[list[str], int]] = []
+
+    def generate(self, conversations: Sequence[ChatMessages], json_schema: dict[str, Any],
+                 settings: SamplingSettings, attempt: int) -> list[str | RequestFailed]:
+        names = [c[0]["content"].split('"')[1] for c in conversations]  # the template quotes the name first
+        self.calls.append((names, attempt))
+        return [self.script(name, attempt) for name in names]
+
+
+def make_job(tmp_path: Path, classes: str = "cat,dog,sofa,lamp,tree", **kwargs: Any) -> GenerationJob:
+    return GenerationJob(
+        vocabulary=parse_class_list(classes, name="test"),
+        template=kwargs.pop("template", load_template()),
+        settings=kwargs.pop("settings", SamplingSettings(max_attempts=3)),
+        limits=AnswerLimits(),
+        output=tmp_path / "table.parquet",
+        **kwargs,
+    )
+
+
+def test_all_classes_are_generated_in_chunks_and_saved(tmp_path: Path) -> None:
+    backend = ScriptedBackend(lambda name, attempt: GOOD)
+    report = run_generation(make_job(tmp_path, chunk_size=2), backend)
+    assert (report.generated, report.skipped, report.failed) == (5, 0, {})
+    assert [len(names) for names, _ in backend.calls] == [2, 2, 1]
+    rows = table_to_rows(read_table(tmp_path / "table.parquet"))
+    assert [r.class_name for r in rows] == ["cat", "dog", "sofa", "lamp", "tree"]
+    assert all(r.model == "scripted" and r.colour == ("grey",) for r in rows)
+
+
+def test_malformed_answers_are_retried_with_the_retry_settings(tmp_path: Path) -> None:
+    backend = ScriptedBackend(lambda name, attempt: GOOD if name != "dog" or attempt == 2 else "not json")
+    report = run_generation(make_job(tmp_path), backend)
+    assert report.failed == {} and report.generated == 5
+    assert backend.calls[1:] == [(["dog"], 1), (["dog"], 2)]
+
+
+def test_a_class_that_stays_invalid_is_reported_and_not_written(tmp_path: Path) -> None:
+    bad = json.dumps({"colour": ["sofa"], "shape": ["sofa"], "texture": ["sofa"]})
+    backend = ScriptedBackend(lambda name, attempt: bad if name == "sofa" else GOOD)
+    report = run_generation(make_job(tmp_path), backend)
+    assert list(report.failed) == [2]
+    name, reason = report.failed[2]
+    assert name == "sofa" and "no usable colour" in reason
+    indices = read_table(tmp_path / "table.parquet").column("class_index").to_pylist()
+    assert indices == [0, 1, 3, 4]
+    # A second run retries only the failed class.
+    fixed = ScriptedBackend(lambda name, attempt: GOOD)
+    again = run_generation(make_job(tmp_path), fixed)
+    assert (again.generated, again.skipped, again.failed) == (1, 4, {})
+    assert fixed.calls == [(["sofa"], 0)]
+
+
+def test_failed_requests_are_reported_and_not_retried_as_answers(tmp_path: Path) -> None:
+    backend = ScriptedBackend(lambda name, attempt: RequestFailed("APITimeoutError: timed out") if name == "dog" else GOOD)
+    report = run_generation(make_job(tmp_path), backend)
+    assert report.failed == {1: ("dog", "request failed: APITimeoutError: timed out")}
+    assert len(backend.calls) == 1
+
+
+def test_backend_down_mid_run_stops_the_run_and_keeps_finished_chunks(tmp_path: Path) -> None:
+    def script(name: str, attempt: int) -> str | RequestFailed:
+        return GOOD if name in ("cat", "dog") else RequestFailed("APIConnectionError: Connection refused")
+
+    with pytest.raises(BackendUnavailable, match="every request to the model failed.*Connection refused"):
+        run_generation(make_job(tmp_path, chunk_size=2), ScriptedBackend(script))
+    assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog"]
+
+
+def test_interrupt_keeps_every_finished_chunk(tmp_path: Path) -> None:
+    def script(name: str, attempt: int) -> str:
+        if name == "sofa":
+            raise KeyboardInterrupt
+        return GOOD
+
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(make_job(tmp_path, chunk_size=2), ScriptedBackend(script))
+    assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog"]
+    report = run_generation(make_job(tmp_path, chunk_size=2), ScriptedBackend(lambda n, a: GOOD))
+    assert (report.generated, report.skipped) == (3, 2)
+
+
+def test_class_indices_restrict_the_run(tmp_path: Path) -> None:
+    backend = ScriptedBackend(lambda name, attempt: GOOD)
+    run_generation(make_job(tmp_path, class_indices=[1, 3]), backend)
+    assert read_table(tmp_path / "table.parquet").column("class_index").to_pylist() == [1, 3]
+
+
+def never_called(name: str, attempt: int) -> str:
+    raise AssertionError("the backend must not be called")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"classes": "cat,dog,couch,lamp,tree"}, "class 2 = 'sofa'.*class 2 is 'couch'.*vocabulary changed"),
+        ({"classes": "cat,dog"}, "has 2 classes.*vocabulary changed"),
+        ({"model": "other-model"}, "written by model 'scripted', this run uses 'other-model'"),
+        ({"settings": SamplingSettings(temperature=0.5)}, "other sampling settings"),
+        ({"template": "t.j2"}, "another prompt template"),
+    ],
+)
+def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, change: dict, message: str) -> None:
+    run_generation(make_job(tmp_path), ScriptedBackend(lambda n, a: GOOD))
+    before = (tmp_path / "table.parquet").read_bytes()
+    kwargs: dict[str, Any] = {}
+    if "settings" in change:
+        kwargs["settings"] = change["settings"]
+    if "template" in change:
+        path = tmp_path / change["template"]
+        path.write_text('Describe "{{ class_name }}" briefly.')
+        kwargs["template"] = load_template(path)
+    job = make_job(tmp_path, classes=change.get("classes", "cat,dog,sofa,lamp,tree"), **kwargs)
+    with pytest.raises(LmsegError, match=message):
+        run_generation(job, ScriptedBackend(never_called, model_name=change.get("model", "scripted")))
+    assert (tmp_path / "table.parquet").read_bytes() == before
+    # --overwrite regenerates everything instead.
+    overwrite = make_job(tmp_path, classes=change.get("classes", "cat,dog,sofa,lamp,tree"), overwrite=True, **kwargs)
+    report = run_generation(overwrite, ScriptedBackend(lambda n, a: GOOD, model_name=change.get("model", "scripted")))
+    assert report.skipped == 0 and report.generated == len(overwrite.vocabulary)

@@ -1,0 +1,128 @@
+"""The OpenAI-compatible backend under injected faults (a misbehaving server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lmseg.attributes import AnswerLimits, BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.attributes.backends.openai_backend import OpenAIBackend
+from tests.attributes.conftest import REPO, run_cli
+from tests.attributes.fake_openai_server import VALID_ANSWER, fake_server
+
+SCHEMA = AnswerLimits().json_schema()
+SETTINGS = SamplingSettings()
+CONVERSATION = [{"role": "user", "content": 'Describe "cat".'}]
+
+
+def backend_for(url: str, **kwargs: object) -> OpenAIBackend:
+    options = {"timeout": 1.0, "max_retries": 1, **kwargs}
+    return OpenAIBackend(url, **options)
+
+
+def test_structured_output_request_carries_schema_and_sampling() -> None:
+    with fake_server(["ok"]) as server:
+        answers = backend_for(server.base_url).generate([CONVERSATION], SCHEMA, SETTINGS, attempt=1)
+    assert answers == [json.dumps(VALID_ANSWER)]
+    request = server.requests[0]
+    assert request["model"] == "fake-model"  # the server's model, found by listing /models
+    assert request["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert request["temperature"] == SETTINGS.retry_temperature and request["seed"] == SETTINGS.seed + 1
+    assert request["max_tokens"] == SETTINGS.max_tokens
+
+
+def test_server_errors_are_retried_with_backoff() -> None:
+    with fake_server(["500", "500", "ok"]) as server:
+        answers = backend_for(server.base_url, max_retries=2).generate([CONVERSATION], SCHEMA, SETTINGS, 0)
+    assert answers == [json.dumps(VALID_ANSWER)]
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize(("behaviour", "error"), [("stall", "Timeout"), ("drop", "Connection"), ("500", "InternalServerError")])
+def test_a_request_that_keeps_failing_becomes_a_reported_failure(behaviour: str, error: str) -> None:
+    with fake_server([behaviour]) as server:
+        start = time.monotonic()
+        answers = backend_for(server.base_url).generate([CONVERSATION], SCHEMA, SETTINGS, 0)
+        elapsed = time.monotonic() - start
+    assert isinstance(answers[0], RequestFailed) and error in answers[0].reason
+    assert len(server.requests) == 2  # one try and one retry
+    assert elapsed < 20  # bounded by the timeout, not by the 30 s stall
+
+
+def test_a_body_that_is_not_json_is_a_reported_failure() -> None:
+    with fake_server(["garbage"]) as server:
+        answers = backend_for(server.base_url).generate([CONVERSATION], SCHEMA, SETTINGS, 0)
+    assert answers == [RequestFailed("the server's reply is not a chat completion: "
+                                     "'<html><body>502 Bad Gateway</body></html>'")]
+
+
+def test_requests_run_concurrently_up_to_the_limit() -> None:
+    with fake_server(["slow"]) as server:
+        backend_for(server.base_url, concurrency=3, timeout=5.0).generate([CONVERSATION] * 9, SCHEMA, SETTINGS, 0)
+    assert server.max_in_flight == 3
+
+
+def test_unreachable_server_is_reported_before_any_work() -> None:
+    with fake_server(["ok"]) as server:
+        url = server.base_url
+    with pytest.raises(BackendUnavailable, match=f"cannot reach an OpenAI-compatible server at {url}"):
+        backend_for(url)
+
+
+def test_unknown_model_and_rejected_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    with fake_server(["ok"]) as server:
+        with pytest.raises(BackendUnavailable, match="does not serve 'gpt-9'.*fake-model"):
+            backend_for(server.base_url, model="gpt-9")
+    monkeypatch.setenv("MY_KEY", "sk-test-SECRET")
+    with fake_server(["ok"], reject_key=True) as server:
+        with pytest.raises(BackendUnavailable, match=r"rejected the API key \(read from \$MY_KEY\)") as info:
+            backend_for(server.base_url, api_key_env="MY_KEY")
+    assert "sk-test-SECRET" not in str(info.value)
+
+
+def test_cli_invalid_answers_fail_by_name_exit_1_and_keep_the_key_secret(tmp_path: Path) -> None:
+    output = tmp_path / "t.parquet"
+    with fake_server(["ok", "invalid", "ok", "invalid", "invalid"]) as server:
+        done = run_cli("--classes", "cat,dog,sofa", "--backend", "openai", "--base-url", server.base_url,
+                       "--concurrency", "1", "--max-attempts", "2", "--output", str(output),
+                       env={"OPENAI_API_KEY": "sk-test-SECRET"})
+    assert done.returncode == 1, done.stderr
+    assert "2 generated, 0 skipped (already present), 1 failed" in done.stderr
+    assert "failed: class 1 'dog': invalid answer: not valid JSON" in done.stderr
+    assert all(auth == "Bearer sk-test-SECRET" for auth in server.seen_auth)
+    assert "sk-test-SECRET" not in done.stderr + done.stdout
+    assert b"sk-test-SECRET" not in output.read_bytes()
+
+
+def test_cli_server_down_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    with fake_server(["ok"]) as server:
+        url = server.base_url
+    done = run_cli("--dataset", "voc20", "--backend", "openai", "--base-url", url, "--output", str(tmp_path / "t.parquet"))
+    assert done.returncode == 2
+    assert f"error: cannot reach an OpenAI-compatible server at {url}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_cli_a_second_run_on_the_same_table_is_refused(tmp_path: Path) -> None:
+    output = tmp_path / "t.parquet"
+    with fake_server(["slow"]) as server:
+        args = ["--dataset", "voc20", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
+                "--output", str(output)]
+        first = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not server.requests and time.monotonic() < deadline:
+                time.sleep(0.1)
+            second = run_cli(*args)
+        finally:
+            first.terminate()
+            first.wait(timeout=30)
+    assert second.returncode == 2
+    assert f"another run is already writing {output} (process {first.pid})" in second.stderr

@@ -1,0 +1,106 @@
+"""The Parquet attribute table: schema, atomic writes, corrupt files, the run lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lmseg.attributes import store
+from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
+from lmseg.errors import LmsegError
+
+FIXED_COLUMNS = ["dataset", "class_index", "class_name", "colour", "shape", "texture", "model",
+                 "template_sha256", "created_at"]
+
+
+def make_row(index: int, name: str = "cat") -> AttributeRow:
+    return AttributeRow(
+        dataset="pets", class_index=index, class_name=name, colour=("orange",), shape=("four legs", "tail"),
+        texture=("fur",), model="m", template_sha256="ab" * 32,
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), sampling="{}",
+    )
+
+
+def test_schema_has_the_fixed_columns_types_and_version() -> None:
+    assert store.SCHEMA.names[: len(FIXED_COLUMNS)] == FIXED_COLUMNS
+    assert store.SCHEMA.field("class_index").type == pa.int32()
+    for group in ("colour", "shape", "texture"):
+        assert store.SCHEMA.field(group).type == pa.list_(pa.string())
+    assert store.SCHEMA.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert store.SCHEMA.metadata[b"lmseg.schema_version"] == store.SCHEMA_VERSION.encode()
+
+
+def test_round_trip_keeps_rows_sorted_by_class_index(tmp_path: Path) -> None:
+    rows = [make_row(2, "dog"), make_row(0, "cat"), make_row(1, "sofa")]
+    path = tmp_path / "t.parquet"
+    write_table(rows_to_table(rows), path)
+    table = read_table(path)
+    assert table.column("class_index").to_pylist() == [0, 1, 2]
+    assert pq.read_schema(path).metadata[b"lmseg.schema_version"] == b"1"
+    assert table_to_rows(table) == sorted(rows, key=lambda r: r.class_index)
+
+
+def test_a_failed_write_leaves_the_old_table_and_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "t.parquet"
+    write_table(rows_to_table([make_row(0)]), path)
+    before = path.read_bytes()
+
+    def crash(table: pa.Table, where: Path, **kwargs: object) -> None:
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_table(rows_to_table([make_row(0), make_row(1)]), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_corrupt_file_is_reported_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    write_table(rows_to_table([make_row(0), make_row(1)]), path)
+    path.write_bytes(path.read_bytes()[:-20])  # truncated, as by a crash of some other tool
+    with pytest.raises(LmsegError, match="corrupt or not a Parquet file.*--overwrite"):
+        read_table(path)
+
+
+def test_other_schema_or_version_is_reported(tmp_path: Path) -> None:
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"category": ["cat"], "colors": [["orange"]]}), other)
+    with pytest.raises(LmsegError, match="not an lmseg attribute table"):
+        read_table(other)
+    future = tmp_path / "future.parquet"
+    table = rows_to_table([make_row(0)])
+    pq.write_table(table.replace_schema_metadata({b"lmseg.schema_version": b"99"}), future)
+    with pytest.raises(LmsegError, match="schema version 99"):
+        read_table(future)
+    renamed = tmp_path / "renamed.parquet"
+    renamed_table = table.rename_columns([*table.column_names[:-1], "settings"])
+    pq.write_table(renamed_table.replace_schema_metadata(table.schema.metadata), renamed)
+    with pytest.raises(LmsegError, match="expected columns"):
+        read_table(renamed)
+
+
+def test_lock_refuses_a_second_process_and_is_released_after(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    probe = textwrap.dedent(f"""
+        from lmseg.attributes.store import exclusive_lock
+        from lmseg.errors import LmsegError
+        try:
+            with exclusive_lock({str(path)!r}):
+                print("acquired")
+        except LmsegError as exc:
+            print(exc)
+    """)
+    with exclusive_lock(path):
+        held = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "another run is already writing" in held
+    assert free.strip() == "acquired"
