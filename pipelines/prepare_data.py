@@ -1,0 +1,144 @@
+"""Convert official dataset downloads into the prepared layouts, then check what is there.
+
+Examples::
+
+    python -m pipelines.prepare_data --dataset ade150 --raw-root /data/raw --out-root /data
+    python -m pipelines.prepare_data --dataset ade847 --raw-root /data/raw --out-root /data --max-size 512
+    python -m pipelines.prepare_data --dataset voc21 --out-root /data --check-only
+
+What each dataset needs (folder trees in lmseg/data/<family>.py and lmseg/data/prepare/):
+    ade150        annotations -> annotations_detectron2 (reduce-zero-label)
+    ade847        ADE20K 2021 *_seg.png -> uint16 TIFF train ids (65535 = ignore), shorter side <= 512
+    cocostuff171  stuffthingmaps -> *_labelTrainIds.png (171 classes)
+    coco_object   stuffthingmaps -> *_instanceTrainIds.png (background + 80 things)
+    cityscapes19  *_gtFine_labelIds.png -> *_gtFine_labelTrainIds.png
+    voc20, voc21, camvid11   none: the official files are read as they are
+    pc59, pc459   not converted here (the official .mat files need scipy); use CAT-Seg's
+                  prepare_pascal_context scripts, then --check-only
+
+Conversions are idempotent: existing outputs are kept (unless --overwrite) and every write is
+atomic, so an interrupted run is finished by running it again. Inputs are never modified.
+The check decodes every label of the split, compares label and image sizes, and compares the
+number of pairs with the official split size.
+
+Exit status: 0 prepared and checked; 1 the check found broken samples (listed);
+2 bad input (missing folders, unmatched files, values outside the class range...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lmseg.data import available_datasets, get_benchmark
+from lmseg.data.prepare import (
+    ConversionSummary,
+    check_dataset,
+    prepare_ade150,
+    prepare_ade847,
+    prepare_cityscapes19,
+    prepare_coco_object,
+    prepare_cocostuff171,
+)
+from lmseg.errors import LmsegError
+
+log = logging.getLogger("prepare_data")
+
+Converter = Callable[..., ConversionSummary]
+CONVERTERS: dict[str, Converter] = {
+    "ade150": prepare_ade150,
+    "ade847": prepare_ade847,
+    "cocostuff171": prepare_cocostuff171,
+    "coco_object": prepare_coco_object,
+    "cityscapes19": prepare_cityscapes19,
+}
+NOT_CONVERTED = {
+    "pc59": "converting the official Pascal Context .mat files is not supported here (it needs scipy); "
+    "prepare pc59_val with CAT-Seg's datasets/prepare_pascal_context_59.py (or mmsegmentation's "
+    "pascal_context.py), then run this command with --check-only",
+    "pc459": "converting the official Pascal Context .mat files is not supported here (it needs scipy); "
+    "prepare pc459_val with CAT-Seg's datasets/prepare_pascal_context_459.py, then run this command with --check-only",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.prepare_data",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dataset", required=True, choices=available_datasets())
+    parser.add_argument("--raw-root", type=Path, help="where the official downloads are unpacked")
+    parser.add_argument("--out-root", type=Path, help="datasets root the readers use (default: --raw-root)")
+    parser.add_argument("--split", help="split to prepare (default: the evaluation split)")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
+    parser.add_argument("--check-only", action="store_true", help="only check the prepared split under --out-root")
+    parser.add_argument(
+        "--max-size", type=int, default=512, help="ade847: shorter-side limit as SAN / CAT-Seg (0 = keep full size)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    benchmark = get_benchmark(args.dataset)
+    split = args.split or benchmark.default_split
+    out_root = args.out_root or args.raw_root
+    if out_root is None:
+        raise LmsegError("give --out-root (and --raw-root to convert)")
+    if not args.check_only:
+        _convert(args, split, out_root)
+    dataset = benchmark.open(out_root, split=split)
+    expected = benchmark.split_sizes.get(split)
+    with tqdm(total=len(dataset), desc=f"checking {args.dataset}/{split}", disable=not sys.stderr.isatty()) as bar:
+        report = check_dataset(dataset, expected=expected, progress=bar.update)
+    present = int((report.class_pixels > 0).sum()) if report.class_pixels is not None else 0
+    print(
+        f"{benchmark.title} {split} (layout {dataset.layout}, {out_root}): {report.samples} pairs"
+        + ("" if report.complete else f" - the full split has {expected}, so this copy is incomplete")
+    )
+    print(f"  {present} of {dataset.num_classes} classes present; {report.ignored_pixels} ignored pixels")
+    if not report.ok:
+        print(f"  {report.problem_count} broken sample(s):", file=sys.stderr)
+        for problem in report.problems:
+            print(f"    {problem}", file=sys.stderr)
+        return 1
+    print("  every label decodes to the class range and matches its image size")
+    return 0
+
+
+def _convert(args: argparse.Namespace, split: str, out_root: Path) -> None:
+    name = args.dataset
+    if name in NOT_CONVERTED:
+        print(f"{name}: {NOT_CONVERTED[name]}")
+        return
+    if name not in CONVERTERS:
+        print(f"{name}: no conversion needed; the official files are read as they are")
+        return
+    if args.raw_root is None:
+        raise LmsegError(f"converting {name} needs --raw-root (or use --check-only)")
+    options = {"max_size": args.max_size} if name == "ade847" else {}
+    summary = CONVERTERS[name](args.raw_root, out_root, split=split, overwrite=args.overwrite, **options)
+    print(f"{name} {split}: {summary}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run(args)
+    except LmsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
