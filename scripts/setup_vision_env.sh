@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create (or update) the vision environment: torch + torchvision, open_clip, segment-anything,
+# timm, the lmseg package (editable) and test tools.
+#
+# The same pins serve CPU-only and GPU machines: the registry's torch is a CUDA build that also
+# runs on a CPU, and it is the only torch with a matching torchvision there (ENVIRONMENT.md).
+# Idempotent: an existing environment is reused and only what is missing is installed; nothing
+# but the package registry is needed (no model weights are downloaded here).
+#
+# Usage: scripts/setup_vision_env.sh VENV_DIR
+set -euo pipefail
+venv=${1:?usage: setup_vision_env.sh VENV_DIR}
+python=${PYTHON:-python3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+source "$here/scripts/pip_quiet.sh"
+echo "setup: installing the vision stack into $venv (first time: several GB, a few minutes)"
+run_pip "$venv" install -r "$here/requirements/vision.txt"
+# The project itself, editable. Its base dependencies (jinja2, openai, pyarrow, tqdm) are small
+# and let stage-2 code read the stage-1 attribute tables. setuptools comes with torch, so the
+# build needs no isolated environment (and no network).
+run_pip "$venv" install --no-build-isolation -e "$here"
+"$venv/bin/python" - <<'PY'
+import open_clip, segment_anything, timm, torch, torchvision  # noqa: F401  (fails loudly if broken)
+import lmseg.backbones  # noqa: F401
+print(f"setup: torch {torch.__version__}, torchvision {torchvision.__version__}, "
+      f"open_clip {open_clip.__version__}, timm {timm.__version__}")
+PY
+echo "setup: $venv ready"
