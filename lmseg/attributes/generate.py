@@ -118,7 +118,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
                 rows.update({r.class_index: r for r in new_rows})
                 report.failed.update(failures)
                 report.generated += len(new_rows)
-                if new_rows or job.overwrite:
+                if new_rows:  # with --overwrite, the old table stays until new rows replace it
                     write_table(rows_to_table(list(rows.values())), job.output)
                 bar.update(len(chunk))
                 log.info("saved %d rows to %s (%d failed so far)", len(rows), job.output, len(report.failed))

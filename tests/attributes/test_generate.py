@@ -150,3 +150,11 @@ def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, ch
     overwrite = make_job(tmp_path, classes=change.get("classes", "cat,dog,sofa,lamp,tree"), overwrite=True, **kwargs)
     report = run_generation(overwrite, ScriptedBackend(lambda n, a: GOOD, model_name=change.get("model", "scripted")))
     assert report.skipped == 0 and report.generated == len(overwrite.vocabulary)
+
+
+def test_overwrite_keeps_the_old_table_until_new_rows_exist(tmp_path: Path) -> None:
+    run_generation(make_job(tmp_path), ScriptedBackend(lambda n, a: GOOD))
+    before = (tmp_path / "table.parquet").read_bytes()
+    report = run_generation(make_job(tmp_path, overwrite=True), ScriptedBackend(lambda n, a: "garbage"))
+    assert len(report.failed) == 5
+    assert (tmp_path / "table.parquet").read_bytes() == before

@@ -138,5 +138,8 @@ class VLLMBackend:
             seed=seed,
             structured_outputs=StructuredOutputsParams(json=json_schema),
         )
-        outputs = llm.chat(list(conversations), params, use_tqdm=False)
+        try:
+            outputs = llm.chat(list(conversations), params, use_tqdm=False)
+        except Exception as exc:  # the engine died (out of memory, worker crash, ...)
+            raise BackendUnavailable(f"vLLM failed while generating: {type(exc).__name__}: {exc}") from exc
         return [out.outputs[0].text for out in outputs]
