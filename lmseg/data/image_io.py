@@ -2,8 +2,9 @@
 
 Conventions:
     * Images are returned as ``(H, W, 3)`` uint8 RGB in [0, 255], whatever the file's mode
-      (grayscale, palette, RGBA and CMYK files are converted). EXIF orientation is **not**
-      applied: benchmark labels are aligned with the stored pixel grid.
+      (grayscale, palette, RGBA and CMYK files are converted; 16-bit files are scaled down to
+      8 bits, not clipped). EXIF orientation is **not** applied: benchmark labels are aligned
+      with the stored pixel grid.
     * Label maps are single-channel index images: 8-bit PNG (mode ``L``, or ``P`` whose
       palette *indices* are the values, as in VOC's ``SegmentationClass``) or 16-bit
       (``I;16`` TIFF/PNG, as in ADE-847 and PC-459). They are returned as ``(H, W)`` arrays of
@@ -24,10 +25,28 @@ from PIL import Image, UnidentifiedImageError
 
 from lmseg.errors import LmsegError
 
-__all__ = ["image_size", "read_image", "read_label_file", "write_label_file"]
+__all__ = ["image_size", "pil_to_rgb", "read_image", "read_label_file", "write_label_file"]
 
 _LABEL_MODES = {"L": np.uint8, "P": np.uint8, "I;16": np.uint16, "I;16L": np.uint16, "I;16B": np.uint16, "I": np.int32}
 _READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """Convert a decoded Pillow image of any mode to ``(H, W, 3)`` uint8 RGB.
+
+    Pillow's own ``convert("RGB")`` clips 16- and 32-bit values at 255; here they are scaled
+    instead (16-bit: the high byte; 32-bit integer and float images: their min-max range).
+    """
+    if image.mode.startswith("I;16"):
+        gray = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+    elif image.mode in ("I", "F"):
+        values = np.asarray(image).astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        gray = np.zeros(values.shape, np.uint8) if high == low else np.round(
+            (values - low) * (255.0 / (high - low))).astype(np.uint8)
+    else:
+        return np.asarray(image.convert("RGB"))
+    return np.repeat(gray[:, :, None], 3, axis=2)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -43,7 +62,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            return np.asarray(image.convert("RGB"))
+            return pil_to_rgb(image)
     except FileNotFoundError:
         raise LmsegError(f"image file {path} does not exist") from None
     except _READ_ERRORS as exc:

@@ -7,6 +7,7 @@ from lmseg.vocab.vocabulary import (
     get_vocabulary,
     load_vocabulary_file,
     parse_class_list,
+    vocabulary_from_names,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "get_vocabulary",
     "load_vocabulary_file",
     "parse_class_list",
+    "vocabulary_from_names",
 ]

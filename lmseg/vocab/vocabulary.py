@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -125,9 +126,28 @@ def parse_class_list(text: str, name: str | None = None) -> Vocabulary:
         name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>`` so
             that different lists never share a cache entry.
     """
-    classes = _parse_lines(text.split(","), source="--classes", seps=";")
-    vocab = Vocabulary("custom", classes)
-    return Vocabulary(_normalise_name(name) if name else f"custom-{vocab.content_sha256()[:8]}", classes)
+    return _custom_vocabulary(_parse_lines(text.split(","), source="--classes", seps=";"), name)
+
+
+def vocabulary_from_names(names: Sequence[str], name: str | None = None) -> Vocabulary:
+    """A vocabulary from a list of class names, as given in Python (``["cat", "sofa, couch"]``).
+
+    Args:
+        names: one class per item; synonyms of a class follow its name after ``,`` or ``;``.
+        name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>``.
+
+    Raises:
+        LmsegError: the list is empty, holds something other than strings, or repeats a class.
+    """
+    if isinstance(names, str) or any(not isinstance(n, str) for n in names):
+        raise LmsegError("a vocabulary must be a list of class names (strings)")
+    return _custom_vocabulary(_parse_lines(list(names), source="class list", seps=",;"), name)
+
+
+def _custom_vocabulary(classes: tuple[ClassEntry, ...], name: str | None) -> Vocabulary:
+    """A user vocabulary named ``name``, or after the hash of its classes."""
+    default = f"custom-{Vocabulary('custom', classes).content_sha256()[:8]}"
+    return Vocabulary(_normalise_name(name) if name else default, classes)
 
 
 def _normalise_name(name: str) -> str:

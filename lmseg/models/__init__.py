@@ -1,0 +1,1 @@
+"""Segmentation models: ``lmseg`` (fusion + cost aggregation), ``trident`` (training-free)."""

@@ -1,0 +1,54 @@
+"""Named segmenters: ``create_segmenter("trident_vitb16", ...)`` in one call.
+
+Each model package (``lmseg.models.<model>``) exposes ``SEGMENTERS``: a dict from a
+segmenter name to a builder ``(**kwargs) -> Segmenter``. Packages are imported only when a
+segmenter is asked for, so ``import lmseg`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from lmseg.errors import LmsegError
+from lmseg.inference.segmenter import Segmenter
+
+MODEL_PACKAGES: tuple[str, ...] = ("lmseg.models.lmseg", "lmseg.models.trident")
+
+
+def _builders() -> dict[str, Callable[..., Segmenter]]:
+    builders: dict[str, Callable[..., Segmenter]] = {}
+    for package in MODEL_PACKAGES:
+        try:
+            module = importlib.import_module(package)
+        except ModuleNotFoundError as exc:
+            if exc.name and (exc.name == package or package.startswith(exc.name + ".")):
+                continue  # that model is not part of this installation
+            raise LmsegError(
+                f"the segmentation models need {exc.name!r}, which is not installed in this environment; "
+                "use the vision environment (`make setup`, then .venv/bin/python)"
+            ) from None
+        builders.update(getattr(module, "SEGMENTERS", {}))
+    return builders
+
+
+def available_segmenters() -> list[str]:
+    """Names accepted by :func:`create_segmenter`, sorted."""
+    return sorted(_builders())
+
+
+def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
+    """Build a named segmenter.
+
+    Args:
+        name: e.g. ``"trident_vitb16"`` or ``"lmseg_vitb16"`` (see :func:`available_segmenters`).
+        **kwargs: the builder's options (weights, device, ...); see each model's factory.
+
+    Raises:
+        LmsegError: unknown name (the message lists the known ones).
+    """
+    builders = _builders()
+    if name not in builders:
+        raise LmsegError(f"unknown segmenter {name!r}; available: {', '.join(sorted(builders)) or 'none'}")
+    return builders[name](**kwargs)
