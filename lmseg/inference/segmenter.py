@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 
 from lmseg.inference.image_input import ImageInput
 from lmseg.vocab import Vocabulary, get_vocabulary, vocabulary_from_names
 
-VocabularyInput = Union[Vocabulary, Sequence[str], str]
+VocabularyInput = Vocabulary | Sequence[str] | str
 
 
 def as_vocabulary(vocabulary: VocabularyInput) -> Vocabulary:

@@ -41,7 +41,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "pipelines.gen_prompts", *args],
-        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 

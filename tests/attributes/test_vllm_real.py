@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lmseg.vocab import get_vocabulary
 from tests.attributes.conftest import run_cli, summary
 from tests.attributes.table_checks import check_table
-from lmseg.vocab import get_vocabulary
 
 
 def test_voc20_end_to_end_then_resume_is_instant(llm_dir: Path, tmp_path: Path) -> None:

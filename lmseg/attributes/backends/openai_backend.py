@@ -110,24 +110,20 @@ class OpenAIBackend:
         attempt: int,
     ) -> list[str | RequestFailed]:
         """Answer all conversations concurrently (see ``Backend``)."""
-        return asyncio.run(self._generate(conversations, json_schema, settings, attempt))
-
-    async def _generate(
-        self,
-        conversations: Sequence[ChatMessages],
-        json_schema: dict[str, Any],
-        settings: SamplingSettings,
-        attempt: int,
-    ) -> list[str | RequestFailed]:
         temperature, seed = settings.for_attempt(attempt)
-        extra: dict[str, Any] = {}
+        request = {"model": self._model_name, "temperature": temperature, "max_tokens": settings.max_tokens,
+                   "seed": seed}
         if self._response_format == "json_schema":
-            extra["response_format"] = {
+            request["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "category_attributes", "schema": json_schema, "strict": False},
             }
         elif self._response_format == "json_object":
-            extra["response_format"] = {"type": "json_object"}
+            request["response_format"] = {"type": "json_object"}
+        return asyncio.run(self._generate(conversations, request))
+
+    async def _generate(self, conversations: Sequence[ChatMessages], request: dict[str, Any]) -> list[str | RequestFailed]:
+        """Send one chat request per conversation, ``concurrency`` at a time."""
         gate = asyncio.Semaphore(self._concurrency)
 
         async with openai.AsyncOpenAI(**self._client_args) as client:
@@ -135,14 +131,7 @@ class OpenAIBackend:
             async def one(messages: ChatMessages) -> str | RequestFailed:
                 async with gate:
                     try:
-                        response = await client.chat.completions.create(
-                            model=self._model_name,
-                            messages=messages,
-                            temperature=temperature,
-                            max_tokens=settings.max_tokens,
-                            seed=seed,
-                            **extra,
-                        )
+                        response = await client.chat.completions.create(messages=messages, **request)
                     except Exception as exc:  # any failure of one request is reported, not raised
                         return RequestFailed(f"{type(exc).__name__}: {self._scrub(str(exc))}")
                 choices = getattr(response, "choices", None)  # bodies that are not JSON come back as text
