@@ -135,7 +135,7 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
             print(f"[{message['role']}]\n{message['content']}")
 
 
-def print_summary(report: GenerationReport) -> None:
+def print_summary(report: GenerationReport, max_attempts: int) -> None:
     print(
         f"done: {report.generated} generated, {report.skipped} skipped (already present), "
         f"{len(report.failed)} failed in {report.seconds:.1f} s ({report.classes_per_second:.2f} classes/s)",
@@ -145,7 +145,8 @@ def print_summary(report: GenerationReport) -> None:
     for index, (name, reason) in sorted(report.failed.items()):
         print(f"  failed: class {index} {name!r}: {reason}", file=sys.stderr)
     if report.failed:
-        print("re-run the same command to retry the failed classes", file=sys.stderr)
+        print(f"re-run with a larger --max-attempts (this run: {max_attempts}) to give the failed classes more "
+              "tries (tries are deterministic: the same number repeats the same answers)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,16 +154,17 @@ def run(args: argparse.Namespace) -> int:
     shard = shard_of(args)
     settings = SamplingSettings(
         temperature=args.temperature, retry_temperature=args.retry_temperature, max_tokens=args.max_tokens,
-        seed=args.seed, max_attempts=args.max_attempts,
+        seed=args.seed,
     )
     template = load_template(args.template)
     indices = list(shard_indices(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
-    if args.chunk_size < 1:
-        raise LmsegError("--chunk-size must be >= 1")
+    if args.chunk_size < 1 or args.max_attempts < 1:
+        raise LmsegError("--chunk-size and --max-attempts must be >= 1")
 
     def job_for(output: Path) -> GenerationJob:
         return GenerationJob(vocabulary, template, settings, AnswerLimits(max_items=args.max_items), output,
-                             class_indices=indices, overwrite=args.overwrite, chunk_size=args.chunk_size)
+                             class_indices=indices, overwrite=args.overwrite, chunk_size=args.chunk_size,
+                             max_attempts=args.max_attempts)
 
     if args.dry_run:
         dry_run(job_for(args.output or Path("-")), indices)
@@ -186,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)
         return 130
-    print_summary(report)
+    print_summary(report, args.max_attempts)
     return 1 if report.failed else 0
 
 

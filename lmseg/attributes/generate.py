@@ -45,6 +45,9 @@ class GenerationJob:
         class_indices: the classes this run is responsible for (a shard), or None for all.
         overwrite: regenerate every class even if the table has it, replacing the table.
         chunk_size: classes sent to the backend at once (and saved together), >= 1.
+        max_attempts: tries per class before it is reported as failed, >= 1. Not stored with
+            the rows (it does not change an answer, only how many tries a class gets), so a
+            re-run with a larger value gives the classes that failed more tries.
     """
 
     vocabulary: Vocabulary
@@ -55,6 +58,7 @@ class GenerationJob:
     class_indices: Sequence[int] | None = None
     overwrite: bool = False
     chunk_size: int = 64
+    max_attempts: int = 3
 
     def settings_json(self) -> str:
         """The JSON stored in the ``sampling`` column: sampling settings and answer limits."""
@@ -168,7 +172,7 @@ def _generate_chunk(
     reasons: dict[int, str] = {}
     rows: list[AttributeRow] = []
     pending = indices
-    for attempt in range(job.settings.max_attempts):
+    for attempt in range(job.max_attempts):
         if not pending:
             break
         answers = backend.generate([conversations[i] for i in pending], schema, job.settings, attempt)

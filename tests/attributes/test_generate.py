@@ -43,7 +43,7 @@ def make_job(tmp_path: Path, classes: str = "cat,dog,sofa,lamp,tree", **kwargs: 
     return GenerationJob(
         vocabulary=parse_class_list(classes, name="test"),
         template=kwargs.pop("template", load_template()),
-        settings=kwargs.pop("settings", SamplingSettings(max_attempts=3)),
+        settings=kwargs.pop("settings", SamplingSettings()),
         limits=AnswerLimits(),
         output=tmp_path / "table.parquet",
         **kwargs,
@@ -158,3 +158,15 @@ def test_overwrite_keeps_the_old_table_until_new_rows_exist(tmp_path: Path) -> N
     report = run_generation(make_job(tmp_path, overwrite=True), ScriptedBackend(lambda n, a: "garbage"))
     assert len(report.failed) == 5
     assert (tmp_path / "table.parquet").read_bytes() == before
+
+
+def test_a_rerun_with_more_attempts_extends_the_same_table(tmp_path: Path) -> None:
+    def script(name: str, attempt: int) -> str:
+        return GOOD if name != "dog" or attempt >= 2 else "not json"  # deterministic, like greedy decoding
+
+    first = run_generation(make_job(tmp_path, max_attempts=2), ScriptedBackend(script))
+    assert list(first.failed) == [1]
+    again = run_generation(make_job(tmp_path, max_attempts=2), ScriptedBackend(script))
+    assert list(again.failed) == [1]  # the same tries give the same answers
+    more = run_generation(make_job(tmp_path, max_attempts=3), ScriptedBackend(script))
+    assert (more.generated, more.skipped, more.failed) == (1, 4, {})

@@ -44,20 +44,18 @@ class SamplingSettings:
         retry_temperature: temperature of retries, > 0.
         max_tokens: most tokens generated per answer.
         seed: base random seed.
-        max_attempts: attempts per class before it is reported as failed, >= 1.
     """
 
     temperature: float = 0.0
     retry_temperature: float = 0.7
     max_tokens: int = 160
     seed: int = 0
-    max_attempts: int = 3
 
     def __post_init__(self) -> None:
         if self.temperature < 0 or self.retry_temperature <= 0:
             raise LmsegError("temperature must be >= 0 and retry temperature > 0")
-        if self.max_tokens < 16 or self.max_attempts < 1:
-            raise LmsegError("max_tokens must be >= 16 and max_attempts >= 1")
+        if self.max_tokens < 16:
+            raise LmsegError("max_tokens must be >= 16")
 
     def for_attempt(self, attempt: int) -> tuple[float, int]:
         """(temperature, seed) of attempt ``attempt`` (0-based)."""
