@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 
 from lmseg.attributes import AnswerLimits, BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.backends.openai_backend import OpenAIBackend
+from lmseg.attributes.store import read_table
 from tests.attributes.conftest import REPO, run_cli
 from tests.attributes.fake_openai_server import VALID_ANSWER, fake_server
 
@@ -126,3 +128,22 @@ def test_cli_a_second_run_on_the_same_table_is_refused(tmp_path: Path) -> None:
             first.wait(timeout=30)
     assert second.returncode == 2
     assert f"another run is already writing {output} (process {first.pid})" in second.stderr
+
+
+def test_cli_ctrl_c_keeps_finished_chunks_and_exits_130(tmp_path: Path) -> None:
+    output = tmp_path / "t.parquet"
+    with fake_server(["slow"]) as server:
+        args = ["--dataset", "voc20", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
+                "--chunk-size", "2", "--output", str(output)]
+        run = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not output.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert f"interrupted; every finished chunk is saved in {output}" in stderr
+    assert "Traceback" not in stderr
+    saved = read_table(output).column("class_index").to_pylist()
+    assert saved[:2] == [0, 1] and len(saved) < 20
