@@ -1,0 +1,274 @@
+"""Evaluate a segmenter on a benchmark split and write an mIoU report.
+
+Examples::
+
+    python -m pipelines.evaluate --model trident_vitb16 --dataset ade150 --data-root /data
+    python -m pipelines.evaluate --model lmseg_vitb16 --checkpoint lmseg.safetensors \\
+        --opt attributes=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
+    python -m pipelines.evaluate --model trident_tiny --dataset ade150 --data-root /data --limit 20
+    # your own labelled folder (label PNG value = class index, line 1 of classes.txt = class 0):
+    python -m pipelines.evaluate --model M --dataset folder --data-root my_data/ --ignore-values 255
+    # shards (any machines; same --output or copy the shard files into one folder), then merge:
+    python -m pipelines.evaluate --model M --dataset ade150 --data-root /data --shard-index 0 --num-shards 4
+    python -m pipelines.evaluate --merge --num-shards 4 --output cache/evaluations/M/ade150
+
+Outputs in --output (default cache/evaluations/<model>/<dataset>[-limit<N>]): report.json,
+report.md, iou.png (per-class IoU chart), confusion.npy, and state.npz (the progress; shard
+runs write shard-<i>-of-<n>.state.npz instead). An interrupted run (Ctrl-C, crash, killed
+machine) continues where it stopped when the same command is run again; if a setting changed,
+it refuses and lists the differences (--restart discards the old progress).
+
+Model options: --checkpoint PATH and --device are passed to the model's builder as
+checkpoint= and device=; --opt key=value passes any other builder option (values are parsed
+as JSON when they can be: 0.5, true, null, [1,2]; otherwise kept as text).
+
+Exit status: 0 report written; 2 bad input (data, model, options, state of other settings);
+1 a sample or the model failed (progress saved: fix and rerun); 130 interrupted (progress saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lmseg.errors import LmsegError
+from pipelines.cli import run_command
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lmseg.data import available_datasets
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.evaluate",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="segmenter name (see lmseg.available_segmenters())")
+    model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
+    model.add_argument("--device", help="passed to the builder as device= (e.g. cpu, cuda)")
+    model.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="any other builder option")
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset", choices=[*available_datasets(), "folder"],
+        help="benchmark to evaluate on, or 'folder': --data-root holds images/, labels/ and classes.txt",
+    )
+    data.add_argument("--data-root", type=Path, help="datasets root (holding ADEChallengeData2016, VOCdevkit, ...)")
+    data.add_argument("--ignore-values", default="255", help="folder: stored label values not evaluated (comma list)")
+    data.add_argument("--reduce-zero-label", action="store_true", help="folder: stored 0 = unlabelled, 1..K = classes")
+    data.add_argument("--split", help="split (default: the benchmark's evaluation split)")
+    data.add_argument("--layout", default="auto", help="prepared layout name (default: the first one found)")
+    data.add_argument("--limit", type=int, help="only the first N samples (a quick look)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", type=Path, help="report folder (default cache/evaluations/<model>/<dataset>)")
+    run.add_argument("--shard-index", type=int, help="evaluate only this shard (0-based)")
+    run.add_argument("--num-shards", type=int, help="number of shards")
+    run.add_argument("--merge", action="store_true", help="sum the finished shard states in --output into a report")
+    run.add_argument("--restart", action="store_true", help="discard saved progress instead of resuming it")
+    run.add_argument("--workers", type=int, default=2, help="image decoding processes (0 = none)")
+    run.add_argument("--save-every", type=int, default=25, help="save progress after this many samples")
+    run.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def parse_options(args: argparse.Namespace) -> dict[str, object]:
+    """Builder keyword arguments from --checkpoint, --device and --opt key=value."""
+    options: dict[str, object] = {}
+    for item in args.opt:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise LmsegError(f"--opt expects KEY=VALUE with KEY a Python identifier, got {item!r}")
+        try:
+            value: object = json.loads(text)
+        except ValueError:
+            value = text
+        options[key] = value
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise LmsegError(f"--checkpoint {args.checkpoint} does not exist or is not a file")
+        options["checkpoint"] = str(args.checkpoint)
+    if args.device is not None:
+        options["device"] = args.device
+    return options
+
+
+def build_segmenter(name: str, options: dict[str, object]):
+    """``create_segmenter`` with a clear message for options the builder does not take."""
+    from lmseg.registry import create_segmenter
+
+    try:
+        return create_segmenter(name, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
+            raise LmsegError(f"segmenter {name!r} does not accept these options {sorted(options)}: {exc}") from None
+        raise
+
+
+def weights_identity(options: dict[str, object]) -> dict[str, object]:
+    """sha256 of every option that names an existing file (checkpoint, attribute table, ...)."""
+    from lmseg.backbones.weights import sha256_of
+
+    return {
+        key: {"path": str(value), "sha256": sha256_of(Path(value))}
+        for key, value in sorted(options.items())
+        if isinstance(value, str) and value and Path(value).is_file()
+    }
+
+
+def _shard(args: argparse.Namespace) -> tuple[int, int] | None:
+    if args.shard_index is None and args.num_shards is None:
+        return None
+    if args.shard_index is None or args.num_shards is None:
+        raise LmsegError("give both --shard-index and --num-shards")
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        raise LmsegError(f"--shard-index must be in 0..{args.num_shards - 1}, got {args.shard_index}")
+    return args.shard_index, args.num_shards
+
+
+def open_folder(args: argparse.Namespace):
+    """``--dataset folder``: ``<data-root>/images``, ``<data-root>/labels`` and ``<data-root>/classes.txt``."""
+    from lmseg.data import folder_dataset
+
+    try:
+        ignore = tuple(int(v) for v in args.ignore_values.split(",") if v.strip())
+    except ValueError:
+        raise LmsegError(f"--ignore-values must be a comma list of integers, got {args.ignore_values!r}") from None
+    root = args.data_root
+    if not (root / "classes.txt").is_file():
+        raise LmsegError(f"--dataset folder: {root / 'classes.txt'} (one class per line, line 1 = class 0) is missing")
+    return folder_dataset(
+        root / "images", root / "labels", root / "classes.txt",
+        ignore_values=ignore, reduce_zero_label=args.reduce_zero_label, name=root.resolve().name,
+    )
+
+
+def default_output(model: str, dataset: str, limit: int | None) -> Path:
+    from lmseg.paths import cache_dir, model_slug
+
+    return cache_dir() / "evaluations" / model_slug(model) / (dataset + (f"-limit{limit}" if limit else ""))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.merge:
+        return merge(args)
+    from lmseg.data import get_benchmark, open_dataset
+    from lmseg.evaluation.report import write_report
+    from lmseg.evaluation.runner import evaluate_dataset
+    from lmseg.evaluation.shards import state_path_for
+
+    for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--data-root", args.data_root)):
+        if value is None:
+            raise LmsegError(f"{flag} is required (or use --merge)")
+    if args.limit is not None and args.limit < 1:
+        raise LmsegError(f"--limit must be at least 1, got {args.limit}")
+    if args.save_every < 1:
+        raise LmsegError("--save-every must be at least 1")
+    shard = _shard(args)
+    options = parse_options(args)
+    if args.dataset == "folder":
+        split = "folder"
+        dataset = open_folder(args)
+    else:
+        split = args.split or get_benchmark(args.dataset).default_split
+        dataset = open_dataset(args.dataset, args.data_root, split=split, layout=args.layout)
+    segmenter = build_segmenter(args.model, options)
+    output = args.output or default_output(args.model, dataset.name, args.limit)
+    state_path = state_path_for(output, shard)
+    result = evaluate_dataset(
+        segmenter,
+        dataset,
+        identity={"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split},
+        limit=args.limit,
+        shard=shard,
+        state_path=state_path,
+        restart=args.restart,
+        save_every=args.save_every,
+        num_workers=args.workers,
+    )
+    speed = result.images_per_second
+    throughput = f"{speed:.2f} images/s" if speed else "nothing new to process"
+    if shard is not None:
+        print(
+            f"shard {shard[0]} of {shard[1]}: {result.num_samples} samples counted ({throughput}); "
+            f"state in {state_path}. Merge with: python -m pipelines.evaluate --merge --num-shards {shard[1]} "
+            f"--output {output}"
+        )
+        return 0
+    paths = write_report(
+        output,
+        result.scores,
+        result.class_names,
+        settings=result.identity,
+        run={
+            "data_root": str(args.data_root),
+            "workers": args.workers,
+            "processed_this_run": result.processed,
+            "seconds_this_run": round(result.seconds, 3),
+            "images_per_second": round(speed, 3) if speed else None,
+        },
+        num_samples=result.num_samples,
+        num_selected=result.num_selected,
+    )
+    print(
+        f"{args.model} on {args.dataset}: mIoU {_pct(result.scores.mean_iou)}, "
+        f"mAcc {_pct(result.scores.mean_accuracy)}, pixel acc {_pct(result.scores.pixel_accuracy)} "
+        f"over {result.num_samples} sample(s) ({throughput})"
+    )
+    print(f"report: {paths['markdown']} (also {paths['json'].name}, {paths['chart'].name})")
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    from lmseg.evaluation.metric import SegmentationMetric
+    from lmseg.evaluation.report import write_report
+    from lmseg.evaluation.shards import merge_states, shard_state_paths
+
+    if args.output is None or args.num_shards is None:
+        raise LmsegError("--merge needs --output (the folder with the shard states) and --num-shards")
+    state = merge_states(shard_state_paths(args.output, args.num_shards))
+    dataset = state.identity.get("dataset", {})
+    ignore_index = int(dataset.get("ignore_index", 255))
+    scores = SegmentationMetric.from_confusion(state.confusion, ignore_index).compute()
+    class_names = dataset.get("class_names") or [str(i) for i in range(state.confusion.shape[0])]
+    paths = write_report(
+        args.output,
+        scores,
+        class_names,
+        settings=state.identity,
+        run={"merged_shards": args.num_shards},
+        num_samples=len(state.done),
+        num_selected=len(state.done),
+    )
+    print(f"merged {args.num_shards} shards ({len(state.done)} samples): mIoU {_pct(scores.mean_iou)}")
+    print(f"report: {paths['markdown']}")
+    return 0
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.2f}%"
+
+
+def run_or_report(args: argparse.Namespace) -> int:
+    """``run``, with a sample that cannot be evaluated reported as exit status 1."""
+    from lmseg.evaluation.runner import SampleFailure
+
+    try:
+        return run(args)
+    except SampleFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("progress is saved: fix the problem and run the same command again to resume", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), run_or_report, argv,
+                       interrupted="progress is saved; run the same command again to resume")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""``python -m pipelines.segment`` and lmseg.inference.outputs / overlay."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="segment decodes in torch DataLoader workers; run with the vision environment")
+
+from PIL import Image  # noqa: E402
+
+from lmseg.errors import LmsegError  # noqa: E402
+from lmseg.inference.outputs import find_images, segment_files  # noqa: E402
+from lmseg.inference.overlay import LEGEND_WIDTH, colorize, draw_overlay, palette  # noqa: E402
+from pipelines.segment import main  # noqa: E402
+from tests.data.samples import ADE150, CAMVID, images  # noqa: E402
+from tests.pipelines.fake_models import PixelSegmenter  # noqa: E402
+
+
+def segment_cli(*args) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A folder of real photos: 2 ADE images, a CamVid PNG in a sub-folder, and a truncated JPEG."""
+    folder = tmp_path / "photos"
+    (folder / "street").mkdir(parents=True)
+    for image in images(ADE150)[:2]:
+        shutil.copy(image, folder / image.name)
+    shutil.copy(images(CAMVID)[0], folder / "street" / images(CAMVID)[0].name)
+    (folder / "broken.jpg").write_bytes(images(ADE150)[2].read_bytes()[:400])
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_folder_writes_labels_overlays_scores_and_reports_the_bad_image(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = segment_cli(photos, "--model", "fake_pixel", "--classes", "cat,dog,sofa;couch", "--output", out, "--scores")
+    assert code == 1  # one bad image, the others done
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err and "Traceback" not in captured.err
+    assert "segmented 3 image(s) into 3 classes" in captured.out
+
+    model = PixelSegmenter()
+    for image_path, stem in [(photos / images(ADE150)[0].name, images(ADE150)[0].stem),
+                             (photos / "street" / images(CAMVID)[0].name, "street/" + images(CAMVID)[0].stem)]:
+        rgb = np.asarray(Image.open(image_path).convert("RGB"))
+        with Image.open(out / f"{stem}_label.png") as label_file:
+            assert label_file.mode == "L"
+            np.testing.assert_array_equal(np.asarray(label_file), model.label_map(rgb, 3))
+        with Image.open(out / f"{stem}_overlay.png") as overlay:
+            assert overlay.size == (rgb.shape[1] + LEGEND_WIDTH, rgb.shape[0])
+        score_files = sorted((out / f"{stem}_scores").iterdir())
+        assert [p.name for p in score_files] == ["000_cat.png", "001_dog.png", "002_sofa.png"]
+        with Image.open(score_files[1]) as dog:
+            expected = np.where(model.label_map(rgb, 3) == 1, 230, 26)  # round(255 * 0.9), round(255 * 0.1)
+            np.testing.assert_array_equal(np.asarray(dog), expected)
+    assert not list(out.glob("broken*"))
+    assert (out / "classes.txt").read_text() == "0\tcat\n1\tdog\n2\tsofa\n"
+    assert sorted(p.name for p in photos.iterdir()) == sorted(  # inputs untouched
+        [images(ADE150)[0].name, images(ADE150)[1].name, "street", "broken.jpg", "notes.txt"]
+    )
+
+
+def test_more_than_255_classes_give_a_16_bit_label_map(tmp_path):
+    image = images(ADE150)[0]
+    out = tmp_path / "out"
+    code = segment_cli(image, "--model", "fake_pixel", "--opt", "offset=800", "--dataset", "ade847", "--output", out)
+    assert code == 0
+    with Image.open(out / f"{image.stem}_label.png") as label_file:
+        values = np.asarray(label_file)
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    expected = PixelSegmenter(offset=800).label_map(rgb, 847)
+    assert values.dtype == np.uint16 and expected.max() > 255
+    np.testing.assert_array_equal(values, expected)
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_output_folder_in_the_input_folder_is_refused(photos, where, capsys):
+    out = photos if where == "same" else photos / "results"
+    before = sorted(p.relative_to(photos) for p in photos.rglob("*"))
+    assert segment_cli(photos, "--model", "fake_pixel", "--classes", "cat,dog", "--output", out) == 2
+    err = capsys.readouterr().err
+    assert "input folder" in err and "Traceback" not in err
+    assert sorted(p.relative_to(photos) for p in photos.rglob("*")) == before  # nothing written
+
+
+def test_single_image_next_to_itself_is_refused(tmp_path, capsys):
+    image = tmp_path / "cat.jpg"
+    shutil.copy(images(ADE150)[0], image)
+    assert segment_cli(image, "--model", "fake_pixel", "--classes", "cat", "--output", tmp_path) == 2
+    assert "input folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{tmp}/missing.jpg", "--classes", "cat"], "does not exist"),
+        (["{tmp}/empty", "--classes", "cat"], "holds no images"),
+        (["{image}", "--vocabulary", "{tmp}/none.txt"], "none.txt"),
+        (["{image}", "--classes", "cat,cat"], "cat"),
+        (["{image}", "--dataset", "ade9999"], "ade9999"),
+        (["{image}", "--classes", "cat", "--model", "nope"], "unknown segmenter 'nope'"),
+    ],
+)
+def test_bad_input_exits_2(args, message, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(tmp=tmp_path, image=images(ADE150)[0]) for a in args]
+    if "--model" not in args:
+        args += ["--model", "fake_pixel"]
+    assert segment_cli(*args, "--output", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_duplicate_stems_do_not_collide(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rgb = np.asarray(Image.open(images(ADE150)[0]).convert("RGB"))[:64, :64]
+    Image.fromarray(rgb).save(folder / "a.png")
+    Image.fromarray(rgb).save(folder / "a.jpg")
+    assert [stem for _, stem in find_images(folder)] == ["a_jpg", "a_png"]
+
+
+def test_palette_and_overlay():
+    colours = palette(300)
+    assert colours.shape == (300, 3) and colours.dtype == np.uint8
+    assert len({tuple(c) for c in colours}) == 300  # all distinct
+    np.testing.assert_array_equal(palette(10), colours[:10])  # stable across vocabulary sizes
+    label = np.array([[0, 1], [2, 2]])
+    np.testing.assert_array_equal(colorize(label, 3)[1, 1], colours[2])
+    image = np.zeros((2, 2, 3), np.uint8)
+    only_colours = np.asarray(draw_overlay(image, label, ["a", "b", "c"], alpha=1.0, legend=False))
+    np.testing.assert_array_equal(only_colours, colorize(label, 3))
+    with pytest.raises(ValueError):
+        draw_overlay(image, label[:1], ["a", "b", "c"])
+
+
+def test_python_api_with_a_real_tiny_model(tiny_model, tmp_path):
+    from lmseg import create_segmenter
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for image in images(CAMVID)[:2]:  # 480x360
+        Image.open(image).resize((160, 120)).save(source / image.name)
+    summary = segment_files(create_segmenter(tiny_model), source, ["road", "sky", "car, automobile"], tmp_path / "out",
+                            scores=True)
+    assert summary.ok and len(summary.done) == 2
+    for image in images(CAMVID)[:2]:
+        with Image.open(tmp_path / "out" / f"{image.stem}_label.png") as label_file:
+            values = np.asarray(label_file)
+        assert values.shape == (120, 160) and values.max() < 3
+        assert len(list((tmp_path / "out" / f"{image.stem}_scores").iterdir())) == 3
+    with pytest.raises(LmsegError, match="input folder"):
+        segment_files(create_segmenter(tiny_model), source, ["road"], source)
