@@ -1,6 +1,7 @@
 """What every ``python -m pipelines.<stage>`` command does around its own work.
 
-Parse the arguments, set up logging (``-v`` for debug), run, and turn an
+Parse the arguments, set up logging (lmseg's own messages at INFO, other libraries' only
+from WARNING; ``-v`` shows everything at DEBUG), run, and turn an
 :class:`~lmseg.errors.LmsegError` into a one-line ``error: ...`` on stderr and exit status 2.
 Anything else is a bug and keeps its traceback.
 """
@@ -19,13 +20,31 @@ def run_command(
     parser: argparse.ArgumentParser,
     run: Callable[[argparse.Namespace], int],
     argv: Sequence[str] | None = None,
-    log_format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    *,
+    interrupted: str | None = None,
 ) -> int:
-    """Run ``run(parsed arguments)``; returns the exit status."""
+    """Run ``run(parsed arguments)``; returns the exit status.
+
+    Args:
+        parser: the command's parser (a ``-v/--verbose`` flag, if any, turns on debug logs).
+        run: the command's work; returns the exit status.
+        argv: arguments (default ``sys.argv[1:]``).
+        interrupted: if given, Ctrl-C prints ``interrupted: <this>`` and exits 130;
+            otherwise the command handles KeyboardInterrupt itself.
+    """
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, format=log_format)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("lmseg").setLevel(logging.INFO)
     try:
         return run(args)
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
+        return 130
     except LmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,6 @@ Exit status: 0 prepared and checked; 1 the check found broken samples (listed);
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +47,6 @@ from lmseg.data.prepare import (
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command
 
-log = logging.getLogger("prepare_data")
 
 Converter = Callable[..., ConversionSummary]
 CONVERTERS: dict[str, Converter] = {
@@ -130,7 +128,7 @@ def _convert(args: argparse.Namespace, split: str, out_root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), run, argv, log_format="%(levelname)s %(name)s: %(message)s")
+    return run_command(build_parser(), run, argv)
 
 
 if __name__ == "__main__":
