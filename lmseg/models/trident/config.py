@@ -1,0 +1,107 @@
+"""Trident's settings as typed, frozen data, with the published defaults.
+
+Every constant of the method (SEEDS.md 2.1, public code at commit a93b346) is a field here;
+:mod:`~lmseg.models.trident.presets` holds the per-benchmark values. Change a field with
+``dataclasses.replace(config, stride=112)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: CLIP's mean/std on the 0-255 scale exactly as the public code writes them (mmseg
+#: ``SegDataPreProcessor``: the OpenAI values x 255, rounded to 3 decimals).
+CLIP_MEAN_255 = (122.771, 116.746, 104.094)
+CLIP_STD_255 = (68.501, 66.632, 70.323)
+#: The unrounded OpenAI CLIP mean/std on the [0, 1] scale (the public code's ``UnNormalize``
+#: before DINO's ImageNet normalisation).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class RefinementConfig:
+    """Optional SAM refinement of the coarse map (SEEDS 2.1 step 13).
+
+    Attributes:
+        enabled: run the refinement (off by default, as in the public base config).
+        coarse_thresh: pixels whose max class probability is below it are ignored, and classes
+            whose max probability is below it are skipped; also the mask-prompt cut-off.
+        minimal_area: smallest 8-connected region, in pixels of the half-resolution map.
+        mask_coefficient: the mask prompt is ``mask_coefficient * p`` where ``p > coarse_thresh``.
+        iou_thresh: keep SAM masks whose predicted IoU is strictly above it.
+        down_ratio: the probability map is downsampled by this factor before region finding.
+    """
+
+    enabled: bool = False
+    coarse_thresh: float = 0.2
+    minimal_area: int = 225
+    mask_coefficient: float = 0.005
+    iou_thresh: float = 0.8
+    down_ratio: int = 2
+
+
+@dataclass(frozen=True)
+class TridentConfig:
+    """All settings of Trident (defaults: the public base config).
+
+    Attributes:
+        short_side: keep-ratio resize so the short side is this (per benchmark, see presets).
+        max_long_side: ... and the long side at most this (2048).
+        window: side of the square sub-images (336).
+        stride: step between sub-images (224; 112 for VOC-20).
+        beta: proxy attention offset factor: ``S - beta * mean(S)``.
+        gamma: proxy attention scale after the offset.
+        cos_fac: SAM affinity threshold factor on the mean value cosine similarity.
+        refine_neg_cos: keep negative thresholds; if False they become ``neg_cos_replacement``.
+        neg_cos_replacement: the threshold used instead of a negative one (0.6).
+        max_cos_thresh: cap on the threshold (0.9).
+        logit_scale: multiplier of the cosine similarities before the softmax (40).
+        prob_thd: pixels whose max class probability is below it become class
+            ``background_index`` (0 disables).
+        background_index: the class index of "background" in the vocabulary.
+        background_names: when non-empty, the queries of class ``background_index`` (Trident's
+            background synonyms "sky; wall; tree; ..."); when empty, the class's own names.
+        split_halves: run SAM on the left and right image halves separately (Cityscapes).
+        sam_multiple: the image is resized so that its sides are multiples of this before
+            SAM's own preprocessing (16).
+        window_batch: sub-images per CLIP/DINO forward pass (a speed/memory knob; results do
+            not depend on it beyond floating-point rounding).
+        refinement: the optional SAM refinement.
+    """
+
+    short_side: int = 448
+    max_long_side: int = 2048
+    window: int = 336
+    stride: int = 224
+    beta: float = 1.2
+    gamma: float = 3.0
+    cos_fac: float = 1.2
+    refine_neg_cos: bool = True
+    neg_cos_replacement: float = 0.6
+    max_cos_thresh: float = 0.9
+    logit_scale: float = 40.0
+    prob_thd: float = 0.0
+    background_index: int = 0
+    background_names: tuple[str, ...] = ()
+    split_halves: bool = False
+    sam_multiple: int = 16
+    window_batch: int = 16
+    refinement: RefinementConfig = field(default_factory=RefinementConfig)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.short_side <= 0 or self.max_long_side <= 0:
+            problems.append("short_side and max_long_side must be positive")
+        if self.window <= 0 or self.stride <= 0:
+            problems.append("window and stride must be positive")
+        if self.logit_scale <= 0:
+            problems.append("logit_scale must be positive")
+        if not 0.0 <= self.prob_thd <= 1.0:
+            problems.append("prob_thd must lie in [0, 1]")
+        if self.window_batch <= 0:
+            problems.append("window_batch must be positive")
+        if self.refinement.down_ratio <= 0 or self.refinement.minimal_area < 0:
+            problems.append("refinement.down_ratio must be positive and minimal_area non-negative")
+        if problems:
+            raise ValueError("invalid TridentConfig: " + "; ".join(problems))

@@ -1,0 +1,237 @@
+"""Building Trident segmenters: the published ViT-B/16 and ViT-H/14 variants, and a tiny one for tests.
+
+* :func:`create_trident` (``"trident_vitb16"``): OpenAI CLIP ViT-B/16, DINO ViT-B/16, SAM ViT-B.
+* :func:`create_trident_vith14` (``"trident_vith14"``): OpenCLIP ViT-H/14 (LAION-2B), same DINO and SAM.
+* :func:`create_trident_tiny` (``"trident_tiny"``): tiny random backbones; outputs are meaningless.
+
+Weights are given explicitly: ``clip`` is an open_clip pretrained tag (open_clip downloads it)
+or a checkpoint file; ``dino`` and ``sam`` are known names (downloaded once into lmseg's weights
+cache with size/checksum checks where known) or files. All three problems are reported in one
+:class:`~lmseg.errors.LmsegError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lmseg.errors import LmsegError
+from lmseg.models.trident.config import TridentConfig
+from lmseg.models.trident.model import TridentModel
+from lmseg.models.trident.predictor import TridentSegmenter
+from lmseg.models.trident.presets import preset
+
+WeightSpec = str | os.PathLike[str] | None
+
+#: What each variant needs: open_clip model, its default tag, QuickGELU for a weights file.
+VARIANTS: dict[str, tuple[str, str, bool]] = {
+    "trident_vitb16": ("ViT-B-16", "openai", True),
+    "trident_vith14": ("ViT-H-14", "laion2b_s32b_b79k", False),
+}
+DINO_MODEL = "vit_base_patch16_224.dino"
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _config(config: TridentConfig | None, benchmark: str | None) -> TridentConfig:
+    if config is not None and benchmark is not None:
+        raise LmsegError("pass either config= or benchmark=, not both")
+    if benchmark is not None:
+        try:
+            return preset(benchmark)
+        except KeyError as exc:
+            raise LmsegError(str(exc.args[0])) from None
+    return config if config is not None else TridentConfig()
+
+
+def _build(
+    variant: str,
+    *,
+    clip: WeightSpec,
+    dino: WeightSpec,
+    sam: WeightSpec,
+    sam_model: str,
+    config: TridentConfig | None,
+    benchmark: str | None,
+    device: str | torch.device | None,
+    half: bool | None,
+    clip_quick_gelu: bool | None,
+    download: bool | None,
+) -> TridentSegmenter:
+    from lmseg.backbones.clip_factory import create_dense_clip
+    from lmseg.backbones.dino import create_dense_dino
+    from lmseg.backbones.sam import create_sam_encoder
+
+    model_name, tag, file_quick = VARIANTS[variant]
+    cfg = _config(config, benchmark)
+    dev = torch.device(device) if device is not None else _default_device()
+    use_half = (dev.type == "cuda") if half is None else half
+    missing = [
+        f"{arg}= (e.g. {example})"
+        for arg, spec, example in (
+            ("clip", clip, f"{tag!r}: open_clip downloads {model_name}/{tag}; or a checkpoint file"),
+            ("dino", dino, "'dino_vitb16' (downloaded into lmseg's weights cache), 'timm', or a file"),
+            ("sam", sam, "'sam_vit_b' (downloaded and checksummed into lmseg's weights cache), or a file"),
+        )
+        if spec is None
+    ]
+    if missing:
+        raise LmsegError(f"{variant} needs weights for all three backbones; pass " + ", ".join(missing))
+    problems: list[str] = []
+    parts: dict[str, nn.Module] = {}
+    is_file = Path(os.fspath(clip)).expanduser().is_file()
+    quick = (clip_quick_gelu if clip_quick_gelu is not None else file_quick) if is_file else clip_quick_gelu
+    for name, build in (
+        ("sam", lambda: create_sam_encoder(sam_model, weights=sam, download=download)),
+        ("dino", lambda: create_dense_dino(DINO_MODEL, weights=dino, interpolation_offset=0.1, download=download)),
+        ("clip", lambda: create_dense_clip(model_name, pretrained=clip, quick_gelu=quick, interpolation_offset=0.1)),
+    ):
+        try:
+            parts[name] = build()
+        except LmsegError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise LmsegError(f"{variant}: could not load its weights:\n  " + "\n  ".join(problems))
+    return _assemble(parts["clip"], parts["dino"], parts["sam"], cfg, dev, use_half)
+
+
+def _assemble(clip, dino, sam, cfg: TridentConfig, device: torch.device, half: bool) -> TridentSegmenter:
+    """Move to ``device``; in half precision the encoders go fp16, SAM's prompt side stays fp32."""
+    clip, dino, sam = clip.to(device), dino.to(device), sam.to(device)
+    if half:
+        if device.type != "cuda":
+            raise LmsegError("half precision needs a CUDA device")
+        clip.model.visual.half()
+        dino.half()
+        sam.sam.image_encoder.half()
+    model = TridentModel(clip, dino, sam, cfg).eval()
+    return TridentSegmenter(model, device=device)
+
+
+def create_trident(
+    *,
+    clip: WeightSpec = None,
+    dino: WeightSpec = None,
+    sam: WeightSpec = None,
+    sam_model: str = "vit_b",
+    config: TridentConfig | None = None,
+    benchmark: str | None = None,
+    device: str | torch.device | None = None,
+    half: bool | None = None,
+    clip_quick_gelu: bool | None = None,
+    download: bool | None = None,
+) -> TridentSegmenter:
+    """Trident with OpenAI CLIP ViT-B/16, DINO ViT-B/16 and SAM (ViT-B by default).
+
+    Args:
+        clip: ``"openai"`` (open_clip fetches it) or a CLIP ViT-B/16 checkpoint file (OpenAI
+            weights: QuickGELU, see ``clip_quick_gelu``).
+        dino: ``"dino_vitb16"`` (official file), ``"timm"`` (timm's hub weights) or a file.
+        sam: ``"sam_vit_b"`` (official file, checksummed) or a file; must fit ``sam_model``.
+        sam_model: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``.
+        config: the constants (default: :class:`TridentConfig`, the base config); or
+        benchmark: a preset name (``"ade150"``, ``"voc21"``, ... see :mod:`.presets`).
+        device: default CUDA if available, else CPU.
+        half: fp16 encoders (default: on CUDA only, as the public runs).
+        clip_quick_gelu: the activation of a CLIP checkpoint file (default True for ViT-B/16).
+        download: allow downloads of known files (None: unless ``LMSEG_OFFLINE``).
+
+    Raises:
+        LmsegError: weights not given, not found, not downloadable or not fitting (one error
+            naming every problem), or a bad preset.
+    """
+    return _build(
+        "trident_vitb16", clip=clip, dino=dino, sam=sam, sam_model=sam_model, config=config, benchmark=benchmark,
+        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download,
+    )
+
+
+def create_trident_vith14(
+    *,
+    clip: WeightSpec = None,
+    dino: WeightSpec = None,
+    sam: WeightSpec = None,
+    sam_model: str = "vit_b",
+    config: TridentConfig | None = None,
+    benchmark: str | None = None,
+    device: str | torch.device | None = None,
+    half: bool | None = None,
+    clip_quick_gelu: bool | None = None,
+    download: bool | None = None,
+) -> TridentSegmenter:
+    """Trident with OpenCLIP ViT-H/14 (``clip="laion2b_s32b_b79k"`` or a file); otherwise as :func:`create_trident`.
+
+    A ViT-H/14 file defaults to GELU (``clip_quick_gelu=False``), as the LAION weights.
+    """
+    return _build(
+        "trident_vith14", clip=clip, dino=dino, sam=sam, sam_model=sam_model, config=config, benchmark=benchmark,
+        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download,
+    )
+
+
+#: The settings of :func:`create_trident_tiny`: small windows so that tiny inputs have several.
+TINY_CONFIG = TridentConfig(short_side=96, window=64, stride=32, window_batch=8)
+
+
+def _tiny_sam(img_size: int = 256) -> nn.Module:
+    """A stock ``Sam`` with the official structure (relative positions, windowed and global blocks) and tiny widths."""
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    grid = img_size // 16
+    encoder = ImageEncoderViT(
+        img_size=img_size, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, out_chans=32,
+        qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=4,
+        global_attn_indexes=(1,),
+    )
+    with torch.no_grad():
+        for block in encoder.blocks:
+            block.attn.rel_pos_h.normal_(std=0.5)
+            block.attn.rel_pos_w.normal_(std=0.5)
+        encoder.pos_embed.normal_(std=0.5)
+    prompt = PromptEncoder(
+        embed_dim=32, image_embedding_size=(grid, grid), input_image_size=(img_size, img_size), mask_in_chans=4
+    )
+    decoder = MaskDecoder(
+        num_multimask_outputs=3, transformer=TwoWayTransformer(depth=1, embedding_dim=32, mlp_dim=32, num_heads=2),
+        transformer_dim=32, iou_head_depth=2, iou_head_hidden_dim=16,
+    )
+    return Sam(encoder, prompt, decoder, pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
+
+
+def create_trident_tiny(
+    *,
+    config: TridentConfig | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> TridentSegmenter:
+    """Trident on tiny RANDOM backbones, for tests and plumbing demos. Its outputs are meaningless.
+
+    CLIP is open_clip's ``lmseg-tiny-ViT`` (patch 16, width 48, 3 blocks, D=32), DINO a 2-block
+    width-32 timm ViT with patch 16, SAM a 256-pixel 2-block encoder with a width-32 prompt side;
+    all weights random from ``seed`` (the same seed gives the same model). Every step of the
+    real method runs; only the sizes differ (default :data:`TINY_CONFIG`: short side 96,
+    64-pixel windows with stride 32).
+    """
+    import timm
+
+    from lmseg.backbones.clip_factory import create_dense_clip
+    from lmseg.backbones.dino import DenseDINO
+    from lmseg.backbones.sam import SamEncoder
+
+    cfg = config if config is not None else TINY_CONFIG
+    torch.manual_seed(seed)
+    clip = create_dense_clip("lmseg-tiny-ViT", pretrained=None, interpolation_offset=0.1)
+    vit = timm.create_model(
+        "vit_base_patch16_224", pretrained=False, img_size=64, embed_dim=32, depth=2, num_heads=2, num_classes=0,
+        dynamic_img_size=True,
+    )
+    dino = DenseDINO(vit, interpolation_offset=0.1).eval()
+    sam = SamEncoder(_tiny_sam(256)).eval()
+    return _assemble(clip, dino, sam, replace(cfg), torch.device(device), False)

@@ -1,0 +1,210 @@
+"""The pure Trident module: CLIP + DINO + SAM tensors in, per-query cosine maps out.
+
+:class:`TridentModel` holds the three stock backbones (:class:`~lmseg.backbones.clip.DenseCLIP`,
+:class:`~lmseg.backbones.dino.DenseDINO`, :class:`~lmseg.backbones.sam.SamEncoder`) and runs
+SEEDS 2.1 steps 3-10 on one image:
+
+1. windows of the CLIP-normalised image (:mod:`.windows`), batched through CLIP blocks
+   ``0..L-2`` and through DINO (re-normalised to ImageNet statistics);
+2. the last CLIP block as DINO-proxy attention (:mod:`.proxy_attention`);
+3. splicing into one canvas, bilinear to the SAM valid grid;
+4. SAM's filtered last-block attention aggregates the canvas (:mod:`.sam_affinity`), one
+   affinity per SAM input (two for Cityscapes' halves);
+5. CLIP's ``ln_post`` and ``proj``, cosine with the text embeddings (:mod:`.classify`).
+
+Image I/O, resizing, vocabularies and probabilities are the predictor's job
+(:mod:`.predictor`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmseg.backbones.clip import DenseCLIP
+from lmseg.backbones.dino import DenseDINO
+from lmseg.backbones.sam import SamEncoder, SamFeatures
+from lmseg.models.trident.classify import query_cosines
+from lmseg.models.trident.config import CLIP_MEAN, CLIP_MEAN_255, CLIP_STD, CLIP_STD_255, TridentConfig
+from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
+from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
+from lmseg.models.trident.windows import crop_windows, splice, token_boxes, window_boxes
+
+
+@dataclass(frozen=True)
+class SamInput:
+    """One SAM input: a preprocessed canvas and the resized image size inside it.
+
+    Attributes:
+        canvas: ``(1, 3, S, S)`` from ``SamEncoder.preprocess_numpy`` (= ``SamPredictor.set_image``).
+        input_hw: ``(h, w)`` of the resized image in the canvas.
+    """
+
+    canvas: torch.Tensor
+    input_hw: tuple[int, int]
+
+
+class TridentModel(nn.Module):
+    """Trident's dense features (training-free).
+
+    Args:
+        clip: DenseCLIP with ``interpolation_offset=0.1`` for the public positional-embedding
+            convention.
+        dino: DenseDINO (ViT-B/16 DINO) with ``interpolation_offset=0.1``.
+        sam: SamEncoder (its last block must use global attention).
+        config: the method's constants.
+    """
+
+    def __init__(self, clip: DenseCLIP, dino: DenseDINO, sam: SamEncoder, config: TridentConfig) -> None:
+        super().__init__()
+        self.clip = clip
+        self.dino = dino
+        self.sam = sam
+        self.config = config
+        patch = self.clip.patch_size[0]
+        if config.window % patch or config.stride % patch or config.window % self.dino.patch_size[0]:
+            raise ValueError(
+                f"window {config.window} and stride {config.stride} must be multiples of the CLIP patch {patch}, "
+                f"and the window a multiple of the DINO patch {self.dino.patch_size[0]}"
+            )
+
+    @property
+    def patch(self) -> int:
+        """CLIP pixels per token (16 for ViT-B/16, 14 for ViT-H/14)."""
+        return int(self.clip.patch_size[0])
+
+    # ---- windows ---------------------------------------------------------------------------
+
+    def dino_input(self, windows: torch.Tensor) -> torch.Tensor:
+        """CLIP-normalised windows (0-255 statistics) -> ImageNet-normalised, as the public code.
+
+        The public code undoes CLIP's normalisation with the unrounded [0, 1] statistics (its
+        ``UnNormalize``) and applies ImageNet's.
+        """
+        mean = windows.new_tensor(CLIP_MEAN).view(1, 3, 1, 1)
+        std = windows.new_tensor(CLIP_STD).view(1, 3, 1, 1)
+        return self.dino.normalize(windows.float() * std + mean)
+
+    @torch.no_grad()
+    def window_tokens(self, windows: torch.Tensor) -> torch.Tensor:
+        """Proxy-attention outputs of the windows of one image.
+
+        Args:
+            windows: ``(B, 3, s, s)`` CLIP-normalised windows, all of one image (the proxy
+                attention's mean similarity is taken over all of them).
+
+        Returns:
+            ``(B, width, h, w)`` float32 outputs of the replaced last block (after ``out_proj``,
+            before ``ln_post``) on the DINO token grid ``(h, w)``.
+        """
+        batch = self.config.window_batch
+        dino_maps, values, clip_grid = [], [], None
+        for start in range(0, windows.shape[0], batch):
+            chunk = windows[start:start + batch]
+            dino_maps.append(self.dino(self.dino_input(chunk)).float())
+            tokens, clip_grid, _ = self.clip.forward_to_last_block(chunk.to(self.clip.dtype))
+            values.append(self.clip.last_block_values(tokens[:, 1:]))
+        dino_map = torch.cat(dino_maps)
+        dino_grid = tuple(dino_map.shape[-2:])
+        weights = proxy_attention_weights(dino_map, self.config.beta, self.config.gamma)  # (B, L, L) float32
+        outputs = []
+        for start in range(0, windows.shape[0], batch):
+            v = values_on_grid(values[start // batch], clip_grid, dino_grid)
+            mixed = weights[start:start + v.shape[0]].to(v.dtype) @ v
+            outputs.append(self.clip.last_block_out_proj(mixed).float())
+        out = torch.cat(outputs)  # (B, L, width)
+        return out.transpose(1, 2).reshape(out.shape[0], -1, *dino_grid)
+
+    @torch.no_grad()
+    def spliced_canvas(self, image: torch.Tensor) -> torch.Tensor:
+        """Windows -> proxy attention -> canvas.
+
+        Args:
+            image: ``(1, 3, H, W)`` CLIP-normalised, sides multiples of the CLIP patch and at
+                least the window (see :func:`~lmseg.models.trident.preprocess.fit_to_patches`).
+
+        Returns:
+            ``(1, width, H // patch * r, W // patch * r)`` float32 canvas (``r`` = 1 for the
+            published models; see :meth:`_ratio`).
+        """
+        height, width = image.shape[-2:]
+        boxes = window_boxes(height, width, self.config.window, self.config.stride)
+        maps = self.window_tokens(crop_windows(image, boxes))
+        clip_grid = (self.config.window // self.patch,) * 2
+        ratio = self._ratio(tuple(maps.shape[-2:]), clip_grid)
+        target = (clip_grid[0] * ratio, clip_grid[1] * ratio)
+        if tuple(maps.shape[-2:]) != target:
+            maps = F.interpolate(maps, size=target, mode="bilinear", align_corners=False)
+        canvas_hw = (height // self.patch * ratio, width // self.patch * ratio)
+        return splice(maps, token_boxes(boxes, self.patch, ratio), canvas_hw)
+
+    @staticmethod
+    def _ratio(dino_grid: tuple[int, int], clip_grid: tuple[int, int]) -> int:
+        """Canvas cells per CLIP token, as the public code picks it (1 unless DINO is finer)."""
+        if dino_grid[1] % clip_grid[1] != 0:
+            return max(int(round(dino_grid[0] / clip_grid[0])), 1)
+        return dino_grid[1] // clip_grid[1]
+
+    # ---- SAM -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sam_affinity(self, sam_input: SamInput) -> tuple[torch.Tensor, tuple[int, int], SamFeatures]:
+        """SAM encoder once, then the filtered affinity on the valid grid (floor rounding).
+
+        Returns:
+            ``(A, (gh, gw), features)``: ``A`` is ``(gh*gw, gh*gw)`` float32.
+        """
+        feats = self.sam.encode(sam_input.canvas, sam_input.input_hw, last_attention=True)
+        grid = feats.valid_grid("floor")
+        cfg = self.config
+        affinity = sam_affinity(
+            feats.valid_attention("floor")[0], feats.valid_values("floor")[0], cos_fac=cfg.cos_fac,
+            refine_neg_cos=cfg.refine_neg_cos, neg_replacement=cfg.neg_cos_replacement,
+            max_thresh=cfg.max_cos_thresh,
+        )
+        feats.attention = feats.values = None  # free the (heads, 4096, 4096) tensor
+        return affinity, grid, feats
+
+    # ---- all together --------------------------------------------------------------------
+
+    @torch.no_grad()
+    def forward(
+        self, image: torch.Tensor, sam_inputs: list[SamInput], text: torch.Tensor
+    ) -> tuple[torch.Tensor, list[SamFeatures]]:
+        """Per-query cosine maps on the SAM grid.
+
+        Args:
+            image: ``(1, 3, H, W)`` CLIP-normalised image (see :meth:`spliced_canvas`).
+            sam_inputs: one SAM input, or two (left and right halves; the canvas is split at
+                its middle column and the results concatenated along the width).
+            text: ``(Q, D)`` L2-normalised query embeddings.
+
+        Returns:
+            ``(cosines, sam_features)``: ``(Q, gh, gw)`` float32 cosines in [-1, 1] and the SAM
+            features of each input (image embeddings, for refinement prompts).
+        """
+        canvas = self.spliced_canvas(image)
+        if len(sam_inputs) == 1:
+            parts = [canvas]
+        elif len(sam_inputs) == 2:
+            middle = canvas.shape[-1] // 2
+            parts = [canvas[..., :middle], canvas[..., middle:]]
+        else:
+            raise ValueError(f"expected 1 or 2 SAM inputs, got {len(sam_inputs)}")
+        outputs, grids, features = [], [], []
+        for part, sam_input in zip(parts, sam_inputs):
+            affinity, grid, feats = self.sam_affinity(sam_input)
+            resized = F.interpolate(part, size=grid, mode="bilinear", align_corners=False)
+            outputs.append(aggregate(affinity, resized).reshape(*grid, -1))  # (gh, gw, width)
+            grids.append(grid)
+            features.append(feats)
+        tokens = torch.cat(outputs, dim=1)  # halves side by side
+        gh, gw = tokens.shape[:2]
+        projected = self.clip.project(tokens.reshape(gh * gw, -1).to(self.clip.dtype))
+        return query_cosines(projected, text, (gh, gw)), features
+
+
+__all__ = ["CLIP_MEAN_255", "CLIP_STD_255", "SamInput", "TridentModel"]

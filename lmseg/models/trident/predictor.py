@@ -1,0 +1,154 @@
+"""The Trident predictor: images and vocabularies in, label maps and scores out.
+
+:class:`TridentSegmenter` implements :class:`lmseg.inference.Segmenter` around a
+:class:`~lmseg.models.trident.model.TridentModel`. Per image (SEEDS 2.1):
+
+* CLIP side: keep-ratio resize to the configured short side (OpenCV-exact bilinear on uint8),
+  CLIP normalisation on the 0-255 scale, sides fitted to the CLIP patch and window;
+* SAM side: the original image with sides rounded up to multiples of 16, then SAM's own
+  preprocessing (``SamPredictor.set_image``); the left and right halves separately when
+  ``config.split_halves`` (Cityscapes);
+* cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
+  over each class's queries -> background threshold -> optional SAM refinement.
+
+Text embeddings are cached per vocabulary (content hash and background names).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from segment_anything import SamPredictor
+
+from lmseg.errors import LmsegError
+from lmseg.inference import ImageInput, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
+from lmseg.models.trident.classify import class_probabilities, labels_with_background
+from lmseg.models.trident.config import TridentConfig
+from lmseg.models.trident.model import SamInput, TridentModel
+from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
+from lmseg.models.trident.refine import refine_with_sam
+from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary
+from lmseg.vocab import Vocabulary
+
+
+class TridentSegmenter:
+    """Training-free open-vocabulary segmentation with CLIP, DINO and SAM.
+
+    Args:
+        model: the backbones and constants (its ``config`` is used).
+        device: where inputs go (the model must already be there).
+    """
+
+    def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu") -> None:
+        self.model = model.eval()
+        self.device = torch.device(device)
+        self._text_cache: dict[tuple, QueryEmbeddings] = {}
+
+    @property
+    def config(self) -> TridentConfig:
+        """The method's constants."""
+        return self.model.config
+
+    # ---- text ----------------------------------------------------------------------------
+
+    def text_embeddings(self, vocabulary: VocabularyInput) -> tuple[Vocabulary, QueryEmbeddings]:
+        """The vocabulary and its query embeddings (cached).
+
+        Raises:
+            LmsegError: a bad vocabulary, or ``config.background_names`` set while the class at
+                ``config.background_index`` is not "background".
+        """
+        vocab = as_vocabulary(vocabulary)
+        cfg = self.config
+        replace = None
+        if cfg.background_names:
+            index = cfg.background_index
+            if index >= len(vocab) or vocab.classes[index].name != "background":
+                raise LmsegError(
+                    f"this Trident config replaces class {index} by background synonyms, but the vocabulary's class "
+                    f"{index} is {vocab.classes[index].name if index < len(vocab) else 'missing'!r}, not 'background'; "
+                    "prepend a 'background' class or use a config with background_names=()"
+                )
+            replace = {index: cfg.background_names}
+        key = (vocab.content_sha256(), cfg.background_index, cfg.background_names)
+        if key not in self._text_cache:
+            self._text_cache[key] = encode_vocabulary(self.model.clip, vocab, replace=replace)
+        return vocab, self._text_cache[key]
+
+    # ---- images --------------------------------------------------------------------------
+
+    def _sam_inputs(self, image: np.ndarray) -> tuple[list[SamInput], np.ndarray]:
+        """SAM inputs for an ``(H, W, 3)`` uint8 image and the rounded image they come from."""
+        rounded = round_up_for_sam(image, self.config.sam_multiple)
+        halves = [rounded]
+        if self.config.split_halves:
+            middle = rounded.shape[1] // 2
+            halves = [np.ascontiguousarray(rounded[:, :middle]), np.ascontiguousarray(rounded[:, middle:])]
+        inputs = []
+        for part in halves:
+            canvas, input_hw = self.model.sam.preprocess_numpy(part)
+            inputs.append(SamInput(canvas.to(self.device), input_hw))
+        return inputs, rounded
+
+    @torch.no_grad()
+    def _coarse(self, image: np.ndarray, text: QueryEmbeddings):
+        cfg = self.config
+        resized = resize_short_side(image, cfg.short_side, cfg.max_long_side)
+        clip_image = fit_to_patches(normalize_clip(resized), self.model.patch, cfg.window).to(self.device)
+        sam_inputs, rounded = self._sam_inputs(image)
+        cosines, sam_features = self.model(clip_image, sam_inputs, text.embeddings.to(self.device))
+        probs = class_probabilities(
+            cosines, image.shape[:2], logit_scale=cfg.logit_scale, query_to_class=text.query_to_class,
+            num_classes=text.num_classes,
+        )
+        return probs, sam_features, sam_inputs, rounded
+
+    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+        """``(N, H, W)`` float32 class probabilities in [0, 1] at the image's resolution.
+
+        These are Trident's coarse scores (softmax over all queries of ``logit_scale`` x
+        cosine, then the max over each class's synonyms), before background thresholding,
+        argmax and refinement: the numbers to compare with another implementation.
+        """
+        rgb = as_rgb_array(image)
+        _, text = self.text_embeddings(vocabulary)
+        probs, *_ = self._coarse(rgb, text)
+        return probs.float().cpu().numpy()
+
+    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
+        """Segment one image (path, PIL or array) into the classes of ``vocabulary``.
+
+        Returns:
+            A :class:`~lmseg.inference.Segmentation`; ``scores`` (if asked for) are the coarse
+            probabilities, or the refined scores when refinement is enabled and kept a mask.
+        """
+        rgb = as_rgb_array(image)
+        vocab, text = self.text_embeddings(vocabulary)
+        probs, sam_features, sam_inputs, rounded = self._coarse(rgb, text)
+        cfg = self.config
+        labels = labels_with_background(probs, cfg.prob_thd, cfg.background_index)
+        scores = probs
+        if cfg.refinement.enabled:
+            predictor = self._sam_predictor(rounded, sam_features, sam_inputs)
+            result = refine_with_sam(predictor, labels, probs, cfg.refinement)
+            labels, scores = result.labels, result.scores
+        return Segmentation(
+            label_map=labels.cpu().numpy().astype(np.int32),
+            class_names=tuple(vocab.names),
+            scores=scores.float().cpu().numpy() if return_scores else None,
+        )
+
+    def _sam_predictor(self, rounded: np.ndarray, sam_features, sam_inputs: list[SamInput]) -> SamPredictor:
+        """A stock SamPredictor whose image is ``rounded`` (encoded once more only for split halves)."""
+        predictor = SamPredictor(self.model.sam.sam)
+        if len(sam_inputs) == 1:
+            feats = sam_features[0].features
+            input_hw = sam_inputs[0].input_hw
+        else:  # Cityscapes: the public code sets the whole image for the prompts
+            canvas, input_hw = self.model.sam.preprocess_numpy(rounded)
+            feats = self.model.sam.encode(canvas.to(self.device), input_hw).features
+        predictor.features = feats.float() if feats.dtype != torch.float32 else feats
+        predictor.original_size = tuple(rounded.shape[:2])
+        predictor.input_size = tuple(input_hw)
+        predictor.is_image_set = True
+        return predictor
