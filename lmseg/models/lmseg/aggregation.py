@@ -1,0 +1,188 @@
+"""Cost aggregation (after CAT-Seg): spatial window attention per class, linear attention across classes.
+
+The embedded cost volume is ``(B, C, N, h, w)``: ``C`` hidden channels, ``N`` classes, an
+``(h, w)`` token grid. One :class:`AggregationLayer` is
+
+1. a spatial step: Swin-style attention inside ``window x window`` token windows, run on every
+   class slice independently, twice (windows aligned, then shifted by half a window); the
+   queries and keys see the appearance guidance (projected image features) concatenated to the
+   cost features;
+2. a class step: attention across the N classes at every pixel, with the text guidance
+   (projected class embeddings) concatenated to queries and keys. It is *linear* attention
+   (``elu(x) + 1`` feature maps): it forms ``K^T V`` (``d x d`` per head) and never an
+   ``N x N`` matrix, so time and memory grow linearly with N.
+
+Shifted windows are made by padding the grid (``shift`` tokens at the top/left, up to a multiple
+of the window at the bottom/right) and masking the padded keys, instead of rolling the map:
+the same partition of the real tokens as Swin's cyclic shift, without tokens from opposite
+borders sharing a window.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, ratio: float = 4.0) -> None:
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention within square windows of a token map, guidance in queries/keys.
+
+    Args:
+        dim: channels of the features.
+        guidance_dim: channels of the guidance (0: none).
+        heads: attention heads.
+        window: window side in tokens.
+        shift: offset of the window grid (0 or ``window // 2``).
+    """
+
+    def __init__(self, dim: int, guidance_dim: int, heads: int, window: int, shift: int) -> None:
+        super().__init__()
+        self.heads, self.window, self.shift = heads, window, shift
+        self.norm = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim + guidance_dim, dim)
+        self.k = nn.Linear(dim + guidance_dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim)
+
+    def forward(self, x: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
+        """``x``: ``(M, h, w, C)`` maps (M = B * N class slices); ``guidance``: ``(M, h, w, G)`` or None."""
+        m, h, w, c = x.shape
+        y = self.norm(x)
+        qk_in = torch.cat([y, guidance.to(y.dtype)], dim=-1) if guidance is not None else y
+        q, k, v = self.q(qk_in), self.k(qk_in), self.v(y)
+        win, s = self.window, self.shift
+        pad_b = (-(h + s)) % win
+        pad_r = (-(w + s)) % win
+        valid = torch.ones(1, h, w, 1, dtype=torch.bool, device=x.device)
+        if s or pad_b or pad_r:
+            q, k, v = (F.pad(t, (0, 0, s, pad_r, s, pad_b)) for t in (q, k, v))
+            valid = F.pad(valid, (0, 0, s, pad_r, s, pad_b), value=False)
+        hp, wp = h + s + pad_b, w + s + pad_r
+        nh, nw = hp // win, wp // win
+
+        def windows(t: torch.Tensor) -> torch.Tensor:  # (M', hp, wp, C') -> (M' * nh * nw, heads, win*win, C'/heads)
+            mm, _, _, cc = t.shape
+            t = t.view(mm, nh, win, nw, win, cc).permute(0, 1, 3, 2, 4, 5).reshape(mm * nh * nw, win * win, cc)
+            return t.view(t.shape[0], win * win, self.heads, cc // self.heads).transpose(1, 2)
+
+        qw, kw, vw = windows(q), windows(k), windows(v)
+        mask = None
+        if s or pad_b or pad_r:
+            key_valid = valid.view(1, nh, win, nw, win).permute(0, 1, 3, 2, 4).reshape(nh * nw, 1, 1, win * win)
+            mask = key_valid.repeat(m, 1, 1, 1)  # True = attend
+        o = F.scaled_dot_product_attention(qw, kw, vw, attn_mask=mask)  # (M*nh*nw, heads, win*win, C/heads)
+        o = o.transpose(1, 2).reshape(m, nh, nw, win, win, c).permute(0, 1, 3, 2, 4, 5).reshape(m, hp, wp, c)
+        o = o[:, s:s + h, s:s + w]
+        x = x + self.out(o)
+        return x + self.mlp(self.norm2(x))
+
+
+def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Non-causal linear attention with the ``elu + 1`` feature map (Katharopoulos et al., 2020).
+
+    ``out_i = phi(q_i) (sum_j phi(k_j)^T v_j) / (phi(q_i) . sum_j phi(k_j))``: no ``L x L``
+    matrix is formed; cost ``O(L d^2)``.
+
+    Args:
+        q, k: ``(M, heads, L, d)``; v: ``(M, heads, L, e)``.
+
+    Returns:
+        ``(M, heads, L, e)``.
+    """
+    qf = F.elu(q.float()) + 1.0
+    kf = F.elu(k.float()) + 1.0
+    kv = torch.einsum("mhld,mhle->mhde", kf, v.float())  # (M, heads, d, e)
+    norm = torch.einsum("mhld,mhd->mhl", qf, kf.sum(dim=2)).clamp_min(eps)
+    return (torch.einsum("mhld,mhde->mhle", qf, kv) / norm.unsqueeze(-1)).to(v.dtype)
+
+
+class ClassAttention(nn.Module):
+    """Linear attention across the N classes at every pixel, text guidance in queries/keys."""
+
+    def __init__(self, dim: int, guidance_dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim + guidance_dim, dim)
+        self.k = nn.Linear(dim + guidance_dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim)
+
+    def forward(self, x: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
+        """``x``: ``(M, N, C)`` (M = B * h * w pixels); ``guidance``: ``(M or 1, N, G)`` or None."""
+        m, n, c = x.shape
+        y = self.norm(x)
+        if guidance is not None:
+            qk_in = torch.cat([y, guidance.to(y.dtype).expand(m, -1, -1)], dim=-1)
+        else:
+            qk_in = y
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(m, n, self.heads, -1).transpose(1, 2)
+
+        o = linear_attention(heads(self.q(qk_in)), heads(self.k(qk_in)), heads(self.v(y)))
+        x = x + self.out(o.transpose(1, 2).reshape(m, n, c))
+        return x + self.mlp(self.norm2(x))
+
+
+class AggregationLayer(nn.Module):
+    """One spatial step (aligned + shifted windows) and one class step.
+
+    Args:
+        dim: hidden width C.
+        appearance_dim: appearance guidance width (0: none).
+        text_dim: text guidance width (0: none).
+        heads: spatial heads; class_heads: class heads; window: window side.
+    """
+
+    def __init__(self, dim: int, appearance_dim: int, text_dim: int, heads: int, class_heads: int, window: int) -> None:
+        super().__init__()
+        self.spatial = nn.ModuleList([
+            WindowAttention(dim, appearance_dim, heads, window, 0),
+            WindowAttention(dim, appearance_dim, heads, window, window // 2),
+        ])
+        self.classes = ClassAttention(dim, text_dim, class_heads)
+
+    def forward(
+        self, x: torch.Tensor, appearance: torch.Tensor | None, text: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Refine the embedded cost volume.
+
+        Args:
+            x: ``(B, C, N, h, w)``.
+            appearance: ``(B, G_a, h, w)`` or None.
+            text: ``(N, G_t)`` or ``(B, N, G_t)`` or None.
+
+        Returns:
+            ``(B, C, N, h, w)``.
+        """
+        b, c, n, h, w = x.shape
+        y = x.permute(0, 2, 3, 4, 1).reshape(b * n, h, w, c)
+        g = None
+        if appearance is not None:
+            g = appearance.permute(0, 2, 3, 1).unsqueeze(1).expand(b, n, h, w, -1).reshape(b * n, h, w, -1)
+        for block in self.spatial:
+            y = block(y, g)
+        y = y.view(b, n, h, w, c).permute(0, 2, 3, 1, 4).reshape(b * h * w, n, c)
+        t = None
+        if text is not None:
+            t = text.unsqueeze(0) if text.dim() == 2 else text
+            t = t.unsqueeze(1).expand(-1, h * w, -1, -1).reshape(-1, n, t.shape[-1]) if t.shape[0] == b else t
+        y = self.classes(y, t)
+        return y.view(b, h, w, n, c).permute(0, 4, 3, 1, 2)

@@ -1,0 +1,221 @@
+"""The LMSeg predictor: image + vocabulary -> label map and per-class scores (``Segmenter``).
+
+Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceConfig`:
+
+1. keep-ratio resize so the short side is 640 (long side capped at 2560), bilinear with
+   antialiasing; an image whose short side would still be below the window is enlarged to it;
+2. sliding ``384 x 384`` windows with overlap 1/3 (stride 256), the last window of each axis
+   flush with the border; plus one global view, the whole image resized to ``384 x 384``;
+3. the model's logits of each view are upsampled (bilinear) to the view's pixels, turned into
+   per-class probabilities by a sigmoid; window probabilities are averaged where windows
+   overlap, and that map is averaged with the global view's (equal weights);
+4. the result is resized to the input image's size: ``scores`` ``(N, H, W)`` in [0, 1];
+   the label map is their argmax.
+
+Text embeddings come from :mod:`lmseg.text.attributes` (template + attribute channels from an
+optional attribute table), cached on disk by :class:`lmseg.text.cache.EmbeddingCache`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lmseg.errors import LmsegError
+from lmseg.inference.image_input import ImageInput, as_rgb_array
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.models.lmseg.config import InferenceConfig
+from lmseg.models.lmseg.model import LMSegModel
+from lmseg.text.attributes import PromptSpec, build_prompts
+from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint, table_sha256
+from lmseg.vocab import Vocabulary
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """Start offsets of the sliding windows along one axis (the last one flush with the end)."""
+    if length <= window:
+        return [0]
+    n = math.ceil((length - window) / stride) + 1
+    return [min(i * stride, length - window) for i in range(n)]
+
+
+class LMSegPredictor:
+    """A :class:`~lmseg.inference.Segmenter` around an :class:`LMSegModel`.
+
+    Args:
+        model: the network (its device is used).
+        inference: the test protocol.
+        attribute_table: a stage-1 Parquet table whose ``dataset`` is the vocabulary's name, or
+            a mapping class index -> row, or None (template prompts only).
+        prompt_spec: sentence templates.
+        cache: the embedding cache (default: under ``lmseg.paths.cache_dir()``); None disables it.
+        amp: run the model under autocast (bfloat16) on CUDA.
+    """
+
+    def __init__(
+        self,
+        model: LMSegModel,
+        *,
+        inference: InferenceConfig | None = None,
+        attribute_table: str | os.PathLike[str] | Mapping[int, object] | None = None,
+        prompt_spec: PromptSpec = PromptSpec(),
+        cache: EmbeddingCache | None = EmbeddingCache(),
+        amp: bool = True,
+    ) -> None:
+        self.model = model.eval()
+        self.inference = inference or InferenceConfig()
+        self.attribute_table = attribute_table
+        self.prompt_spec = prompt_spec
+        self.cache = cache
+        self.amp = amp
+        self._text: dict[tuple[str, str], torch.Tensor] = {}
+        self._weights_id: str | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.head.parameters()).device
+
+    def settings(self) -> dict[str, object]:
+        """What decides this predictor's output, for reports: model config, inference
+        protocol (resize, window, overlap, global view), prompts and attribute table."""
+        table = self.attribute_table
+        if isinstance(table, Mapping):
+            table = f"in-memory table of {len(table)} classes"
+        return {
+            "model": asdict(self.model.config),
+            "inference": asdict(self.inference),
+            "prompts": asdict(self.prompt_spec),
+            "attribute_table": None if table is None else str(table),
+            "amp": self.amp,
+        }
+
+    @property
+    def window(self) -> int:
+        return self.inference.window or self.model.config.input_size
+
+    # ---- text -------------------------------------------------------------------------
+
+    def _attributes(self, vocabulary: Vocabulary) -> Mapping[int, object] | None:
+        table = self.attribute_table
+        if table is None or isinstance(table, Mapping):
+            return table
+        from lmseg.attributes.reader import load_attributes
+
+        return load_attributes(vocabulary.name, "", path=Path(table))
+
+    def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, P, D)`` prompt embeddings of ``vocabulary`` on the model's device (memoised, cached)."""
+        vocab = as_vocabulary(vocabulary)
+        attrs = self._attributes(vocab)
+        prompts = build_prompts(vocab, attrs, spec=self.prompt_spec, pooling=self.model.config.prompt_pooling)
+        memo = (prompts.content_sha256(), table_sha256(attrs))
+        if memo not in self._text:
+            clip = self.model.clip
+            if self.cache is None:
+                from lmseg.text.attributes import encode_prompts
+
+                emb = encode_prompts(prompts, clip.encode_text)
+            else:
+                if self._weights_id is None:
+                    self._weights_id = clip_text_fingerprint(clip.model)
+                emb = self.cache.get_or_compute(
+                    prompts, clip.encode_text, model_name=clip.model_name, weights_id=self._weights_id,
+                    table_id=memo[1],
+                )
+            self._text[memo] = emb.to(self.device)
+        return self._text[memo]
+
+    # ---- image ------------------------------------------------------------------------
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the image is resized to before windowing."""
+        cfg = self.inference
+        scale = 1.0 if cfg.short_side is None else cfg.short_side / min(height, width)
+        if max(height, width) * scale > cfg.max_long_side:
+            scale = cfg.max_long_side / max(height, width)
+        if min(height, width) * scale < self.window:
+            scale = self.window / min(height, width)
+        return max(self.window, int(round(height * scale))), max(self.window, int(round(width * scale)))
+
+    def _views_per_batch(self, num_classes: int) -> int:
+        return max(1, min(self.inference.batch_size, self.inference.max_class_maps // max(1, num_classes)))
+
+    def _forward(self, views: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Probabilities ``(B, N, S, S)`` for a batch of views ``(B, 3, S, S)``."""
+        use_amp = self.amp and views.device.type == "cuda"
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
+        chunk = max(1, self.inference.max_class_maps // views.shape[0])
+        with ctx:
+            logits = self.model(views, text, class_chunk=chunk)
+        logits = F.interpolate(logits.float(), size=views.shape[-2:], mode="bilinear", align_corners=False)
+        return logits.sigmoid_()
+
+    @torch.no_grad()
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on the device)."""
+        rgb = as_rgb_array(image)
+        h0, w0 = rgb.shape[:2]
+        if h0 * w0 > self.inference.max_pixels:
+            raise LmsegError(
+                f"the image is {w0}x{h0} pixels; this predictor accepts at most {self.inference.max_pixels:,} "
+                "(InferenceConfig.max_pixels): downscale it first"
+            )
+        text = self.text_embeddings(vocabulary)
+        pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
+        x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        h, w = self.resized_size(h0, w0)
+        if (h, w) != (h0, w0):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
+        s = self.window
+        stride = max(1, int(s * (1.0 - self.inference.overlap)))
+        boxes = [(y0, x0) for y0 in window_starts(h, s, stride) for x0 in window_starts(w, s, stride)]
+        views = [x[:, :, y0:y0 + s, x0:x0 + s] for y0, x0 in boxes]
+        if self.inference.global_view:
+            views.append(x if (h, w) == (s, s) else F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False))
+        n = text.shape[0]
+        canvas = torch.zeros(n, h, w, device=x.device)
+        count = torch.zeros(1, h, w, device=x.device)
+        glob = None
+        per_batch = self._views_per_batch(n)
+        for i in range(0, len(views), per_batch):  # probabilities are accumulated batch by batch
+            probs = self._forward(torch.cat(views[i:i + per_batch]), text)
+            for j, p in enumerate(probs, start=i):
+                if j < len(boxes):
+                    y0, x0 = boxes[j]
+                    canvas[:, y0:y0 + s, x0:x0 + s] += p
+                    count[:, y0:y0 + s, x0:x0 + s] += 1
+                else:
+                    glob = p
+            del probs
+        out = canvas.div_(count)
+        if glob is not None:
+            if (h, w) != (s, s):
+                glob = F.interpolate(glob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+            out = out.add_(glob).div_(2.0)
+        if (h, w) != (h0, w0):
+            out = F.interpolate(out[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+        return out
+
+    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+        """``(N, H, W)`` float32 per-class probabilities (sigmoid of LMSeg's logits, averaged
+        over windows and the global view) at the image's resolution, before argmax."""
+        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
+
+    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
+        """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
+        vocab = as_vocabulary(vocabulary)
+        scores = self.scores_tensor(image, vocab)
+        label = scores.argmax(dim=0).to(torch.int32).cpu().numpy()
+        return Segmentation(
+            label_map=label,
+            class_names=tuple(vocab.names),
+            scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
+        )
