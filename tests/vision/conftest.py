@@ -12,52 +12,19 @@ with the libraries' own computations or with independent re-computations.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Iterator
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-_SETUP = "run `scripts/setup_vision_env.sh .venv` and use .venv/bin/python"
-_NEEDED = ("torch", "torchvision", "open_clip", "segment_anything", "timm", "safetensors")
+from tests.vision_stack import require_vision_stack
 
-
-def _missing() -> str | None:
-    """Why the vision stack cannot be used here, or None if it can."""
-    for module in _NEEDED:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - see the module docstring
-            return f"tests/vision need {module}, which cannot be imported here ({exc!s:.120}); {_SETUP}"
-    return None
-
-
-MISSING = _missing()
-
-
-class _SkippedModule(pytest.Module):
-    """A test module that is reported as skipped instead of being imported (it would fail)."""
-
-    def collect(self):  # pytest API
-        pytest.skip(MISSING)
-
-
-def pytest_pycollect_makemodule(module_path, parent):  # pytest hook
-    # A skip raised in a conftest aborts `pytest tests/vision` outright, so the skip happens per
-    # test module instead, each one reported with the reason.
-    if MISSING:
-        return _SkippedModule.from_parent(parent, path=module_path)
-    return None
-
+MISSING, pytest_pycollect_makemodule = require_vision_stack(
+    "tests/vision", ("torch", "torchvision", "open_clip", "segment_anything", "timm", "safetensors"))
 
 if MISSING is None:
     import torch
-    from torch import nn
-
-    # Tests are small; two threads keep them predictable on a shared 2-core machine.
-    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)
@@ -77,34 +44,13 @@ def tiny_clip():
 
 
 def build_tiny_sam(img_size: int = 256, *, window_size: int = 4, global_attn_indexes=(1,), seed: int = 0):
-    """A small stock ``Sam``: the official structure (rel. positions, windows, 256-channel neck), reduced widths.
-
-    The relative-position tables are filled with random values (the library initialises them
-    to zero), so that the tests exercise that term.
-    """
-    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+    """A small stock ``Sam`` (see :func:`lmseg.backbones.sam_tiny.build_tiny_sam`) with random position
+    tables, so that the tests exercise those terms."""
+    from lmseg.backbones.sam_tiny import build_tiny_sam as build
 
     torch.manual_seed(seed)
-    grid = img_size // 16
-    encoder = ImageEncoderViT(
-        img_size=img_size, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, out_chans=256,
-        qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=window_size,
-        global_attn_indexes=global_attn_indexes,
-    )
-    with torch.no_grad():
-        for block in encoder.blocks:
-            block.attn.rel_pos_h.normal_(std=0.5)
-            block.attn.rel_pos_w.normal_(std=0.5)
-        encoder.pos_embed.normal_(std=0.5)
-    prompt = PromptEncoder(
-        embed_dim=256, image_embedding_size=(grid, grid), input_image_size=(img_size, img_size), mask_in_chans=4
-    )
-    decoder = MaskDecoder(
-        num_multimask_outputs=3,
-        transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=32, num_heads=8),
-        transformer_dim=256, iou_head_depth=2, iou_head_hidden_dim=32,
-    )
-    return Sam(encoder, prompt, decoder, pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375]).eval()
+    return build(img_size, window_size=window_size, global_attn_indexes=global_attn_indexes,
+                 random_positions=True).eval()
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def build_model(
     if config.sam_model == "tiny":
         if sam is not None:
             raise LmsegError("sam_model='tiny' is a random test encoder; it takes no SAM weights")
-        from lmseg.models.lmseg.sam_tiny import build_tiny_sam
+        from lmseg.backbones.sam_tiny import build_tiny_sam
 
         encoder = SamEncoder(build_tiny_sam(config.sam_tiny_size))
     else:

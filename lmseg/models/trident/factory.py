@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -180,31 +179,6 @@ def create_trident_vith14(
 TINY_CONFIG = TridentConfig(short_side=96, window=64, stride=32, window_batch=8)
 
 
-def _tiny_sam(img_size: int = 256) -> nn.Module:
-    """A stock ``Sam`` with the official structure (relative positions, windowed and global blocks) and tiny widths."""
-    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-
-    grid = img_size // 16
-    encoder = ImageEncoderViT(
-        img_size=img_size, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, out_chans=32,
-        qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6), use_rel_pos=True, window_size=4,
-        global_attn_indexes=(1,),
-    )
-    with torch.no_grad():
-        for block in encoder.blocks:
-            block.attn.rel_pos_h.normal_(std=0.5)
-            block.attn.rel_pos_w.normal_(std=0.5)
-        encoder.pos_embed.normal_(std=0.5)
-    prompt = PromptEncoder(
-        embed_dim=32, image_embedding_size=(grid, grid), input_image_size=(img_size, img_size), mask_in_chans=4
-    )
-    decoder = MaskDecoder(
-        num_multimask_outputs=3, transformer=TwoWayTransformer(depth=1, embedding_dim=32, mlp_dim=32, num_heads=2),
-        transformer_dim=32, iou_head_depth=2, iou_head_hidden_dim=16,
-    )
-    return Sam(encoder, prompt, decoder, pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
-
-
 def create_trident_tiny(
     *,
     config: TridentConfig | None = None,
@@ -224,6 +198,7 @@ def create_trident_tiny(
     from lmseg.backbones.clip_factory import create_dense_clip
     from lmseg.backbones.dino import DenseDINO
     from lmseg.backbones.sam import SamEncoder
+    from lmseg.backbones.sam_tiny import build_tiny_sam
 
     cfg = config if config is not None else TINY_CONFIG
     torch.manual_seed(seed)
@@ -233,5 +208,6 @@ def create_trident_tiny(
         dynamic_img_size=True,
     )
     dino = DenseDINO(vit, interpolation_offset=0.1).eval()
-    sam = SamEncoder(_tiny_sam(256)).eval()
+    sam = SamEncoder(build_tiny_sam(256, window_size=4, neck_channels=32, decoder_heads=2, iou_hidden=16,
+                                    random_positions=True)).eval()
     return _assemble(clip, dino, sam, replace(cfg), torch.device(device), False)

@@ -10,45 +10,19 @@ into the fusion.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from pathlib import Path
 
 import pytest
 
-_NEEDED = ("torch", "torchvision", "open_clip", "segment_anything", "safetensors", "yaml")
+from tests.vision_stack import require_vision_stack
+
+MISSING, pytest_pycollect_makemodule = require_vision_stack(
+    "tests/models/lmseg", ("torch", "torchvision", "open_clip", "segment_anything", "safetensors", "yaml"))
+
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 COCO_PACKS = ("cocoobject81_coco128seg_train128", "cocoobject81_panopticapi2")
 
-
-def _missing() -> str | None:
-    for module in _NEEDED:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - open_clip can fail with RuntimeError (CUDA torchvision)
-            return (f"tests/models/lmseg need {module}, which cannot be imported here ({exc!s:.120}); "
-                    "run `scripts/setup_vision_env.sh .venv` and use .venv/bin/python")
-    return None
-
-
-MISSING = _missing()
-
-
-class _SkippedModule(pytest.Module):
-    def collect(self):  # pytest API
-        pytest.skip(MISSING)
-
-
-def pytest_pycollect_makemodule(module_path, parent):  # pytest hook
-    if MISSING:
-        return _SkippedModule.from_parent(parent, path=module_path)
-    return None
-
-
-if MISSING is None:
-    import torch
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)

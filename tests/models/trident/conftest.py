@@ -6,44 +6,15 @@ a CPU torch raises RuntimeError, not ImportError).
 
 from __future__ import annotations
 
-import importlib
 import os
-from functools import partial
 
 import pytest
 
-_NEEDED = ("torch", "torchvision", "open_clip", "segment_anything", "timm")
+from tests.vision_stack import require_vision_stack
 
+MISSING, pytest_pycollect_makemodule = require_vision_stack(
+    "tests/models/trident", ("torch", "torchvision", "open_clip", "segment_anything", "timm"))
 
-def _missing() -> str | None:
-    for module in _NEEDED:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001
-            return (f"tests/models/trident need {module}, which cannot be imported here ({exc!s:.120}); "
-                    "run `scripts/setup_vision_env.sh .venv` and use .venv/bin/python")
-    return None
-
-
-MISSING = _missing()
-
-
-class _SkippedModule(pytest.Module):
-    def collect(self):  # pytest API
-        pytest.skip(MISSING)
-
-
-def pytest_pycollect_makemodule(module_path, parent):  # pytest hook
-    if MISSING:
-        return _SkippedModule.from_parent(parent, path=module_path)
-    return None
-
-
-if MISSING is None:
-    import torch
-    from torch import nn
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "samples")
 

@@ -55,7 +55,7 @@ def test_values_on_grid_is_identity_or_bilinear() -> None:
 def test_window_tokens_equal_explicit_last_block(tiny_segmenter) -> None:
     """CLIP blocks 0..L-2 run block by block from the stock modules, the last block recomputed by hand."""
     model = tiny_segmenter.model
-    clip, visual = model.clip, model.clip.model.visual
+    visual = model.clip.model.visual
     g = torch.Generator().manual_seed(2)
     windows = torch.randn(3, 3, 64, 64, generator=g)
     got = model.window_tokens(windows)  # (3, width, 4, 4)
