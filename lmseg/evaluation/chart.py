@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from lmseg.inference.text_drawing import fit_text, load_font
 
 __all__ = ["draw_iou_chart", "save_iou_chart"]
 
@@ -24,12 +26,6 @@ MARGIN = 12
 BAR_COLOUR = (66, 133, 244)
 MEAN_COLOUR = (219, 68, 55)
 
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font
-        return ImageFont.load_default()
 
 
 def draw_iou_chart(iou: Sequence[float], class_names: Sequence[str], *, title: str = "") -> Image.Image:
@@ -49,7 +45,7 @@ def draw_iou_chart(iou: Sequence[float], class_names: Sequence[str], *, title: s
         raise ValueError(f"{values.shape[0]} IoU values for {len(class_names)} class names")
     shown = [i for i in np.argsort(-np.nan_to_num(values, nan=-1.0), kind="stable") if not math.isnan(values[i])]
     mean = float(values[shown].mean()) if shown else float("nan")
-    font, heading_font = _font(11), _font(14)
+    font, heading_font = load_font(11), load_font(14)
     heading = 2 * 18 + MARGIN
     width = MARGIN * 2 + NAME_WIDTH + BAR_WIDTH + VALUE_WIDTH
     height = heading + ROW * max(len(shown), 1) + 2 * MARGIN + 14
@@ -69,7 +65,7 @@ def draw_iou_chart(iou: Sequence[float], class_names: Sequence[str], *, title: s
     for row, index in enumerate(shown):
         y = top + row * ROW
         name = str(class_names[index])
-        draw.text((left - 6, y + ROW // 2), _fit(name, font, NAME_WIDTH - 10), fill="black", font=font, anchor="rm")
+        draw.text((left - 6, y + ROW // 2), fit_text(name, font, NAME_WIDTH - 10), fill="black", font=font, anchor="rm")
         length = int(round(values[index] * BAR_WIDTH))
         if length > 0:
             draw.rectangle((left, y + 2, left + length, y + ROW - 2), fill=BAR_COLOUR)
@@ -98,10 +94,3 @@ def save_iou_chart(path: str | Path, iou: Sequence[float], class_names: Sequence
 def _pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
 
-
-def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
-    if font.getlength(text) <= width:
-        return text
-    while text and font.getlength(text + "...") > width:
-        text = text[:-1]
-    return text + "..."

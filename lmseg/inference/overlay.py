@@ -10,7 +10,9 @@ import colorsys
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from lmseg.inference.text_drawing import fit_text, load_font
 
 __all__ = ["colorize", "draw_overlay", "palette"]
 
@@ -78,7 +80,7 @@ def draw_overlay(
     canvas = Image.new("RGB", (picture.width + LEGEND_WIDTH, height), "white")
     canvas.paste(picture, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    font = _font(12)
+    font = load_font(12)
     colour_table = palette(len(class_names))
     total = float(label_map.size)
     x = picture.width + 8
@@ -86,23 +88,10 @@ def draw_overlay(
         y = 8 + row * LEGEND_ROW
         draw.rectangle((x, y + 2, x + 14, y + 16), fill=tuple(int(c) for c in colour_table[index]), outline="black")
         text = f"{class_names[index]} ({100 * counts[index] / total:.1f}%)"
-        draw.text((x + 20, y + 9), _fit(text, font, LEGEND_WIDTH - 32), fill="black", font=font, anchor="lm")
+        draw.text((x + 20, y + 9), fit_text(text, font, LEGEND_WIDTH - 32), fill="black", font=font, anchor="lm")
     if hidden > 0:
         y = 8 + len(shown) * LEGEND_ROW + 9
         draw.text((x, y), f"+ {hidden} more classes", fill="black", font=font, anchor="lm")
     return canvas
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):
-        return ImageFont.load_default()
-
-
-def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
-    if font.getlength(text) <= width:
-        return text
-    while text and font.getlength(text + "...") > width:
-        text = text[:-1]
-    return text + "..."
