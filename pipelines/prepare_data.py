@@ -13,8 +13,8 @@ What each dataset needs (folder trees in lmseg/data/<family>.py and lmseg/data/p
     coco_object   stuffthingmaps -> *_instanceTrainIds.png (background + 80 things)
     cityscapes19  *_gtFine_labelIds.png -> *_gtFine_labelTrainIds.png
     voc20, voc21, camvid11   none: the official files are read as they are
-    pc59, pc459   not converted here (the official .mat files need scipy); use CAT-Seg's
-                  prepare_pascal_context scripts, then --check-only
+    pc59, pc459   Pascal Context trainval/*.mat (needs scipy) -> annotations_detectron2/pc59_<split>/*.png
+                  (59 classes, 255 = ignore) or pc459_<split>/*.tif (uint16, 65535 = ignore)
 
 Conversions are idempotent: existing outputs are kept (unless --overwrite) and every write is
 atomic, so an interrupted run is finished by running it again. Inputs are never modified.
@@ -43,10 +43,11 @@ from lmseg.data.prepare import (
     prepare_cityscapes19,
     prepare_coco_object,
     prepare_cocostuff171,
+    prepare_pc59,
+    prepare_pc459,
 )
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command
-
 
 Converter = Callable[..., ConversionSummary]
 CONVERTERS: dict[str, Converter] = {
@@ -55,13 +56,8 @@ CONVERTERS: dict[str, Converter] = {
     "cocostuff171": prepare_cocostuff171,
     "coco_object": prepare_coco_object,
     "cityscapes19": prepare_cityscapes19,
-}
-NOT_CONVERTED = {
-    "pc59": "converting the official Pascal Context .mat files is not supported here (it needs scipy); "
-    "prepare pc59_val with CAT-Seg's datasets/prepare_pascal_context_59.py (or mmsegmentation's "
-    "pascal_context.py), then run this command with --check-only",
-    "pc459": "converting the official Pascal Context .mat files is not supported here (it needs scipy); "
-    "prepare pc459_val with CAT-Seg's datasets/prepare_pascal_context_459.py, then run this command with --check-only",
+    "pc59": prepare_pc59,
+    "pc459": prepare_pc459,
 }
 
 
@@ -114,9 +110,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace, split: str, out_root: Path) -> None:
     name = args.dataset
-    if name in NOT_CONVERTED:
-        print(f"{name}: {NOT_CONVERTED[name]}")
-        return
     if name not in CONVERTERS:
         print(f"{name}: no conversion needed; the official files are read as they are")
         return
@@ -125,6 +118,8 @@ def _convert(args: argparse.Namespace, split: str, out_root: Path) -> None:
     options = {"max_size": args.max_size} if name == "ade847" else {}
     summary = CONVERTERS[name](args.raw_root, out_root, split=split, overwrite=args.overwrite, **options)
     print(f"{name} {split}: {summary}")
+    for note in summary.notes:
+        print(f"  {note}")
 
 
 def main(argv: list[str] | None = None) -> int:

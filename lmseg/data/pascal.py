@@ -26,6 +26,8 @@ Pascal Context (``pc59``, ``pc459``), 5,105 validation images of VOC 2010::
         ImageSets/SegmentationContext/val.txt             # the mmseg split list
 
 * In the detectron2 layouts the label folder defines the split (``JPEGImages`` holds more).
+* ``python -m pipelines.prepare_data --dataset pc59`` (or ``pc459``) writes the detectron2
+  layouts from the official ``trainval/*.mat`` (:mod:`lmseg.data.prepare.pascal_context`).
 * ``pc459`` labels are uint16; the stored values 459 (CAT-Seg's declared ignore) and 65535
   (SAN / ov-seg) both decode to the ignore index 65535.
 * Class order: the built-in ``pc59`` (CAT-Seg / SAN order; mmsegmentation's order is the same)

@@ -9,6 +9,7 @@ from lmseg.data.prepare.check import CheckReport, check_dataset
 from lmseg.data.prepare.cityscapes import prepare_cityscapes19
 from lmseg.data.prepare.coco import prepare_coco_object, prepare_cocostuff171
 from lmseg.data.prepare.files import ConversionSummary
+from lmseg.data.prepare.pascal_context import prepare_pc59, prepare_pc459
 
 __all__ = [
     "CheckReport",
@@ -19,4 +20,6 @@ __all__ = [
     "prepare_cityscapes19",
     "prepare_coco_object",
     "prepare_cocostuff171",
+    "prepare_pc59",
+    "prepare_pc459",
 ]
