@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 
 log = logging.getLogger("lmseg.pipelines.train")  # under "lmseg": shown at INFO by pipelines.cli
@@ -126,29 +127,19 @@ class TrainConfig:
         return d
 
 
-def _build_section(cls: type, data: Any, where: str) -> Any:
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
+def _config_from_data(data: Any, where: str) -> TrainConfig:
+    """A :class:`TrainConfig` from the YAML data (unknown keys and bad values are errors)."""
+    if data is not None and not isinstance(data, dict):
         raise LmsegError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise LmsegError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    values = {}
-    for k, v in data.items():
-        if k == "data":
-            v = _build_section(DataConfig, v, f"{where}.data")
-        elif k == "optim":
-            v = _build_section(OptimConfig, v, f"{where}.optim")
-        elif k == "model_overrides":
-            if not isinstance(v, dict):
-                raise LmsegError(f"{where}.model_overrides must be a mapping")
-            v = tuple(sorted((str(a), tuple(b) if isinstance(b, list) else b) for a, b in v.items()))
-        elif isinstance(v, list):
-            v = tuple(v)
-        values[k] = v
-    return cls(**values)
+    data = dict(data or {})
+    if "model_overrides" in data:
+        overrides = data["model_overrides"]
+        if not isinstance(overrides, dict):
+            raise LmsegError(f"{where}.model_overrides must be a mapping")
+        data["model_overrides"] = tuple(
+            sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in overrides.items())
+        )
+    return override_dataclass(TrainConfig(), data, where=where)
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -170,7 +161,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = yaml.safe_load(value)
-    return _build_section(TrainConfig, raw, str(path))
+    return _config_from_data(raw, str(path))
 
 
 # ---------------------------------------------------------------- data

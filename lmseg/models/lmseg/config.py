@@ -24,6 +24,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 
 Pooling = Literal["channels", "mean"]
@@ -198,14 +199,9 @@ def config_from_dict(data: dict[str, Any], *, base: LMSegConfig | None = None) -
     Raises:
         LmsegError: unknown fields or invalid values.
     """
-    known = {f.name for f in dataclasses.fields(LMSegConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise LmsegError(f"unknown LMSeg config field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     if base is None:
         base = LMSEG_CONFIGS.get(str(data.get("name", "")), LMSegConfig())
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return dataclasses.replace(base, **values)
+    return override_dataclass(base, data, where="LMSeg config")
 
 
 __all__ = ["LMSEG_CONFIGS", "InferenceConfig", "LMSegConfig", "Pooling", "config_from_dict", "get_config"]
