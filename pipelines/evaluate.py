@@ -4,7 +4,9 @@ Examples::
 
     python -m pipelines.evaluate --model trident_vitb16 --dataset ade150 --data-root /data
     python -m pipelines.evaluate --model lmseg_vitb16 --checkpoint lmseg.safetensors \\
-        --opt attributes=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
+        --opt attribute_table=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
+    python -m pipelines.evaluate --model trident_vitb16 --opt clip=openai --opt dino=dino_vitb16 --opt sam=sam_vit_b \\
+        --opt benchmark=voc20 --opt config.window_batch=32 --dataset voc20 --data-root /data
     python -m pipelines.evaluate --model trident_tiny --dataset ade150 --data-root /data --limit 20
     # your own labelled folder (label PNG value = class index, line 1 of classes.txt = class 0):
     python -m pipelines.evaluate --model M --dataset folder --data-root my_data/ --ignore-values 255
@@ -20,7 +22,10 @@ it refuses and lists the differences (--restart discards the old progress).
 
 Model options: --checkpoint PATH and --device are passed to the model's builder as
 checkpoint= and device=; --opt key=value passes any other builder option (values are parsed
-as JSON when they can be: 0.5, true, null, [1,2]; otherwise kept as text).
+as JSON when they can be: 0.5, true, null, [1,2]; otherwise kept as text). Dotted keys set
+fields of a settings object: --opt config.stride=112 (Trident), --opt
+config.refinement.enabled=true, --opt inference.short_side=512 (LMSeg); the report records
+the resulting settings.
 
 Exit status: 0 report written; 2 bad input (data, model, options, state of other settings);
 1 a sample or the model failed (progress saved: fix and rerun); 130 interrupted (progress saved).
@@ -29,13 +34,12 @@ Exit status: 0 report written; 2 bad input (data, model, options, state of other
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command
-
+from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,11 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="segmenter name (see lmseg.available_segmenters())")
-    model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
-    model.add_argument("--device", help="passed to the builder as device= (e.g. cpu, cuda)")
-    model.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="any other builder option")
+    add_model_arguments(parser, required=False)  # --merge needs no model
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset", choices=[*available_datasets(), "folder"],
@@ -73,40 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-every", type=int, default=25, help="save progress after this many samples")
     run.add_argument("-v", "--verbose", action="store_true")
     return parser
-
-
-def parse_options(args: argparse.Namespace) -> dict[str, object]:
-    """Builder keyword arguments from --checkpoint, --device and --opt key=value."""
-    options: dict[str, object] = {}
-    for item in args.opt:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise LmsegError(f"--opt expects KEY=VALUE with KEY a Python identifier, got {item!r}")
-        try:
-            value: object = json.loads(text)
-        except ValueError:
-            value = text
-        options[key] = value
-    if args.checkpoint is not None:
-        if not args.checkpoint.is_file():
-            raise LmsegError(f"--checkpoint {args.checkpoint} does not exist or is not a file")
-        options["checkpoint"] = str(args.checkpoint)
-    if args.device is not None:
-        options["device"] = args.device
-    return options
-
-
-def build_segmenter(name: str, options: dict[str, object]):
-    """``create_segmenter`` with a clear message for options the builder does not take."""
-    from lmseg.registry import create_segmenter
-
-    try:
-        return create_segmenter(name, **options)
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
-            raise LmsegError(f"segmenter {name!r} does not accept these options {sorted(options)}: {exc}") from None
-        raise
 
 
 def weights_identity(options: dict[str, object]) -> dict[str, object]:

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from pipelines.cli import run_command
-
+from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,11 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, help="an image file or a folder of images")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="segmenter name (see lmseg.available_segmenters())")
-    model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
-    model.add_argument("--device", help="passed to the builder as device=")
-    model.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="any other builder option")
+    add_model_arguments(parser, required=True)
     vocab = parser.add_argument_group("classes (one of)")
     source = vocab.add_mutually_exclusive_group(required=True)
     source.add_argument("--classes", help='comma list, synonyms after ";" (e.g. "cat,dog,sofa;couch")')
@@ -73,7 +69,6 @@ def vocabulary_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
-    from pipelines.evaluate import build_segmenter, parse_options
 
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)

@@ -321,6 +321,69 @@ def test_real_tiny_model_end_to_end(tiny_model, ade_root, tmp_path):
     assert (out / "iou.png").stat().st_size > 0 and "| mIoU |" in (out / "report.md").read_text()
 
 
+@pytest.mark.parametrize(
+    "model, options, section, expected",
+    [
+        ("trident_tiny", ["config.stride=48", "config.refinement.enabled=true", "config.refinement.minimal_area=4"],
+         (), {"stride": 48, "window": 64, "refinement": {"enabled": True, "minimal_area": 4}}),
+        ("lmseg_tiny", ["inference.short_side=64", 'inference={"global_view": false}'],
+         ("inference",), {"short_side": 64, "global_view": False, "overlap": pytest.approx(1 / 3)}),
+    ],
+)
+def test_settings_fields_are_set_with_dotted_options(model, options, section, expected, ade_root, tmp_path):
+    """--opt section.field=value reaches the model's settings dataclass, and the report records it."""
+    out = tmp_path / "out"
+    opts = [arg for option in options for arg in ("--opt", option)]
+    code = evaluate_cli("--model", model, *opts, "--dataset", "ade150", "--data-root", ade_root, "--limit", 1,
+                        "--output", out, "--workers", 0)
+    assert code == 0
+    settings = read_report(out)["settings"]["segmenter"]
+    for key in section:
+        settings = settings[key]
+    assert_subset(expected, settings)
+
+
+def assert_subset(expected: dict, actual: dict) -> None:
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            assert_subset(value, actual[key])
+        else:
+            assert actual[key] == value, key
+
+
+@pytest.mark.parametrize(
+    "model, option, message",
+    [
+        ("trident_tiny", "config.strid=48", "Trident config: unknown field(s) strid; known: short_side"),
+        ("trident_tiny", "config.refinement.on=true", "Trident config.refinement: unknown field(s) on"),
+        ("trident_tiny", "config.prob_thd=7", "Trident config: invalid TridentConfig: prob_thd must lie in [0, 1]"),
+        ("lmseg_tiny", "inference.overlap=1.5", "LMSeg inference config: overlap must be in [0, 1)"),
+        ("lmseg_tiny", "inference=3", "LMSeg inference config: expected a mapping"),
+    ],
+)
+def test_bad_settings_fields_exit_2_naming_the_field(model, option, message, ade_root, tmp_path, capsys):
+    code = evaluate_cli("--model", model, "--opt", option, "--dataset", "ade150", "--data-root", ade_root,
+                        "--limit", 1, "--output", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_dotted_options_nest_and_later_ones_win():
+    from pipelines.evaluate import build_parser
+    from pipelines.model_options import parse_options
+
+    args = build_parser().parse_args([
+        "--model", "m", "--dataset", "ade150", "--data-root", ".",
+        "--opt", 'config={"stride": 1, "window": 2}', "--opt", "config.stride=3", "--opt", "config.a.b=x",
+        "--opt", "seed=4",
+    ])
+    assert parse_options(args) == {"config": {"stride": 3, "window": 2, "a": {"b": "x"}}, "seed": 4}
+    args = build_parser().parse_args(["--model", "m", "--dataset", "ade150", "--data-root", ".",
+                                      "--opt", "seed=4", "--opt", "seed.x=1"])
+    with pytest.raises(LmsegError, match="seed was already given a plain value"):
+        parse_options(args)
+
+
 # ----------------------------------------------------------------------------- streaming
 
 

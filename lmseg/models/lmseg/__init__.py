@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
+from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 from lmseg.models.lmseg.config import LMSEG_CONFIGS, InferenceConfig, LMSegConfig, config_from_dict, get_config
 from lmseg.models.lmseg.factory import build_model, load_model, save_model
@@ -44,11 +46,14 @@ __all__ = [
 
 Weights = str | os.PathLike[str] | None
 Table = str | os.PathLike[str] | Mapping[int, object] | None
+Inference = InferenceConfig | Mapping[str, Any] | None
+
+_WHERE = "LMSeg inference config"
 
 
 def _trained(
     name: str, checkpoint: Weights, clip: Weights, sam: Weights, device: str | torch.device,
-    attribute_table: Table, inference: InferenceConfig | None,
+    attribute_table: Table, inference: Inference,
 ) -> LMSegPredictor:
     if checkpoint is None:
         cfg = get_config(name)
@@ -60,12 +65,12 @@ def _trained(
     if clip is not None:
         raise LmsegError(f"{name}: the checkpoint already holds the fine-tuned CLIP weights; do not pass clip=")
     model = load_model(checkpoint, expected=name, sam=sam, device=device)
-    return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
+    return LMSegPredictor(model, inference=override_dataclass(InferenceConfig(), inference, where=_WHERE), attribute_table=attribute_table)
 
 
 def lmseg_vitb16(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: InferenceConfig | None = None,
+    attribute_table: Table = None, inference: Inference = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-B/16 (384 input) and SAM ViT-B.
 
@@ -75,14 +80,15 @@ def lmseg_vitb16(
         sam: SAM weights: ``"sam_vit_b"`` (downloaded once, checksummed) or a file path.
         device: ``"cpu"`` or ``"cuda"``.
         attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
-        inference: the test protocol (default: short side 640, windows 384 / overlap 1/3 + global).
+        inference: the test protocol (default: short side 640, windows 384 / overlap 1/3 + global):
+            an :class:`InferenceConfig`, or a mapping of its fields to replace (``{"short_side": 512}``).
     """
     return _trained("lmseg_vitb16", checkpoint, clip, sam, device, attribute_table, inference)
 
 
 def lmseg_vitl14(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: InferenceConfig | None = None,
+    attribute_table: Table = None, inference: Inference = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-L/14 at 336 and SAM ViT-B (arguments as :func:`lmseg_vitb16`)."""
     return _trained("lmseg_vitl14", checkpoint, clip, sam, device, attribute_table, inference)
@@ -90,7 +96,7 @@ def lmseg_vitl14(
 
 def lmseg_tiny(
     *, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: InferenceConfig | None = None,
+    attribute_table: Table = None, inference: Inference = None,
 ) -> LMSegPredictor:
     """A tiny LMSeg (``lmseg-tiny-ViT`` CLIP, tiny SAM, 64-px windows) for tests and pipeline tests.
 
@@ -104,7 +110,7 @@ def lmseg_tiny(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(get_config("lmseg_tiny"), device=device)
-    return LMSegPredictor(model, inference=inference or InferenceConfig(short_side=96),
+    return LMSegPredictor(model, inference=override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE),
                           attribute_table=attribute_table)
 
 

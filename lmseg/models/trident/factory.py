@@ -13,12 +13,14 @@ cache with size/checksum checks where known) or files. All three problems are re
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import TridentModel
@@ -39,15 +41,21 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _config(config: TridentConfig | None, benchmark: str | None) -> TridentConfig:
-    if config is not None and benchmark is not None:
-        raise LmsegError("pass either config= or benchmark=, not both")
+ConfigSpec = TridentConfig | Mapping[str, Any] | None
+
+
+def _config(config: ConfigSpec, benchmark: str | None, default: TridentConfig) -> TridentConfig:
+    """The settings: ``config`` itself, or ``default`` / the ``benchmark`` preset with the
+    fields of a ``config`` mapping replaced (``{"stride": 112, "refinement": {"enabled": True}}``)."""
+    if isinstance(config, TridentConfig) and benchmark is not None:
+        raise LmsegError("pass either a TridentConfig or benchmark= (a mapping of overrides may go with benchmark=)")
+    base = default
     if benchmark is not None:
         try:
-            return preset(benchmark)
+            base = preset(benchmark)
         except KeyError as exc:
             raise LmsegError(str(exc.args[0])) from None
-    return config if config is not None else TridentConfig()
+    return override_dataclass(base, config, where="Trident config")
 
 
 def _build(
@@ -57,7 +65,7 @@ def _build(
     dino: WeightSpec,
     sam: WeightSpec,
     sam_model: str,
-    config: TridentConfig | None,
+    config: ConfigSpec,
     benchmark: str | None,
     device: str | torch.device | None,
     half: bool | None,
@@ -69,7 +77,7 @@ def _build(
     from lmseg.backbones.sam import create_sam_encoder
 
     model_name, tag, file_quick = VARIANTS[variant]
-    cfg = _config(config, benchmark)
+    cfg = _config(config, benchmark, TridentConfig())
     dev = torch.device(device) if device is not None else _default_device()
     use_half = (dev.type == "cuda") if half is None else half
     missing = [
@@ -120,7 +128,7 @@ def create_trident(
     dino: WeightSpec = None,
     sam: WeightSpec = None,
     sam_model: str = "vit_b",
-    config: TridentConfig | None = None,
+    config: ConfigSpec = None,
     benchmark: str | None = None,
     device: str | torch.device | None = None,
     half: bool | None = None,
@@ -135,7 +143,9 @@ def create_trident(
         dino: ``"dino_vitb16"`` (official file), ``"timm"`` (timm's hub weights) or a file.
         sam: ``"sam_vit_b"`` (official file, checksummed) or a file; must fit ``sam_model``.
         sam_model: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``.
-        config: the constants (default: :class:`TridentConfig`, the base config); or
+        config: the constants: a :class:`TridentConfig`, or a mapping of fields to replace in
+            the base config or in the ``benchmark`` preset (``{"stride": 112}``; nested
+            ``{"refinement": {"enabled": True}}``). Default: the base config.
         benchmark: a preset name (``"ade150"``, ``"voc21"``, ... see :mod:`.presets`).
         device: default CUDA if available, else CPU.
         half: fp16 encoders (default: on CUDA only, as the public runs).
@@ -158,7 +168,7 @@ def create_trident_vith14(
     dino: WeightSpec = None,
     sam: WeightSpec = None,
     sam_model: str = "vit_b",
-    config: TridentConfig | None = None,
+    config: ConfigSpec = None,
     benchmark: str | None = None,
     device: str | torch.device | None = None,
     half: bool | None = None,
@@ -181,7 +191,7 @@ TINY_CONFIG = TridentConfig(short_side=96, window=64, stride=32, window_batch=8)
 
 def create_trident_tiny(
     *,
-    config: TridentConfig | None = None,
+    config: ConfigSpec = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> TridentSegmenter:
@@ -191,7 +201,7 @@ def create_trident_tiny(
     width-32 timm ViT with patch 16, SAM a 256-pixel 2-block encoder with a width-32 prompt side;
     all weights random from ``seed`` (the same seed gives the same model). Every step of the
     real method runs; only the sizes differ (default :data:`TINY_CONFIG`: short side 96,
-    64-pixel windows with stride 32).
+    64-pixel windows with stride 32; a ``config`` mapping replaces fields of it).
     """
     import timm
 
@@ -200,7 +210,7 @@ def create_trident_tiny(
     from lmseg.backbones.sam import SamEncoder
     from lmseg.backbones.sam_tiny import build_tiny_sam
 
-    cfg = config if config is not None else TINY_CONFIG
+    cfg = _config(config, None, TINY_CONFIG)
     torch.manual_seed(seed)
     clip = create_dense_clip("lmseg-tiny-ViT", pretrained=None, interpolation_offset=0.1)
     vit = timm.create_model(
@@ -210,4 +220,4 @@ def create_trident_tiny(
     dino = DenseDINO(vit, interpolation_offset=0.1).eval()
     sam = SamEncoder(build_tiny_sam(256, window_size=4, neck_channels=32, decoder_heads=2, iou_hidden=16,
                                     random_positions=True)).eval()
-    return _assemble(clip, dino, sam, replace(cfg), torch.device(device), False)
+    return _assemble(clip, dino, sam, cfg, torch.device(device), False)
