@@ -262,12 +262,6 @@ def test_voc_needs_no_conversion_and_is_checked(tmp_path, capsys):
     assert "no conversion needed" in stdout and "3 pairs - the full split has 1449" in stdout
 
 
-def test_pascal_context_conversion_is_not_offered(tmp_path, capsys):
-    code, stdout, stderr = run_cli(capsys, "--dataset", "pc59", "--raw-root", tmp_path)
-    assert "not supported here" in stdout and "prepare_pascal_context_59.py" in stdout
-    assert code == 2 and "no prepared label folder found" in stderr
-
-
 def test_conversion_needs_raw_root(tmp_path, capsys):
     code, _, stderr = run_cli(capsys, "--dataset", "ade150", "--out-root", tmp_path)
     assert code == 2 and "needs --raw-root" in stderr
