@@ -35,7 +35,7 @@ from lmseg.data.ade import ADE150, ADE847
 from lmseg.data.image_io import image_size, read_image, write_label_file
 from lmseg.data.label_map import LabelMap
 from lmseg.data.pairing import require_dir
-from lmseg.data.prepare.files import ConversionSummary, convert_labels, link_or_copy
+from lmseg.data.prepare.files import ConversionSummary, convert_split, link_or_copy
 from lmseg.data.prepare.resize import resize_bilinear, resize_nearest, shorter_side_size
 from lmseg.data.prepare.tables import ade847_train_ids
 from lmseg.errors import LmsegError
@@ -47,18 +47,10 @@ def prepare_ade150(raw_root: Path, out_root: Path, *, split: str, overwrite: boo
     """Write the reduce-zero-label ``annotations_detectron2`` of one split (see module docstring)."""
     raw_layout, out_layout = ADE150.layout("mmseg"), ADE150.layout("detectron2")
     pairs = raw_layout.find_pairs(raw_root, split)
-    summary = ConversionSummary()
-    labels_dir = out_layout.labels_dir(out_root, split)
-    convert_labels(
-        ((p.label_path, labels_dir / p.label_path.name) for p in pairs),
-        raw_layout.label_map,
-        summary,
-        overwrite=overwrite,
+    return convert_split(
+        pairs, raw_layout.images_dir(raw_root, split), raw_layout.label_map,
+        layout=out_layout, out_root=out_root, split=split, overwrite=overwrite,
     )
-    images_dir = out_layout.images_dir(out_root, split)
-    if images_dir.resolve() != raw_layout.images_dir(raw_root, split).resolve():
-        summary.linked_images = sum(link_or_copy(p.image_path, images_dir / p.image_path.name) for p in pairs)
-    return summary
 
 
 def ade847_label_map() -> LabelMap:

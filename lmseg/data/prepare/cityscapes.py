@@ -18,7 +18,7 @@ from pathlib import Path
 from lmseg.data.driving import CITYSCAPES19
 from lmseg.data.label_map import LabelMap
 from lmseg.data.pairing import pair_folders
-from lmseg.data.prepare.files import ConversionSummary, convert_labels, link_or_copy
+from lmseg.data.prepare.files import ConversionSummary, convert_split
 from lmseg.data.prepare.tables import cityscapes_train_ids
 
 __all__ = ["cityscapes_label_map", "prepare_cityscapes19"]
@@ -48,17 +48,6 @@ def prepare_cityscapes19(raw_root: Path, out_root: Path, *, split: str, overwrit
         image_suffixes=layout.image_suffixes,
         recursive=True,
     )
-    summary = ConversionSummary()
-    labels_out = layout.labels_dir(out_root, split)
-    convert_labels(
-        ((p.label_path, labels_out / f"{p.sample_id}{layout.label_suffix}") for p in pairs),
-        cityscapes_label_map(),
-        summary,
-        overwrite=overwrite,
+    return convert_split(
+        pairs, images_dir, cityscapes_label_map(), layout=layout, out_root=out_root, split=split, overwrite=overwrite
     )
-    images_out = layout.images_dir(out_root, split)
-    if images_out.resolve() != images_dir.resolve():
-        summary.linked_images = sum(
-            link_or_copy(p.image_path, images_out / p.image_path.relative_to(images_dir)) for p in pairs
-        )
-    return summary

@@ -28,7 +28,7 @@ from lmseg.data.coco import COCO_OBJECT, COCO_STUFF171
 from lmseg.data.label_map import LabelMap
 from lmseg.data.layout import Layout
 from lmseg.data.pairing import pair_ids, require_dir
-from lmseg.data.prepare.files import ConversionSummary, convert_labels, link_or_copy
+from lmseg.data.prepare.files import ConversionSummary, convert_split
 from lmseg.data.prepare.tables import cocostuff_indices
 from lmseg.errors import LmsegError
 
@@ -98,15 +98,4 @@ def _prepare(
         label_suffix=".png",
         source=f"the images of {images_dir} (stuffthingmaps expected as <id>.png)",
     )
-    summary = ConversionSummary()
-    labels_out = layout.labels_dir(out_root, split)
-    convert_labels(
-        ((p.label_path, labels_out / f"{p.sample_id}{layout.label_suffix}") for p in pairs),
-        label_map,
-        summary,
-        overwrite=overwrite,
-    )
-    images_out = layout.images_dir(out_root, split)
-    if images_out.resolve() != images_dir.resolve():
-        summary.linked_images = sum(link_or_copy(p.image_path, images_out / p.image_path.name) for p in pairs)
-    return summary
+    return convert_split(pairs, images_dir, label_map, layout=layout, out_root=out_root, split=split, overwrite=overwrite)

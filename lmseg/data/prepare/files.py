@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmseg.data.image_io import read_label_file, write_label_file
 from lmseg.data.label_map import LabelMap
+from lmseg.data.layout import Layout
+from lmseg.data.pairing import Pair
 
-__all__ = ["ConversionSummary", "convert_labels", "link_or_copy"]
+__all__ = ["ConversionSummary", "convert_labels", "convert_split", "link_or_copy"]
 
 
 @dataclass
@@ -75,3 +77,47 @@ def convert_labels(
             continue
         write_label_file(target, label_map.decode(read(source), source=source))
         summary.written += 1
+
+
+def convert_split(
+    pairs: Sequence[Pair],
+    images_dir: Path,
+    label_map: LabelMap,
+    *,
+    layout: Layout,
+    out_root: Path,
+    split: str,
+    overwrite: bool = False,
+    read: Callable[[Path], object] = read_label_file,
+    summary: ConversionSummary | None = None,
+) -> ConversionSummary:
+    """Write one prepared split: every pair's label converted, every image linked.
+
+    Labels go to ``layout.labels_dir(out_root, split) / f"{sample_id}{layout.label_suffix}"``
+    (:func:`convert_labels`); images are hard-linked (or copied) to the same path relative to
+    ``images_dir`` under ``layout.images_dir(out_root, split)``, unless that is ``images_dir``.
+
+    Args:
+        pairs: the raw samples; ``image_path`` lies under ``images_dir``.
+        images_dir: the raw image folder of the split.
+        label_map, overwrite, read: as :func:`convert_labels`.
+        layout: the prepared layout the readers will open.
+        out_root: the datasets root of the prepared copy.
+        split: the split name.
+        summary: counts are added here (default: a new summary).
+    """
+    summary = summary if summary is not None else ConversionSummary()
+    labels_out = layout.labels_dir(out_root, split)
+    convert_labels(
+        ((p.label_path, labels_out / f"{p.sample_id}{layout.label_suffix}") for p in pairs),
+        label_map,
+        summary,
+        overwrite=overwrite,
+        read=read,
+    )
+    images_out = layout.images_dir(out_root, split)
+    if images_out.resolve() != images_dir.resolve():
+        summary.linked_images = sum(
+            link_or_copy(p.image_path, images_out / p.image_path.relative_to(images_dir)) for p in pairs
+        )
+    return summary

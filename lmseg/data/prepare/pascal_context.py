@@ -45,7 +45,7 @@ from lmseg.data.label_map import LabelMap
 from lmseg.data.layout import Layout
 from lmseg.data.pairing import pair_from_ids
 from lmseg.data.pascal import PC59, PC459
-from lmseg.data.prepare.files import ConversionSummary, convert_labels, link_or_copy
+from lmseg.data.prepare.files import ConversionSummary, convert_split
 from lmseg.errors import LmsegError
 from lmseg.vocab import get_vocabulary
 
@@ -192,18 +192,10 @@ def _prepare(
     images_dir = layout.images_dir(raw_root, split)
     pairs = pair_from_ids(ids_file, images_dir, mats_dir, image_suffix=".jpg", label_suffix=".mat")
     image_of = {p.label_path: p.image_path for p in pairs}
-    labels_out = layout.labels_dir(out_root, split)
-    convert_labels(
-        ((p.label_path, labels_out / f"{p.sample_id}{layout.label_suffix}") for p in pairs),
-        label_map,
-        summary,
-        overwrite=overwrite,
-        read=lambda mat_path: _read_sized(mat_path, image_of[mat_path]),
+    return convert_split(
+        pairs, images_dir, label_map, layout=layout, out_root=out_root, split=split, overwrite=overwrite,
+        read=lambda mat_path: _read_sized(mat_path, image_of[mat_path]), summary=summary,
     )
-    images_out = layout.images_dir(out_root, split)
-    if images_out.resolve() != images_dir.resolve():
-        summary.linked_images = sum(link_or_copy(p.image_path, images_out / p.image_path.name) for p in pairs)
-    return summary
 
 
 def _read_sized(mat_path: Path, image_path: Path) -> np.ndarray:
