@@ -16,16 +16,10 @@ import pytest
 
 from lmseg.data import open_dataset
 from lmseg.data.prepare.tables import ade847_train_ids, cityscapes_train_ids, cocostuff_indices
-from pipelines.prepare_data import main
 from tests.data import samples as S
+from tests.data.cli import run_cli
 
 REFERENCE = S.SAMPLES.parent / "opencv_reference"
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ------------------------------------------------------------------------------ ADE-150
@@ -269,7 +263,7 @@ def test_conversion_needs_raw_root(tmp_path, capsys):
 
 def test_cli_help_lists_datasets(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["--help"])
+        run_cli(capsys, "--help")
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "ade847" in out and "Exit status" in out

@@ -17,8 +17,8 @@ from PIL import Image
 from lmseg.data import get_benchmark
 from lmseg.data.prepare.pascal_context import pc59_ids
 from lmseg.vocab import get_vocabulary
-from pipelines.prepare_data import main
 from tests.data import samples as S
+from tests.data.cli import run_cli
 
 scipy_io = pytest.importorskip("scipy.io", reason="converting Pascal Context .mat files needs scipy (vision env)")
 
@@ -31,12 +31,6 @@ KNOWN_PC59_IDS = [
 VOC = "VOCdevkit/VOC2010"
 SIZES = {"2008_000002": (20, 30), "2008_000003": (24, 16), "2008_000007": (18, 18)}  # id -> (H, W)
 OTHER_SPLIT_ID = "2008_000008"
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def save_mat(path, label_map: np.ndarray) -> None:
