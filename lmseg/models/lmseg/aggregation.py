@@ -36,20 +36,22 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-class WindowAttention(nn.Module):
-    """Multi-head self-attention within square windows of a token map, guidance in queries/keys.
+class GuidedBlock(nn.Module):
+    """A pre-norm attention block whose queries and keys also see a guidance signal.
+
+    ``x + out(attend(q, k, v))`` then ``+ mlp(norm2(x))``, where ``q`` and ``k`` are computed
+    from ``[norm(x), guidance]`` and ``v`` from ``norm(x)``. Subclasses define
+    :meth:`attend`, i.e. which tokens attend to which.
 
     Args:
         dim: channels of the features.
         guidance_dim: channels of the guidance (0: none).
         heads: attention heads.
-        window: window side in tokens.
-        shift: offset of the window grid (0 or ``window // 2``).
     """
 
-    def __init__(self, dim: int, guidance_dim: int, heads: int, window: int, shift: int) -> None:
+    def __init__(self, dim: int, guidance_dim: int, heads: int) -> None:
         super().__init__()
-        self.heads, self.window, self.shift = heads, window, shift
+        self.heads = heads
         self.norm = nn.LayerNorm(dim)
         self.q = nn.Linear(dim + guidance_dim, dim)
         self.k = nn.Linear(dim + guidance_dim, dim)
@@ -59,15 +61,39 @@ class WindowAttention(nn.Module):
         self.mlp = Mlp(dim)
 
     def forward(self, x: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
-        """``x``: ``(M, h, w, C)`` maps (M = B * N class slices); ``guidance``: ``(M, h, w, G)`` or None."""
-        m, h, w, c = x.shape
+        """``x``: ``(M, *tokens, C)``; ``guidance``: ``(M or 1, *tokens, G)`` or None. Returns ``x``'s shape."""
         y = self.norm(x)
-        qk_in = torch.cat([y, guidance.to(y.dtype)], dim=-1) if guidance is not None else y
-        q, k, v = self.q(qk_in), self.k(qk_in), self.v(y)
+        qk_in = torch.cat([y, guidance.to(y.dtype).expand(*y.shape[:-1], -1)], dim=-1) if guidance is not None else y
+        x = x + self.out(self.attend(self.q(qk_in), self.k(qk_in), self.v(y)))
+        return x + self.mlp(self.norm2(x))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention of ``q`` over ``k``/``v``, all ``(M, *tokens, C)``; returns ``(M, *tokens, C)``."""
+        raise NotImplementedError
+
+
+class WindowAttention(GuidedBlock):
+    """Multi-head self-attention within square windows of a token map, guidance in queries/keys.
+
+    Args:
+        dim, guidance_dim, heads: as :class:`GuidedBlock`.
+        window: window side in tokens.
+        shift: offset of the window grid (0 or ``window // 2``).
+
+    Tokens are ``(h, w)`` maps: ``x`` is ``(M, h, w, C)`` (M = B * N class slices) and the
+    guidance ``(M, h, w, G)``.
+    """
+
+    def __init__(self, dim: int, guidance_dim: int, heads: int, window: int, shift: int) -> None:
+        super().__init__(dim, guidance_dim, heads)
+        self.window, self.shift = window, shift
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        m, h, w, c = q.shape
         win, s = self.window, self.shift
         pad_b = (-(h + s)) % win
         pad_r = (-(w + s)) % win
-        valid = torch.ones(1, h, w, 1, dtype=torch.bool, device=x.device)
+        valid = torch.ones(1, h, w, 1, dtype=torch.bool, device=q.device)
         if s or pad_b or pad_r:
             q, k, v = (F.pad(t, (0, 0, s, pad_r, s, pad_b)) for t in (q, k, v))
             valid = F.pad(valid, (0, 0, s, pad_r, s, pad_b), value=False)
@@ -86,9 +112,7 @@ class WindowAttention(nn.Module):
             mask = key_valid.repeat(m, 1, 1, 1)  # True = attend
         o = F.scaled_dot_product_attention(qw, kw, vw, attn_mask=mask)  # (M*nh*nw, heads, win*win, C/heads)
         o = o.transpose(1, 2).reshape(m, nh, nw, win, win, c).permute(0, 1, 3, 2, 4, 5).reshape(m, hp, wp, c)
-        o = o[:, s:s + h, s:s + w]
-        x = x + self.out(o)
-        return x + self.mlp(self.norm2(x))
+        return o[:, s:s + h, s:s + w]
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -110,35 +134,20 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: flo
     return (torch.einsum("mhld,mhde->mhle", qf, kv) / norm.unsqueeze(-1)).to(v.dtype)
 
 
-class ClassAttention(nn.Module):
-    """Linear attention across the N classes at every pixel, text guidance in queries/keys."""
+class ClassAttention(GuidedBlock):
+    """Linear attention across the N classes at every pixel, text guidance in queries/keys.
 
-    def __init__(self, dim: int, guidance_dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm = nn.LayerNorm(dim)
-        self.q = nn.Linear(dim + guidance_dim, dim)
-        self.k = nn.Linear(dim + guidance_dim, dim)
-        self.v = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim)
+    Tokens are the classes: ``x`` is ``(M, N, C)`` (M = B * h * w pixels) and the guidance
+    ``(M or 1, N, G)``.
+    """
 
-    def forward(self, x: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
-        """``x``: ``(M, N, C)`` (M = B * h * w pixels); ``guidance``: ``(M or 1, N, G)`` or None."""
-        m, n, c = x.shape
-        y = self.norm(x)
-        if guidance is not None:
-            qk_in = torch.cat([y, guidance.to(y.dtype).expand(m, -1, -1)], dim=-1)
-        else:
-            qk_in = y
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        m, n, c = q.shape
 
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.view(m, n, self.heads, -1).transpose(1, 2)
 
-        o = linear_attention(heads(self.q(qk_in)), heads(self.k(qk_in)), heads(self.v(y)))
-        x = x + self.out(o.transpose(1, 2).reshape(m, n, c))
-        return x + self.mlp(self.norm2(x))
+        return linear_attention(heads(q), heads(k), heads(v)).transpose(1, 2).reshape(m, n, c)
 
 
 class AggregationLayer(nn.Module):
