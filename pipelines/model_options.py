@@ -14,9 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmseg.errors import LmsegError
-from lmseg.inference.segmenter import Segmenter
+
+if TYPE_CHECKING:
+    from lmseg.inference.segmenter import Segmenter
 
 __all__ = ["add_model_arguments", "build_segmenter", "parse_options"]
 

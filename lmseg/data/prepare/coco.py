@@ -98,4 +98,6 @@ def _prepare(
         label_suffix=".png",
         source=f"the images of {images_dir} (stuffthingmaps expected as <id>.png)",
     )
-    return convert_split(pairs, images_dir, label_map, layout=layout, out_root=out_root, split=split, overwrite=overwrite)
+    return convert_split(
+        pairs, images_dir, label_map, layout=layout, out_root=out_root, split=split, overwrite=overwrite
+    )

@@ -65,7 +65,8 @@ def _trained(
     if clip is not None:
         raise LmsegError(f"{name}: the checkpoint already holds the fine-tuned CLIP weights; do not pass clip=")
     model = load_model(checkpoint, expected=name, sam=sam, device=device)
-    return LMSegPredictor(model, inference=override_dataclass(InferenceConfig(), inference, where=_WHERE), attribute_table=attribute_table)
+    inference = override_dataclass(InferenceConfig(), inference, where=_WHERE)
+    return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 
 def lmseg_vitb16(
@@ -110,8 +111,8 @@ def lmseg_tiny(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(get_config("lmseg_tiny"), device=device)
-    return LMSegPredictor(model, inference=override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE),
-                          attribute_table=attribute_table)
+    inference = override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE)
+    return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 
 SEGMENTERS = {"lmseg_vitb16": lmseg_vitb16, "lmseg_vitl14": lmseg_vitl14, "lmseg_tiny": lmseg_tiny}
