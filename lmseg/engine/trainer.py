@@ -79,10 +79,10 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, task: TrainTask | None = None) -> None:
         self.config = config
-        self.task = task if task is not None else build_task(config.task, config.model, config.data, config.run.seed)
         self.out = Path(config.run.output_dir)
         check_output_dir(self.out)
         check_output_dir(self.out / "checkpoints")
+        self.task = task if task is not None else build_task(config.task, config.model, config.data, config.run.seed)
 
     # ---- set-up ---------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             says what it looks like).
     """
     path = Path(path).expanduser()
-    obj = load_torch_file(path, what="LMSeg checkpoint")
+    obj = load_torch_file(path, what="checkpoint of LMSeg")
     if isinstance(obj, dict) and obj.get("format") == "lmseg-train" and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
