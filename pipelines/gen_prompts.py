@@ -25,7 +25,8 @@ from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
 from lmseg.attributes.prompt import load_template
-from lmseg.attributes.shards import merge_shards, shard_indices
+from lmseg.attributes.shards import merge_shards
+from lmseg.engine.shards import shard_from_args, shard_range
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, default_llm_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, load_vocabulary_file, parse_class_list
@@ -117,11 +118,7 @@ def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
         if args.shard_index is not None:
             raise LmsegError("--merge-shards takes --num-shards but not --shard-index")
         return None
-    if args.shard_index is None and args.num_shards is None:
-        return None
-    if args.shard_index is None or args.num_shards is None:
-        raise LmsegError("--shard-index and --num-shards go together")
-    return args.shard_index, args.num_shards
+    return shard_from_args(args.shard_index, args.num_shards)
 
 
 def dry_run(job: GenerationJob, indices: list[int]) -> None:
@@ -157,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     template = load_template(args.template)
-    indices = list(shard_indices(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
+    indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     if args.chunk_size < 1 or args.max_attempts < 1:
         raise LmsegError("--chunk-size and --max-attempts must be >= 1")
 
