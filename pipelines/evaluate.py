@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from lmseg.engine.shards import shard_from_args
+from lmseg.evaluation.metric import format_percent
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
@@ -172,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
         num_selected=result.num_selected,
     )
     print(
-        f"{args.model} on {args.dataset}: mIoU {_pct(result.scores.mean_iou)}, "
-        f"mAcc {_pct(result.scores.mean_accuracy)}, pixel acc {_pct(result.scores.pixel_accuracy)} "
+        f"{args.model} on {args.dataset}: mIoU {format_percent(result.scores.mean_iou)}, "
+        f"mAcc {format_percent(result.scores.mean_accuracy)}, pixel acc {format_percent(result.scores.pixel_accuracy)} "
         f"over {result.num_samples} sample(s) ({throughput})"
     )
     print(f"report: {paths['markdown']} (also {paths['json'].name}, {paths['chart'].name})")
@@ -201,13 +202,9 @@ def merge(args: argparse.Namespace) -> int:
         num_samples=len(state.done),
         num_selected=len(state.done),
     )
-    print(f"merged {args.num_shards} shards ({len(state.done)} samples): mIoU {_pct(scores.mean_iou)}")
+    print(f"merged {args.num_shards} shards ({len(state.done)} samples): mIoU {format_percent(scores.mean_iou)}")
     print(f"report: {paths['markdown']}")
     return 0
-
-
-def _pct(value: float) -> str:
-    return "n/a" if value != value else f"{100 * value:.2f}%"
 
 
 def run_or_report(args: argparse.Namespace) -> int:
