@@ -29,8 +29,8 @@ from lmseg.attributes.shards import merge_shards
 from lmseg.engine.shards import shard_from_args, shard_range
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, default_llm_path
-from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, load_vocabulary_file, parse_class_list
-from pipelines.cli import run_command
+from lmseg.vocab import builtin_vocabularies
+from pipelines.cli import run_command, vocabulary_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,16 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
     out.add_argument("-v", "--verbose", action="store_true")
     return parser
-
-
-def resolve_vocabulary(args: argparse.Namespace) -> Vocabulary:
-    if args.dataset:
-        if args.name:
-            raise LmsegError("--name applies to --vocabulary or --classes, not to a built-in --dataset")
-        return get_vocabulary(args.dataset)
-    if args.vocabulary:
-        return load_vocabulary_file(args.vocabulary, args.name)
-    return parse_class_list(args.classes, args.name)
 
 
 def build_backend(args: argparse.Namespace) -> Backend:
@@ -147,7 +137,7 @@ def print_summary(report: GenerationReport, max_attempts: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    vocabulary = resolve_vocabulary(args)
+    vocabulary = vocabulary_from_args(args)
     shard = shard_of(args)
     settings = SamplingSettings(
         temperature=args.temperature, retry_temperature=args.retry_temperature, max_tokens=args.max_tokens,

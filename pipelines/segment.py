@@ -37,7 +37,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli import run_command
+from pipelines.cli import run_command, vocabulary_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
@@ -66,16 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--num-shards", type=int, help="number of shards")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
-
-
-def vocabulary_from_args(args: argparse.Namespace):
-    from lmseg.vocab import get_vocabulary, load_vocabulary_file, parse_class_list
-
-    if args.classes is not None:
-        return parse_class_list(args.classes)
-    if args.vocabulary is not None:
-        return load_vocabulary_file(args.vocabulary)
-    return get_vocabulary(args.dataset)
 
 
 def run(args: argparse.Namespace) -> int:

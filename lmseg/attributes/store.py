@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lmseg.attributes.answer import GROUPS
 from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
@@ -74,7 +75,7 @@ def rows_to_table(rows: Sequence[AttributeRow]) -> pa.Table:
     """Build a table with the fixed schema, sorted by class index."""
     ordered = sorted(rows, key=lambda r: r.class_index)
     columns = {name: [getattr(r, name) for r in ordered] for name in SCHEMA.names}
-    for group in ("colour", "shape", "texture"):
+    for group in GROUPS:
         columns[group] = [list(v) for v in columns[group]]
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
