@@ -28,7 +28,7 @@ import torch
 
 from lmseg.engine.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
-from lmseg.text.attributes import ClassPrompts, encode_prompts
+from lmseg.text.prompts import ClassPrompts, encode_prompts
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class EmbeddingCache:
         """The embeddings of ``prompts``: from the cache, or encoded now and stored.
 
         Args:
-            prompts: from :func:`lmseg.text.attributes.build_prompts`.
+            prompts: from :func:`lmseg.text.prompts.build_prompts`.
             encode: sentences -> ``(S, D)`` embeddings (e.g. ``DenseCLIP.encode_text``).
             model_name: the CLIP model name.
             weights_id: identity of the text encoder's weights (:func:`clip_text_fingerprint`).

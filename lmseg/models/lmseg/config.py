@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
-from lmseg.text.attributes import Pooling
+from lmseg.text.prompts import Pooling
 
 
 

@@ -12,7 +12,7 @@ Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceC
 4. the result is resized to the input image's size: ``scores`` ``(N, H, W)`` in [0, 1];
    the label map is their argmax.
 
-Text embeddings come from :mod:`lmseg.text.attributes` (template + attribute channels from an
+Text embeddings come from :mod:`lmseg.text.prompts` (template + attribute channels from an
 optional attribute table), cached on disk by :class:`lmseg.text.cache.EmbeddingCache`.
 """
 
@@ -34,7 +34,7 @@ from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
-from lmseg.text.attributes import PromptSpec, build_prompts, encode_prompts
+from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
 from lmseg.text.cache import EmbeddingCache, cached_prompt_embeddings, clip_text_fingerprint, table_sha256
 from lmseg.vocab import Vocabulary
 

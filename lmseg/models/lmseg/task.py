@@ -107,7 +107,7 @@ class LMSegTask:
 
     def _text_embeddings(self, model: LMSegModel) -> torch.Tensor:
         from lmseg.attributes.reader import load_attributes
-        from lmseg.text.attributes import build_prompts
+        from lmseg.text.prompts import build_prompts
         from lmseg.text.cache import cached_prompt_embeddings
 
         table = self.data_section.attribute_table
