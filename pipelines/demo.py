@@ -3,7 +3,8 @@
 Examples::
 
     python -m pipelines.demo                      # tiny random-weight model: shows the page, output not meaningful
-    python -m pipelines.demo --model trident_vitb16 --opt clip=ViT-B-16.bin --opt dino=dino.pth --opt sam=sam_vit_b
+    python -m pipelines.demo --model trident_vitb16 --opt clip=ViT-B-16.pt --opt dino=dino_vitbase16_pretrain.pth \\
+        --opt sam=sam_vit_b_01ec64.pth --opt benchmark=ade150
     python -m pipelines.demo --model lmseg_vitb16 --checkpoint lmseg.safetensors --opt sam=sam_vit_b --port 8080
 
 The page listens on 127.0.0.1 (this machine only) unless --host says otherwise, e.g.
@@ -11,12 +12,13 @@ The page listens on 127.0.0.1 (this machine only) unless --host says otherwise, 
 (--checkpoint, --device, --opt KEY=VALUE). Programs can call the page too: see
 docs/readme/web.md (Gradio client, endpoint /segment).
 
-Exit status: 0 stopped with Ctrl-C (or SIGINT); 2 bad arguments, unknown model, or the port is taken.
+Exit status: 0 stopped with Ctrl-C or SIGTERM; 2 bad arguments, unknown model, or the port is taken.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 import time
@@ -53,6 +55,7 @@ def check_port_free(host: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise LmsegError(f"--port must be between 1 and 65535, got {port}")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     app = build_app(service)
     launch(app, service, host=args.host, port=args.port, block=False)
     print(f"lmseg demo: {name} at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         while True:
             time.sleep(3600)
@@ -91,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         app.close()
         service.close()
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM stops the page as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

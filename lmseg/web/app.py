@@ -41,7 +41,6 @@ CSS = """
 .lmseg-share {color: #666; font-variant-numeric: tabular-nums;}
 .lmseg-status-error {color: #b00020; font-weight: 600;}
 .lmseg-status-ok {color: #1b5e20;}
-footer {display: none !important;}
 """
 
 
@@ -113,6 +112,12 @@ def _on_run(service: SegmentService, path: str | None, classes: str, vocabulary:
     )
 
 
+def _on_sample(event: gr.SelectData) -> tuple[str, str]:
+    """A click on a sample photograph: it becomes the upload, its class list the classes."""
+    sample = SAMPLES[event.index]
+    return str(samples_dir() / sample.file), sample.classes
+
+
 def _on_heat_class(state: dict | None, name: str | None) -> np.ndarray | None:
     if not state or name not in state["names"] or not len(state["heat"]):
         return None
@@ -140,21 +145,21 @@ def build_app(service: SegmentService) -> gr.Blocks:
             with gr.Column(scale=2, min_width=320):
                 upload = gr.File(label="Image: drop a file here or click to upload", type="filepath",
                                  elem_id="image-upload", height=110)
+                samples = gr.Gallery(
+                    [(str(samples_dir() / sample.file), sample.title) for sample in SAMPLES],
+                    label="Or click a sample photograph", elem_id="samples", columns=len(SAMPLES), rows=1,
+                    height=150, allow_preview=False, object_fit="cover", interactive=False, buttons=[],
+                )
                 preview = gr.Image(label="Your image", interactive=False, elem_id="preview", height=260,
                                    buttons=[])
                 classes = gr.Textbox(label="Classes", elem_id="classes", lines=2,
                                      placeholder="cat, dog, sofa;couch",
                                      info='comma separated; synonyms of one class after ";"')
-                samples = gr.Examples(
-                    examples=[[str(samples_dir() / s.file), s.classes] for s in SAMPLES],
-                    inputs=[upload, classes], label="Or click a sample photograph", elem_id="samples",
-                    example_labels=[s.title for s in SAMPLES],
-                )
                 vocabulary = gr.Dropdown([TYPED, *builtin_vocabularies()], value=TYPED, label="Vocabulary",
                                          elem_id="vocabulary", info="or a built-in benchmark vocabulary")
-                table_file = gr.File(label="Attribute table (optional: a stage-1 Parquet table for these classes)",
-                                     file_types=[".parquet"], type="filepath", visible=service.uses_attribute_table,
-                                     elem_id="attribute-table", height=90)
+                with gr.Accordion("Attribute table (optional)", open=False, visible=service.uses_attribute_table):
+                    table_file = gr.File(label="a stage-1 Parquet table for these classes (make prompts)",
+                                         file_types=[".parquet"], type="filepath", elem_id="attribute-table")
                 run = gr.Button("Segment", variant="primary", elem_id="run")
             with gr.Column(scale=3, min_width=420):
                 status = gr.HTML(elem_id="status")
@@ -170,13 +175,13 @@ def build_app(service: SegmentService) -> gr.Blocks:
                                     file_count="multiple", interactive=False, elem_id="downloads")
         state = gr.State()
         upload.change(lambda p: _on_upload(service, p), upload, [preview, status], api_visibility="private")
+        samples.select(_on_sample, None, [upload, classes], api_visibility="private")
         run.click(
             lambda *a: _on_run(service, *a), [upload, classes, vocabulary, table_file],
             [status, overlay, legend, table, heat_class, heat, downloads, state], api_visibility="private",
         )
         heat_class.change(_on_heat_class, [state, heat_class], heat, api_visibility="private")
         _api_endpoint(service)
-        del samples
     return app
 
 
@@ -202,5 +207,5 @@ def launch(app: gr.Blocks, service: SegmentService, *, host: str, port: int, blo
     return app.launch(
         server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True, show_error=True,
         allowed_paths=[str(samples_dir()), str(service.output_root)], max_file_size=service.limits.max_upload_bytes,
-        theme=theme, css=CSS, ssr_mode=False, footer_links=[],
+        theme=theme, css=CSS, ssr_mode=False, footer_links=["api"], run_history=False,
     )

@@ -38,7 +38,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             yield _wait_until_served(server, log_path, port)
         finally:
-            server.send_signal(signal.SIGINT)
+            server.send_signal(signal.SIGTERM)  # the page stops cleanly on SIGTERM
             try:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:

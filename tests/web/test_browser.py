@@ -20,7 +20,10 @@ def legend_names(page) -> list[str]:
 
 
 def table_classes(page) -> list[str]:
-    return page.eval_on_selector_all("#class-table tbody tr", "rows => rows.map(r => r.cells[0].innerText.trim())")
+    """The first column of the class table, top to bottom."""
+    return page.eval_on_selector_all(
+        "#class-table div[role=row]", "rows => rows.map(r => r.querySelector('[role=gridcell]').innerText.trim())"
+    )
 
 
 def run_and_wait(page, count: int) -> None:
@@ -57,8 +60,8 @@ def test_segment_in_the_browser(demo_server: str, tmp_path: Path) -> None:
             assert overlay.evaluate("img => img.complete && img.naturalWidth") == 400
             assert sorted(legend_names(page)) == ["building", "car", "road", "sky"]
             assert table_classes(page) == ["road", "sky", "building", "car"]
-            page.locator("#downloads").get_by_text("segmentation_label.png").wait_for(timeout=TIMEOUT_MS)
-            page.locator("#downloads").get_by_text("segmentation_overlay.png").wait_for(timeout=TIMEOUT_MS)
+            for name in ("segmentation_label.png", "segmentation_overlay.png"):
+                page.locator(f"#downloads a[download='{name}']").wait_for(timeout=TIMEOUT_MS)
             page.locator("#heat img").wait_for(timeout=TIMEOUT_MS)
             shot = artefacts / "web_page_result.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -77,8 +80,9 @@ def test_segment_in_the_browser(demo_server: str, tmp_path: Path) -> None:
             print(f"screenshot: {shot}")
 
             # 3. the server still serves: a bundled sample, clicked, with its own classes
-            page.locator("#samples").get_by_text("two cats").click()
-            page.locator("#classes textarea").fill("cat, remote control, blanket;sofa")
+            page.locator("#samples button").first.click()  # "two cats": image and classes filled in
+            page.locator("#status").get_by_text("640x480 pixels, ready").wait_for(timeout=TIMEOUT_MS)
+            assert page.locator("#classes textarea").input_value() == "cat, remote control, blanket;sofa"
             run_and_wait(page, 3)
             assert sorted(legend_names(page)) == ["blanket", "cat", "remote control"]
             assert table_classes(page) == ["cat", "remote control", "blanket"]
