@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max-upload-mb", type=float, default=20, help="largest image file (default 20 MB)")
-    limits.add_argument("--max-megapixels", type=float, default=40, help="largest image, in millions of pixels (default 40)")
+    limits.add_argument("--max-megapixels", type=float, default=40,
+                        help="largest image, in millions of pixels (default 40)")
     limits.add_argument("--max-classes", type=int, default=200, help="most classes per request (default 200)")
     limits.add_argument("--time-limit", type=float, default=120, help="seconds one request may take (default 120)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -59,7 +60,9 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise LmsegError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host") from None
+            raise LmsegError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port or --host"
+            ) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -137,7 +137,8 @@ def _api_segment(service: SegmentService, path: str | None, classes: str, vocabu
 
 def build_app(service: SegmentService) -> gr.Blocks:
     """The page (not launched). Events run one at a time (Gradio's queue, concurrency 1)."""
-    with gr.Blocks(title=f"lmseg · {service.model_name}", analytics_enabled=False) as app:
+    # delete_cache: Gradio's copies of uploads and results older than 2 h go, checked hourly.
+    with gr.Blocks(title=f"lmseg · {service.model_name}", analytics_enabled=False, delete_cache=(3600, 7200)) as app:
         gr.Markdown(_header(service))
         if service.demo_weights:
             gr.HTML(_banner(service))

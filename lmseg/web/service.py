@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import shutil
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from lmseg.web.render import ClassRow, class_rows, legend_html, shrink
 __all__ = ["PageResult", "SegmentService"]
 
 DISPLAY_SIDE = 768  # long side of the images shown on the page (downloads keep full resolution)
+KEEP_REQUESTS = 32  # download folders kept; older ones are deleted (the page has handed them out by then)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class SegmentService:
         segmenter: any :class:`~lmseg.inference.Segmenter` (built once by the caller).
         model_name: its registry name, shown on the page.
         limits: request bounds.
-        output_root: folder for the per-request downloads (default: a new temporary folder).
+        output_root: folder for the per-request downloads (default: a new temporary folder,
+            deleted by :meth:`close`); only the last ``KEEP_REQUESTS`` requests' files are kept.
         demo_weights: True for random weights; the page then says the output is not meaningful.
     """
 
@@ -90,6 +93,7 @@ class SegmentService:
         self.model_name = model_name
         self.limits = limits
         self.demo_weights = demo_weights
+        self._own_root = output_root is None
         self.output_root = Path(output_root) if output_root else Path(tempfile.mkdtemp(prefix="lmseg-web-"))
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmseg-web")
         self._count_lock = threading.Lock()
@@ -174,8 +178,10 @@ class SegmentService:
             ) from None
 
     def close(self) -> None:
-        """Stop the worker thread (waits for a running request)."""
+        """Stop the worker thread (waits for a running request); delete a temporary output folder."""
         self._worker.shutdown(wait=True)
+        if self._own_root:
+            shutil.rmtree(self.output_root, ignore_errors=True)
 
     def _attributes(self, table: str | Path | None) -> Mapping[int, object] | None:
         if table is None:
@@ -200,7 +206,9 @@ class SegmentService:
     def _page_result(self, rgb: np.ndarray, result: Segmentation, vocab: Vocabulary, started: float) -> PageResult:
         with self._count_lock:
             self._count += 1
-            folder = self.output_root / f"request-{self._count:05d}"
+            folder = self.output_root / f"request-{self._count:06d}"
+            stale = self.output_root / f"request-{self._count - KEEP_REQUESTS:06d}"
+        shutil.rmtree(stale, ignore_errors=True)
         label_path, overlay_path = write_segmentation(folder, "segmentation", rgb, result)[:2]
         rows = class_rows(result.label_map, result.scores, result.class_names)
         small_rgb = shrink(rgb, DISPLAY_SIDE)

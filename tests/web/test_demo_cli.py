@@ -20,7 +20,8 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         status, err = run(["--port", str(port)], capsys)
-    assert status == 2 and err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "choose another --port" in err
+    assert status == 2 and err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "choose another --port" in err
 
 
 @pytest.mark.parametrize(

@@ -207,3 +207,54 @@ def test_time_limit_answers_and_the_service_keeps_serving(lmseg_tiny, tmp_path: 
     finally:
         slow.release.set()
         service.close()
+
+
+# ---- attribute tables (LMSeg) ---------------------------------------------------------------
+
+
+def write_attribute_table(path: Path, names: list[str]) -> Path:
+    from datetime import datetime, timezone
+
+    from lmseg.attributes.store import AttributeRow, rows_to_table, write_table
+
+    rows = [
+        AttributeRow(dataset="custom", class_index=i, class_name=name, colour=("grey",), shape=("flat", "long"),
+                     texture=("rough",), model="hand-written", template_sha256="0" * 64,
+                     created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), sampling="{}")
+        for i, name in enumerate(names)
+    ]
+    write_table(rows_to_table(rows), path)
+    return path
+
+
+def test_attribute_table_is_used_for_one_request(lmseg_tiny, service: SegmentService, tmp_path: Path) -> None:
+    plain = service.segment(STREET, "road, sky")
+    table = write_attribute_table(tmp_path / "road_sky.parquet", ["road", "sky"])
+    enriched = service.segment(STREET, "road, sky", attribute_table=table)
+    assert [row.name for row in enriched.rows] == ["road", "sky"]
+    assert not np.array_equal(plain.heat, enriched.heat)  # other prompts, other scores
+    assert lmseg_tiny.attribute_table is None  # the model's own setting is back for the next request
+    np.testing.assert_array_equal(service.segment(STREET, "road, sky").heat, plain.heat)
+
+
+def test_attribute_table_of_other_classes_is_refused(service: SegmentService, tmp_path: Path) -> None:
+    table = write_attribute_table(tmp_path / "other.parquet", ["cat", "dog"])
+    with pytest.raises(LmsegError, match="attribute table row 0 is for 'cat'"):
+        service.segment(STREET, "road, sky", attribute_table=table)
+    text = tmp_path / "notes.parquet"
+    text.write_text("not parquet")
+    with pytest.raises(LmsegError, match="is corrupt or not a Parquet file"):
+        service.segment(STREET, "road, sky", attribute_table=text)
+
+
+def test_only_recent_downloads_are_kept(lmseg_tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lmseg.web.service as service_module
+
+    monkeypatch.setattr(service_module, "KEEP_REQUESTS", 2)
+    service = SegmentService(lmseg_tiny, "lmseg_tiny")
+    try:
+        paths = [service.segment(STREET, "road, sky").label_path for _ in range(3)]
+        assert [p.exists() for p in paths] == [False, True, True]
+    finally:
+        service.close()
+    assert not service.output_root.exists()
