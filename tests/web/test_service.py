@@ -13,7 +13,7 @@ from PIL import Image
 
 from lmseg.data.image_io import read_label_file
 from lmseg.errors import LmsegError
-from lmseg.registry import create_segmenter
+from lmseg.registry import available_segmenters, create_segmenter
 from lmseg.web.limits import WebLimits, read_upload
 from lmseg.web.samples import SAMPLES, samples_dir
 from lmseg.web.service import SegmentService
@@ -258,3 +258,14 @@ def test_only_recent_downloads_are_kept(lmseg_tiny, monkeypatch: pytest.MonkeyPa
     finally:
         service.close()
     assert not service.output_root.exists()
+
+
+@pytest.mark.parametrize("name", [n for n in available_segmenters() if n.endswith("_tiny") and n != "lmseg_tiny"])
+def test_every_tiny_model_serves_the_page(name: str, tmp_path: Path) -> None:
+    service = SegmentService(create_segmenter(name), name, output_root=tmp_path)
+    try:
+        result = service.segment(STREET, "road, sky;heaven, building")
+        assert [row.name for row in result.rows] == ["road", "sky", "building"]
+        assert result.heat.shape == (3, 300, 400) and read_label_file(result.label_path).shape == (300, 400)
+    finally:
+        service.close()
