@@ -54,9 +54,9 @@ def _header(service: SegmentService) -> str:
     limits = service.limits
     lines = [
         "# lmseg: segment your image into your classes",
-        f"Model **{service.model_name}** · images up to {limits.max_upload_bytes // (1024 * 1024)} MB and "
-        f"{limits.max_pixels / 1e6:.0f} million pixels · up to {limits.max_classes} classes · "
-        f"{limits.time_limit_s:.0f} s per request",
+        f"Model **{service.model_name}** · images up to {limits.max_upload_bytes / 2**20:.3g} MB and "
+        f"{limits.max_pixels / 1e6:.3g} million pixels · up to {limits.max_classes} classes · "
+        f"{limits.time_limit_s:.3g} s per request",
     ]
     return "\n\n".join(lines)
 

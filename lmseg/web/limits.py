@@ -69,13 +69,13 @@ def read_upload(path: str | Path, limits: WebLimits) -> np.ndarray:
     if size > limits.max_upload_bytes:
         raise LmsegError(
             f"the file is {size / _MB:.1f} MB; this page accepts images up to "
-            f"{limits.max_upload_bytes / _MB:g} MB: downscale or recompress it"
+            f"{limits.max_upload_bytes / _MB:.3g} MB: downscale or recompress it"
         )
     width, height = _header_size(path, limits)
     if width * height > limits.max_pixels:
         raise LmsegError(
             f"the image is {width}x{height} = {width * height / 1e6:.0f} million pixels; this page accepts up to "
-            f"{limits.max_pixels / 1e6:g} million: downscale it first"
+            f"{limits.max_pixels / 1e6:.3g} million: downscale it first"
         )
     return as_rgb_array(path)
 
@@ -88,7 +88,7 @@ def _header_size(path: Path, limits: WebLimits) -> tuple[int, int]:
     except Image.DecompressionBombError:
         raise LmsegError(
             f"the image declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} million pixels (refused as "
-            f"a decompression bomb); this page accepts up to {limits.max_pixels / 1e6:g} million: downscale it first"
+            f"a decompression bomb); this page accepts up to {limits.max_pixels / 1e6:.3g} million: downscale it first"
         ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         raise LmsegError(
