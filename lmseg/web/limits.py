@@ -1,0 +1,96 @@
+"""The bounds of one web request, and reading an uploaded image within them.
+
+An upload is checked in this order, each failure an :class:`~lmseg.errors.LmsegError` whose
+message the page shows as it is:
+
+1. file size, from the file system (nothing read);
+2. pixel count, from the image header (Pillow's lazy ``open`` reads no pixel data), so a
+   decompression bomb (a small file that decodes to billions of pixels) is refused before
+   any decoding;
+3. decoding, through :func:`lmseg.inference.as_rgb_array` (unreadable, truncated or non-image
+   files, and images under ``MIN_SIDE`` pixels, are refused there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from lmseg.errors import LmsegError
+from lmseg.inference import as_rgb_array
+
+__all__ = ["WebLimits", "read_upload"]
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    """What one request may ask for.
+
+    Attributes:
+        max_upload_bytes: largest image file accepted (default 20 MB).
+        max_pixels: largest width x height accepted, checked before decoding (default 40 M).
+        max_classes: most classes in one vocabulary (default 200).
+        time_limit_s: longest a request may take to segment, in seconds (default 120).
+    """
+
+    max_upload_bytes: int = 20 * _MB
+    max_pixels: int = 40_000_000
+    max_classes: int = 200
+    time_limit_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_pixels", "max_classes", "time_limit_s"):
+            if getattr(self, name) <= 0:
+                raise LmsegError(f"web limit {name} must be positive, got {getattr(self, name)}")
+
+
+def read_upload(path: str | Path, limits: WebLimits) -> np.ndarray:
+    """Decode an uploaded image file after checking its size and pixel count.
+
+    Args:
+        path: the uploaded file (any name; the type is found from its content).
+        limits: the bounds to apply.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB in [0, 255].
+
+    Raises:
+        LmsegError: missing file, file too large, too many pixels, or not a readable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LmsegError("no image was received; upload an image or click one of the samples")
+    size = path.stat().st_size
+    if size > limits.max_upload_bytes:
+        raise LmsegError(
+            f"the file is {size / _MB:.1f} MB; this page accepts images up to "
+            f"{limits.max_upload_bytes / _MB:.3g} MB: downscale or recompress it"
+        )
+    width, height = _header_size(path, limits)
+    if width * height > limits.max_pixels:
+        raise LmsegError(
+            f"the image is {width}x{height} = {width * height / 1e6:.0f} million pixels; this page accepts up to "
+            f"{limits.max_pixels / 1e6:.3g} million: downscale it first"
+        )
+    return as_rgb_array(path)
+
+
+def _header_size(path: Path, limits: WebLimits) -> tuple[int, int]:
+    """``(width, height)`` from the header alone (Pillow's own bomb check may refuse it first)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        raise LmsegError(
+            f"the image declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} million pixels (refused as "
+            f"a decompression bomb); this page accepts up to {limits.max_pixels / 1e6:.3g} million: downscale it first"
+        ) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        raise LmsegError(
+            f"the file {path.name!r} is not an image this page can read (use JPEG, PNG, WebP, BMP or TIFF)"
+        ) from None
