@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         scores=args.scores,
         batch_size=args.batch_size,
         num_workers=args.workers,
+        options=options,
     )
     count = len(summary.done)
     print(

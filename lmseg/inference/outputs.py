@@ -15,7 +15,8 @@ structure is kept under the output folder) it writes:
 * with ``scores=True``: ``<name>_scores/<index>_<class>.png``, one 8-bit grayscale map per
   class, value = round(255 * score) (scores in [0, 1]).
 
-``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary. Inputs are
+``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary, and
+``protocol.json`` records what decides the outputs (:mod:`lmseg.inference.protocol`). Inputs are
 never overwritten: an output folder that is the input folder or lies inside it is refused.
 An image that cannot be read or segmented is reported by name and skipped; the others are
 still done (:attr:`SegmentSummary.failed`).
@@ -23,22 +24,23 @@ still done (:attr:`SegmentSummary.failed`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from lmseg.data.image_io import read_image, write_label_file
+from lmseg.data.image_io import write_label_file
 from lmseg.data.pairing import IMAGE_SUFFIXES
 from lmseg.errors import LmsegError
-from lmseg.inference.image_input import as_rgb_array
+from lmseg.inference.image_input import ImageLimits, as_rgb_array
 from lmseg.inference.overlay import draw_overlay
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 
@@ -173,6 +175,7 @@ def segment_files(
     batch_size: int = 4,
     num_workers: int = 2,
     progress: bool | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> SegmentSummary:
     """Segment one image or every image of a folder and write the outputs.
 
@@ -186,6 +189,7 @@ def segment_files(
         batch_size: images decoded per loader batch.
         num_workers: decoding processes (0 = decode in this process).
         progress: show a tqdm bar (default: when stderr is a terminal).
+        options: the builder options of ``segmenter`` (weights), for ``protocol.json``.
 
     Returns:
         A summary; images that failed are listed in ``failed`` and the others are still done.
@@ -196,12 +200,16 @@ def segment_files(
     """
     from tqdm import tqdm
 
+    from lmseg.inference.protocol import protocol_record
+
     vocab = as_vocabulary(vocabulary)
     images = find_images(source)
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocab.names)))
+    record = protocol_record(segmenter, vocab, options=options)
+    _write_text(output_dir / "protocol.json", json.dumps(record, indent=2, default=str) + "\n")
     summary = SegmentSummary()
     started = time.perf_counter()
     bar = tqdm(
@@ -211,7 +219,8 @@ def segment_files(
         disable=not sys.stderr.isatty() if progress is None else not progress,
     )
     try:
-        for position, decoded in _decoded(images, batch_size=batch_size, num_workers=num_workers):
+        limits = getattr(segmenter, "image_limits", None)
+        for position, decoded in _decoded(images, limits, batch_size=batch_size, num_workers=num_workers):
             path, stem = images[position]
             try:
                 if isinstance(decoded, str):
@@ -229,15 +238,16 @@ def segment_files(
 
 
 class _ReadImages:
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], limits: ImageLimits | None) -> None:
         self.paths = list(paths)
+        self.limits = limits
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | str]:
         try:
-            return index, as_rgb_array(read_image(self.paths[index]))
+            return index, as_rgb_array(self.paths[index], self.limits)
         except LmsegError as exc:
             return index, str(exc)
 
@@ -246,11 +256,11 @@ def _collate(batch: list) -> list:
     return list(batch)
 
 
-def _decoded(images: list[tuple[Path, str]], *, batch_size: int, num_workers: int):
+def _decoded(images: list[tuple[Path, str]], limits: ImageLimits | None, *, batch_size: int, num_workers: int):
     from torch.utils.data import DataLoader
 
     loader = DataLoader(
-        _ReadImages([p for p, _ in images]),
+        _ReadImages([p for p, _ in images], limits),
         batch_size=max(1, batch_size),
         num_workers=num_workers,
         collate_fn=_collate,
