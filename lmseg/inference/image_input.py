@@ -90,7 +90,7 @@ def _size(image: ImageInput) -> tuple[int, int]:
         return image_size(image)
     if isinstance(image, Image.Image):
         return image.size[1], image.size[0]
-    if isinstance(image, np.ndarray) and image.ndim >= 2:
+    if isinstance(image, np.ndarray) and image.ndim in (2, 3):
         return int(image.shape[0]), int(image.shape[1])
     return MIN_SIDE, MIN_SIDE  # anything else is refused with its own message by as_rgb_array
 

@@ -18,10 +18,6 @@ CLIP_STD_255 = (68.501, 66.632, 70.323)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-#: The most elongated image Trident can run: SAM's 1024-pixel canvas has a 64 x 64 token grid,
-#: and the short side must keep at least one row (sides are rounded up to multiples of 16).
-MAX_ASPECT_RATIO = 64.0
-
 
 @dataclass(frozen=True)
 class RefinementConfig:
@@ -76,8 +72,9 @@ class TridentConfig:
         window_batch: sub-images per CLIP/DINO forward pass (a speed/memory knob; results do
             not depend on it beyond floating-point rounding).
         max_pixels: larger images are refused before decoding (memory grows with them).
-        max_aspect_ratio: more elongated images are refused; at most 64, where SAM's 64 x 64
-            token grid keeps one row or column for the short side.
+        max_aspect_ratio: more elongated images are refused. The model caps it further at what
+            its SAM token grid allows (:attr:`TridentModel.max_aspect_ratio`: 64 for SAM's
+            1024-pixel canvas, half that with ``split_halves``).
         refinement: the optional SAM refinement.
     """
 
@@ -100,7 +97,7 @@ class TridentConfig:
     sam_multiple: int = 16
     window_batch: int = 16
     max_pixels: int = 40_000_000
-    max_aspect_ratio: float = MAX_ASPECT_RATIO
+    max_aspect_ratio: float = 64.0
     refinement: RefinementConfig = field(default_factory=RefinementConfig)
 
     def __post_init__(self) -> None:
@@ -115,8 +112,8 @@ class TridentConfig:
             problems.append("prob_thd must lie in [0, 1]")
         if self.window_batch <= 0:
             problems.append("window_batch must be positive")
-        if self.max_pixels < 1 or not 1 <= self.max_aspect_ratio <= MAX_ASPECT_RATIO:
-            problems.append(f"max_pixels must be positive and max_aspect_ratio in [1, {MAX_ASPECT_RATIO:g}]")
+        if self.max_pixels < 1 or self.max_aspect_ratio < 1:
+            problems.append("max_pixels and max_aspect_ratio must be at least 1")
         if self.refinement.down_ratio <= 0 or self.refinement.minimal_area < 0:
             problems.append("refinement.down_ratio must be positive and minimal_area non-negative")
         if problems:

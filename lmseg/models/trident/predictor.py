@@ -88,8 +88,10 @@ class TridentSegmenter:
     @property
     def image_limits(self) -> ImageLimits:
         """The images this segmenter accepts (checked before decoding)."""
-        return ImageLimits(self.config.max_pixels, self.config.max_aspect_ratio,
-                           "TridentConfig.max_pixels / max_aspect_ratio, --opt config.max_pixels=N")
+        cfg = self.config
+        return ImageLimits(cfg.max_pixels, min(cfg.max_aspect_ratio, self.model.max_aspect_ratio),
+                           f"TridentConfig.max_pixels / max_aspect_ratio, --opt config.max_pixels=N; this model's SAM "
+                           f"allows aspect ratios up to {self.model.max_aspect_ratio:g}:1")
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary``: settings, queries, resizes, precision (JSON-ready)."""
