@@ -9,7 +9,8 @@ Examples::
 
 For each image it writes <name>_label.png (pixel value = class index; 16-bit above 255
 classes), <name>_overlay.png (colours and a legend) and, with --scores, <name>_scores/ (one
-8-bit map per class, 255 = score 1). classes.txt lists the class indices. Folders are searched
+8-bit map per class, 255 = score 1). classes.txt lists the class indices; protocol.json records
+the model, weights, class list, resizes, settings, precision and library versions. Folders are searched
 recursively and their structure is kept. The output folder must not be the input folder or
 inside it (outputs never overwrite inputs).
 

@@ -11,7 +11,9 @@
 * cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
   over each class's queries -> background threshold -> optional SAM refinement.
 
-Text embeddings are cached per vocabulary (content hash and background names).
+Text embeddings are cached per vocabulary (content hash, background names, class list). With
+``config.class_list`` (set by every benchmark preset) the benchmark's own vocabulary is queried
+with the published class file's names; any other vocabulary with its own names.
 """
 
 from __future__ import annotations
