@@ -74,13 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def weights_identity(options: dict[str, object]) -> dict[str, object]:
     """sha256 of every option that names an existing file (checkpoint, attribute table, ...)."""
-    from lmseg.backbones.weights import sha256_of
+    from lmseg.inference.protocol import weight_files
 
-    return {
-        key: {"path": str(value), "sha256": sha256_of(Path(value))}
-        for key, value in sorted(options.items())
-        if isinstance(value, str) and value and Path(value).is_file()
-    }
+    return {key: entry for key, entry in weight_files(options).items() if "sha256" in entry}
 
 
 def open_folder(args: argparse.Namespace):
@@ -113,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from lmseg.evaluation.report import write_report
     from lmseg.evaluation.runner import evaluate_dataset
     from lmseg.evaluation.shards import state_path_for
+    from lmseg.inference.protocol import protocol_record
 
     for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--data-root", args.data_root)):
         if value is None:
@@ -135,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_dataset(
         segmenter,
         dataset,
-        identity={"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split},
+        identity={"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split,
+                  "protocol": protocol_record(segmenter, dataset.vocabulary, options=options)},
         limit=args.limit,
         shard=shard,
         state_path=state_path,

@@ -9,7 +9,8 @@ Examples::
 
 For each image it writes <name>_label.png (pixel value = class index; 16-bit above 255
 classes), <name>_overlay.png (colours and a legend) and, with --scores, <name>_scores/ (one
-8-bit map per class, 255 = score 1). classes.txt lists the class indices. Folders are searched
+8-bit map per class, 255 = score 1). classes.txt lists the class indices; protocol.json records
+the model, weights, class list, resizes, settings, precision and library versions. Folders are searched
 recursively and their structure is kept. The output folder must not be the input folder or
 inside it (outputs never overwrite inputs).
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     segmenter = build_segmenter(args.model, options)
     summary = segment_files(
         segmenter, args.input, vocabulary, args.output, scores=args.scores, batch_size=args.batch_size,
-        num_workers=args.workers, shard=shard,
+        num_workers=args.workers, shard=shard, options=options,
         on_failure=lambda path, message: print(f"error: {path}: {message}", file=sys.stderr),
     )
     print(

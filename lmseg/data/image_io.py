@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,10 +100,14 @@ def read_label_file(path: str | Path) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` from the file header, without decoding the pixels."""
+    """``(height, width)`` from the file header, without decoding the pixels (so without
+    Pillow's decompression-bomb warning, which is about decoding)."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             width, height = image.size
     except FileNotFoundError:
         raise LmsegError(f"image file {path} does not exist") from None

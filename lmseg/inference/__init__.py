@@ -4,7 +4,7 @@
 * :mod:`~lmseg.inference.image_input`: turning paths, PIL images and arrays into RGB arrays.
 """
 
-from lmseg.inference.image_input import ImageInput, as_rgb_array
+from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
 
-__all__ = ["ImageInput", "Segmentation", "Segmenter", "VocabularyInput", "as_rgb_array", "as_vocabulary"]
+__all__ = ["ImageInput", "ImageLimits", "Segmentation", "Segmenter", "VocabularyInput", "as_rgb_array", "as_vocabulary"]

@@ -15,7 +15,8 @@ structure is kept under the output folder) it writes:
 * with ``scores=True``: ``<name>_scores/<index>_<class>.png``, one 8-bit grayscale map per
   class, value = round(255 * score) (scores in [0, 1]).
 
-``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary. Inputs are
+``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary, and
+``protocol.json`` records what decides the outputs (:mod:`lmseg.inference.protocol`). Inputs are
 never overwritten: an output folder that is the input folder or lies inside it is refused.
 An image that cannot be read or segmented is reported by name and skipped; the others are
 still done (:attr:`SegmentSummary.failed`). Each image goes through
@@ -25,16 +26,18 @@ calls too; this module is the local loop around it and the writer of the files.
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from lmseg.data.image_io import read_image, write_label_file
+from lmseg.data.image_io import write_label_file
 from lmseg.data.pairing import IMAGE_SUFFIXES
 from lmseg.engine.atomic import atomic_path, write_text
 from lmseg.engine.decoding import DecodeFailure, decode_in_workers
@@ -42,7 +45,7 @@ from lmseg.engine.progress import progress_bar
 from lmseg.engine.shards import shard_range
 from lmseg.engine.steps import segment_image
 from lmseg.errors import LmsegError
-from lmseg.inference.image_input import as_rgb_array
+from lmseg.inference.image_input import ImageLimits, as_rgb_array
 from lmseg.inference.overlay import draw_overlay
 from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
 from lmseg.vocab import Vocabulary
@@ -182,6 +185,7 @@ def segment_files(
     progress: bool | None = None,
     shard: tuple[int, int] | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> SegmentSummary:
     """Segment one image or every image of a folder and write the outputs.
 
@@ -198,6 +202,7 @@ def segment_files(
         shard: ``(index, count)``: only that contiguous block of the sorted images
             (:mod:`lmseg.engine.shards`).
         on_failure: called with ``(path, message)`` as soon as an image fails (e.g. to print it).
+        options: the builder options of ``segmenter`` (weights), for ``protocol.json``.
 
     Returns:
         A summary; images that failed (unreadable, refused by the model: too large, too
@@ -207,6 +212,8 @@ def segment_files(
         LmsegError: bad input folder, no images, an output folder that would mix with the
             inputs or is a file, or a bad vocabulary (before anything is written).
     """
+    from lmseg.inference.protocol import protocol_record
+
     vocab = as_vocabulary(vocabulary)
     images = find_images(source)
     if shard is not None:
@@ -214,11 +221,15 @@ def segment_files(
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir)
     write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocab.names)))
+    record = protocol_record(segmenter, vocab, options=options)
+    write_text(output_dir / "protocol.json", json.dumps(record, indent=2, default=str) + "\n")
+    limits = getattr(segmenter, "image_limits", None)
     summary = SegmentSummary()
     started = time.perf_counter()
     with progress_bar(len(images), "segmenting", enabled=progress) as bar:
         try:
-            decoded = decode_in_workers([p for p, _ in images], _read_rgb, num_workers=num_workers,
+            read = partial(_read_rgb, limits=limits)
+            decoded = decode_in_workers([p for p, _ in images], read, num_workers=num_workers,
                                         batch_size=batch_size)
             for position, image in decoded:
                 path, stem = images[position]
@@ -253,8 +264,9 @@ def _segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab:
     return None
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    return as_rgb_array(read_image(path))
+def _read_rgb(path: Path, limits: ImageLimits | None) -> np.ndarray:
+    """The image at ``path`` as HWC uint8 RGB; its size is checked against ``limits`` before decoding."""
+    return as_rgb_array(path, limits)
 
 
 def _save_image(path: Path, image: Image.Image) -> None:

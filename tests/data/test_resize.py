@@ -1,9 +1,11 @@
-"""The numpy resizing used for A-847 preparation equals OpenCV's (stored reference outputs)."""
+"""The resizes used for A-847 preparation are OpenCV's: stored reference outputs, and
+``cv2.resize`` itself on a sweep of random sizes (uint8 RGB and grey, uint16 labels)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -54,3 +56,39 @@ def test_full_ade847_label_to_shorter_side_512_as_san_catseg():
 def test_shorter_side_rule(height, width, expected):
     assert shorter_side_size(height, width, 512) == expected
     assert shorter_side_size(height, width, 0) is None
+
+
+def random_size_pairs(count: int, seed: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """``count`` (source, target) ``(h, w)`` pairs, a quarter for each enlarge/reduce combination of the axes."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(count):
+        grow_h, grow_w = i % 2 == 0, (i // 2) % 2 == 0
+        src = (int(rng.integers(2, 120)), int(rng.integers(2, 120)))
+        dst = tuple(int(rng.integers(n + 1, 3 * n + 2)) if grow else int(rng.integers(1, n)) if n > 1 else 1
+                    for n, grow in zip(src, (grow_h, grow_w)))
+        pairs.append((src, dst))
+    return pairs
+
+
+@pytest.mark.parametrize("channels", [3, 1, None], ids=["rgb", "hw1", "grey"])
+def test_sweep_of_random_sizes_equals_cv2_resize(channels):
+    rng = np.random.default_rng(7)
+    pairs = random_size_pairs(240, seed=channels or 0)
+    grown = {(dst[0] > src[0], dst[1] > src[1]) for src, dst in pairs}
+    assert grown == {(True, True), (True, False), (False, True), (False, False)}
+    for src, dst in pairs:
+        shape = src if channels is None else (*src, channels)
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        bilinear, nearest = resize_bilinear(image, dst), resize_nearest(image, dst)
+        assert bilinear.shape == nearest.shape == (dst if channels is None else (*dst, channels))
+        expected = cv2.resize(image, dst[::-1], interpolation=cv2.INTER_LINEAR).reshape(bilinear.shape)
+        np.testing.assert_array_equal(bilinear, expected, err_msg=f"{src} -> {dst}")
+        expected = cv2.resize(image, dst[::-1], interpolation=cv2.INTER_NEAREST).reshape(nearest.shape)
+        np.testing.assert_array_equal(nearest, expected, err_msg=f"{src} -> {dst}")
+
+
+def test_uint16_labels_keep_their_values():
+    label = np.random.default_rng(3).integers(0, 65535, (37, 53), dtype=np.uint16)
+    resized = resize_nearest(label, (512, 733))
+    assert resized.dtype == np.uint16 and set(np.unique(resized)) <= set(np.unique(label))

@@ -1,20 +1,27 @@
-"""Resizing as the SAN / CAT-Seg ADE-847 preparation does it (``cv2.resize``), in numpy.
+"""Image resizes done by OpenCV itself, as the reference implementations do them.
 
-* :func:`shorter_side_size`: the target size rule of that script (shorter side to
+The published runs resize with OpenCV: mmcv's ``imresize``/``imrescale`` (Trident's test
+pipeline and its SAM input) and the SAN / CAT-Seg ADE-847 preparation script call
+``cv2.resize``. Using the library itself (``opencv-python-headless``, pinned in
+``requirements/vision.txt``) is what makes the pixels identical; a re-implementation differed
+by one grey level wherever both axes were enlarged.
+
+* :func:`shorter_side_size`: the target size rule of the ADE-847 script (shorter side to
   ``max_size`` if it is larger; aspect ratio kept; Python ``round``).
-* :func:`resize_nearest`: OpenCV ``INTER_NEAREST`` exactly: destination pixel ``x`` takes
-  source pixel ``min(floor(x * (1 / (dst_w / src_w))), src_w - 1)``; the same along y.
-  Label values are never blended.
-* :func:`resize_bilinear`: OpenCV ``INTER_LINEAR`` for uint8 images (half-pixel centres, edge
-  clamping, no antialiasing, OpenCV's fixed-point weights and rounding). Pillow's
-  ``BILINEAR`` is not used because it antialiases when shrinking, which gives other pixels.
+* :func:`resize_nearest`: ``cv2.resize(..., INTER_NEAREST)``; label values are never blended.
+* :func:`resize_bilinear`: ``cv2.resize(..., INTER_LINEAR)`` (half-pixel centres, edge
+  clamping, no antialiasing; OpenCV's 11-bit fixed-point arithmetic for uint8).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-__all__ = ["resize_bilinear", "resize_nearest", "shorter_side_size"]
+__all__ = ["RESIZE_LIBRARY", "resize_bilinear", "resize_nearest", "shorter_side_size"]
+
+#: What does the resizing, for run records (``"opencv <version>"``).
+RESIZE_LIBRARY = f"opencv {cv2.__version__}"
 
 
 def shorter_side_size(height: int, width: int, max_size: int) -> tuple[int, int] | None:
@@ -31,48 +38,29 @@ def shorter_side_size(height: int, width: int, max_size: int) -> tuple[int, int]
     return None
 
 
-def _nearest_index(src: int, dst: int) -> np.ndarray:
-    inverse_scale = 1.0 / (dst / src)
-    return np.minimum(np.floor(np.arange(dst) * inverse_scale).astype(np.int64), src - 1)
+def _cv2_resize(array: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``cv2.resize`` to ``size = (h, w)``, keeping a trailing channel axis of length 1."""
+    out = cv2.resize(np.ascontiguousarray(array), (int(size[1]), int(size[0])), interpolation=interpolation)
+    return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
 
 
 def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a ``(H, W)`` or ``(H, W, C)`` array to ``size = (h, w)``."""
-    rows = _nearest_index(array.shape[0], size[0])
-    cols = _nearest_index(array.shape[1], size[1])
-    return array[rows[:, None], cols[None, :]]
+    """Nearest-neighbour resize (``cv2.INTER_NEAREST``) of an ``(H, W)`` or ``(H, W, C)`` array.
 
+    Args:
+        array: uint8, uint16, int16, int32, float32 or float64 values (labels or pixels).
+        size: ``(h, w)`` of the result.
 
-_COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE: 11-bit fixed-point weights
-
-
-def _linear_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per destination index: the two source indices and their fixed-point weights (sum 2048)."""
-    position = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
-    first = np.floor(position).astype(np.int64)
-    fraction = (position - first).astype(np.float32)
-    before = first < 0
-    fraction[before], first[before] = 0.0, 0
-    after = first >= src - 1
-    fraction[after], first[after] = 0.0, src - 1
-    weight_first = np.rint((np.float32(1.0) - fraction) * np.float32(_COEF_SCALE)).astype(np.int64)
-    return first, np.minimum(first + 1, src - 1), weight_first, _COEF_SCALE - weight_first
+    Returns:
+        ``(h, w)`` or ``(h, w, C)`` array of the same dtype; every value is one of the input's.
+    """
+    return _cv2_resize(array, size, cv2.INTER_NEAREST)
 
 
 def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a uint8 ``(H, W)`` or ``(H, W, C)`` image to ``size = (h, w)``.
+    """Bilinear resize (``cv2.INTER_LINEAR``) of a uint8 ``(H, W)`` or ``(H, W, C)`` image.
 
-    Same arithmetic as OpenCV's ``INTER_LINEAR`` for uint8 (11-bit weights, its vectorised
-    rounding): bit-exact when shrinking (checked against opencv-python-headless 5.0 on 150
-    random sizes); when enlarging a few pixels may differ by one grey level.
+    Returns:
+        uint8 ``(h, w)`` or ``(h, w, C)``, exactly ``cv2.resize(image, (w, h))``.
     """
-    extra = (None,) * (image.ndim - 2)
-    top, bottom, wy_top, wy_bottom = _linear_weights(image.shape[0], size[0])
-    left, right, wx_left, wx_right = _linear_weights(image.shape[1], size[1])
-    wx_left, wx_right = wx_left[(None, slice(None), *extra)], wx_right[(None, slice(None), *extra)]
-    wy_top, wy_bottom = wy_top[(slice(None), None, *extra)], wy_bottom[(slice(None), None, *extra)]
-    source = image.astype(np.int64)
-    upper = source[top][:, left] * wx_left + source[top][:, right] * wx_right
-    lower = source[bottom][:, left] * wx_left + source[bottom][:, right] * wx_right
-    blended = ((wy_top * (upper >> 4)) >> 16) + ((wy_bottom * (lower >> 4)) >> 16)
-    return np.clip((blended + 2) >> 2, 0, 255).astype(np.uint8)
+    return _cv2_resize(image, size, cv2.INTER_LINEAR)

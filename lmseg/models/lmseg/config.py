@@ -126,6 +126,8 @@ class InferenceConfig:
             bounds memory for large vocabularies (847 classes: 2 views per pass). Results do not
             depend on it.
         max_pixels: larger input images are refused (the scores alone are N x H x W floats).
+        max_aspect_ratio: more elongated images are refused: the short side is enlarged to at
+            least one window, so the long side (and memory) grows with the aspect ratio.
     """
 
     short_side: int | None = 640
@@ -136,10 +138,13 @@ class InferenceConfig:
     batch_size: int = 8
     max_class_maps: int = 2048
     max_pixels: int = 40_000_000
+    max_aspect_ratio: float = 16.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.overlap < 1.0:
             raise LmsegError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.max_pixels < 1 or self.max_aspect_ratio < 1:
+            raise LmsegError("max_pixels and max_aspect_ratio must be at least 1")
         if self.short_side is not None and self.short_side < 16:
             raise LmsegError(f"short_side must be at least 16, got {self.short_side}")
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from lmseg.engine.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.errors import LmsegError
-from lmseg.inference.image_input import ImageInput, as_rgb_array
+from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
@@ -88,6 +88,39 @@ class LMSegPredictor:
             "attribute_table": None if table is None else str(table),
             "amp": self.amp,
         }
+
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary``: settings, prompts, resizes, windows, precision."""
+        vocab = as_vocabulary(vocabulary)
+        attrs = self._attributes(vocab)
+        prompts = build_prompts(vocab, attrs, spec=self.prompt_spec, pooling=self.model.config.prompt_pooling)
+        cfg = self.inference
+        return {
+            "method": "lmseg",
+            "settings": self.settings(),
+            "prompts": {"sha256": prompts.content_sha256(), "attribute_table_sha256": table_sha256(attrs)},
+            "resize": {
+                "library": f"torch {torch.__version__}",
+                "input": f"F.interpolate bilinear on [0, 1] floats, antialiased when shrinking: short side "
+                         f"{cfg.short_side}, long side <= {cfg.max_long_side}, short side >= the window",
+                "output": "F.interpolate bilinear (align_corners False) to the image size",
+            },
+            "windows": {"size": self.window, "stride": max(1, int(self.window * (1.0 - cfg.overlap))),
+                        "global_view": cfg.global_view},
+            "precision": {
+                "parameters": str(next(self.model.parameters()).dtype),
+                "autocast": "bfloat16 on CUDA" if self.amp else "none",
+                "published": "not stated (no public code); CAT-Seg's test keeps OpenAI CLIP's fp16 weights on GPU",
+            },
+            "device": str(self.device),
+        }
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The images this predictor accepts (checked before decoding)."""
+        cfg = self.inference
+        return ImageLimits(cfg.max_pixels, cfg.max_aspect_ratio, "InferenceConfig.max_pixels / max_aspect_ratio, "
+                           "--opt inference.max_pixels=N / inference.max_aspect_ratio=R")
 
     @property
     def window(self) -> int:
@@ -148,13 +181,8 @@ class LMSegPredictor:
     @torch.no_grad()
     def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
         """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on the device)."""
-        rgb = as_rgb_array(image)
+        rgb = as_rgb_array(image, self.image_limits)
         h0, w0 = rgb.shape[:2]
-        if h0 * w0 > self.inference.max_pixels:
-            raise LmsegError(
-                f"the image is {w0}x{h0} pixels; this predictor accepts at most {self.inference.max_pixels:,} "
-                "(InferenceConfig.max_pixels): downscale it first"
-            )
         text = self.text_embeddings(vocabulary)
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
         x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0

@@ -62,11 +62,19 @@ class TridentConfig:
         background_index: the class index of "background" in the vocabulary.
         background_names: when non-empty, the queries of class ``background_index`` (Trident's
             background synonyms "sky; wall; tree; ..."); when empty, the class's own names.
+        class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
+            ``"trident/voc21"``): when the vocabulary is that list's benchmark, its classes are
+            queried with the list's names (the published queries); other vocabularies keep
+            their own names. Empty: always the vocabulary's own names.
         split_halves: run SAM on the left and right image halves separately (Cityscapes).
         sam_multiple: the image is resized so that its sides are multiples of this before
             SAM's own preprocessing (16).
         window_batch: sub-images per CLIP/DINO forward pass (a speed/memory knob; results do
             not depend on it beyond floating-point rounding).
+        max_pixels: larger images are refused before decoding (memory grows with them).
+        max_aspect_ratio: more elongated images are refused. The model caps it further at what
+            its SAM token grid allows (:attr:`TridentModel.max_aspect_ratio`: 64 for SAM's
+            1024-pixel canvas, half that with ``split_halves``).
         refinement: the optional SAM refinement.
     """
 
@@ -84,9 +92,12 @@ class TridentConfig:
     prob_thd: float = 0.0
     background_index: int = 0
     background_names: tuple[str, ...] = ()
+    class_list: str = ""
     split_halves: bool = False
     sam_multiple: int = 16
     window_batch: int = 16
+    max_pixels: int = 40_000_000
+    max_aspect_ratio: float = 64.0
     refinement: RefinementConfig = field(default_factory=RefinementConfig)
 
     def __post_init__(self) -> None:
@@ -101,6 +112,8 @@ class TridentConfig:
             problems.append("prob_thd must lie in [0, 1]")
         if self.window_batch <= 0:
             problems.append("window_batch must be positive")
+        if self.max_pixels < 1 or self.max_aspect_ratio < 1:
+            problems.append("max_pixels and max_aspect_ratio must be at least 1")
         if self.refinement.down_ratio <= 0 or self.refinement.minimal_area < 0:
             problems.append("refinement.down_ratio must be positive and minimal_area non-negative")
         if problems:

@@ -77,6 +77,18 @@ class TridentModel(nn.Module):
         """CLIP pixels per token (16 for ViT-B/16, 14 for ViT-H/14)."""
         return int(self.clip.patch_size[0])
 
+    @property
+    def max_aspect_ratio(self) -> float:
+        """The most elongated image this model can run.
+
+        SAM sees the image with sides rounded up to multiples of 16, resized so its long side
+        fills the ``img_size`` canvas; its short side must keep at least one row of the
+        ``img_size / 16`` token grid, which holds up to an aspect ratio of that grid size (64
+        for SAM's 1024 canvas); half of it when the halves go to SAM separately.
+        """
+        grid = self.sam.img_size / self.sam.patch_size
+        return grid / 2 if self.config.split_halves else grid
+
     # ---- windows ---------------------------------------------------------------------------
 
     def dino_input(self, windows: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 :class:`TridentSegmenter` implements :class:`lmseg.inference.Segmenter` around a
 :class:`~lmseg.models.trident.model.TridentModel`. Per image (SEEDS 2.1):
 
-* CLIP side: keep-ratio resize to the configured short side (OpenCV-exact bilinear on uint8),
+* CLIP side: keep-ratio resize to the configured short side (``cv2.resize`` bilinear on uint8),
   CLIP normalisation on the 0-255 scale, sides fitted to the CLIP patch and window;
 * SAM side: the original image with sides rounded up to multiples of 16, then SAM's own
   preprocessing (``SamPredictor.set_image``); the left and right halves separately when
@@ -11,8 +11,10 @@
 * cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
   over each class's queries -> background threshold -> optional SAM refinement.
 
-Text embeddings are memoised per vocabulary (content hash and background names) and stored in
-the shared embedding cache (:class:`lmseg.text.cache.EmbeddingCache`).
+Text embeddings are memoised per vocabulary (content hash, background names, class list) and
+stored in the shared embedding cache (:class:`lmseg.text.cache.EmbeddingCache`). With
+``config.class_list`` (set by every benchmark preset) the benchmark's own vocabulary is queried
+with the published class file's names; any other vocabulary with its own names.
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ import torch
 from segment_anything import SamPredictor
 
 from lmseg.backbones.sam import predictor_with_features
+from lmseg.data.prepare.resize import RESIZE_LIBRARY
 from lmseg.errors import LmsegError
-from lmseg.inference import ImageInput, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
+from lmseg.inference import ImageInput, ImageLimits, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
 from lmseg.models.trident.classify import class_probabilities, labels_with_background
 from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
+from lmseg.models.trident.presets import PUBLISHED_PRECISION
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
 from lmseg.vocab import Vocabulary
+from lmseg.vocab.class_lists import get_class_list_source, published_queries
 
 
 class TridentSegmenter:
@@ -76,8 +81,8 @@ class TridentSegmenter:
         """
         vocab = as_vocabulary(vocabulary)
         cfg = self.config
-        replace = None
-        if cfg.background_names:
+        replace = self._published_queries(vocab)
+        if replace is None and cfg.background_names:
             index = cfg.background_index
             if index >= len(vocab) or vocab.classes[index].name != "background":
                 raise LmsegError(
@@ -86,7 +91,7 @@ class TridentSegmenter:
                     "prepend a 'background' class or use a config with background_names=()"
                 )
             replace = {index: cfg.background_names}
-        key = (vocab.content_sha256(), cfg.background_index, cfg.background_names)
+        key = (vocab.content_sha256(), cfg.background_index, cfg.background_names, cfg.class_list)
         if key not in self._text_cache:
             self._text_cache[key] = self._encode(vocab, replace)
         return vocab, self._text_cache[key]
@@ -106,6 +111,58 @@ class TridentSegmenter:
         digest = hashlib.sha256(json.dumps(["imagenet80", queries]).encode()).hexdigest()
         key = cache_key(model_name=clip.model_name, weights_id=self._weights_id, queries=digest)
         return self.cache.tensor(clip.model_name, key, len(queries), lambda: ensemble_embeddings(clip, queries))
+
+    def _published_queries(self, vocab: Vocabulary) -> dict[int, tuple[str, ...]] | None:
+        """The queries of ``config.class_list`` if ``vocab`` is its benchmark's vocabulary."""
+        return published_queries(self.config.class_list, vocab) if self.config.class_list else None
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The images this segmenter accepts (checked before decoding)."""
+        cfg = self.config
+        return ImageLimits(cfg.max_pixels, min(cfg.max_aspect_ratio, self.model.max_aspect_ratio),
+                           f"TridentConfig.max_pixels / max_aspect_ratio, --opt config.max_pixels=N; this model's SAM "
+                           f"allows aspect ratios up to {self.model.max_aspect_ratio:g}:1")
+
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary``: settings, queries, resizes, precision (JSON-ready)."""
+        vocab, text = self.text_embeddings(vocabulary)
+        cfg = self.config
+        clip = self.model.clip.model
+        queries = "\n".join(f"{int(c)}\t{q}" for q, c in zip(text.queries, text.query_to_class))
+        class_list = None
+        if self._published_queries(vocab) is not None:
+            source = get_class_list_source(cfg.class_list)
+            class_list = {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}
+        return {
+            "method": "trident",
+            "settings": asdict(cfg),
+            "queries": {
+                "class_list": class_list,
+                "num_queries": len(text.queries),
+                "sha256": hashlib.sha256(queries.encode()).hexdigest(),
+                "templates": "open_clip OPENAI_IMAGENET_TEMPLATES (80), mean of normalised embeddings",
+            },
+            "resize": {
+                "library": RESIZE_LIBRARY,
+                "clip": f"cv2 INTER_LINEAR keep-ratio: short side {cfg.short_side}, long side <= {cfg.max_long_side} "
+                        f"(mmcv rescale_size); then torch bilinear to multiples of {self.model.patch}, "
+                        f"at least {cfg.window}",
+                "sam": f"cv2 INTER_LINEAR to multiples of {cfg.sam_multiple}; then segment-anything ResizeLongestSide "
+                       f"(PIL bilinear via torchvision) to {self.model.sam.img_size}",
+                "output": "torch bilinear (align_corners False) of the cosines to the image size",
+            },
+            "windows": {"size": cfg.window, "stride": cfg.stride},
+            "precision": {
+                "clip_image": str(clip.visual.conv1.weight.dtype),
+                "clip_text": str(clip.token_embedding.weight.dtype),
+                "dino": str(next(self.model.dino.parameters()).dtype),
+                "sam_image_encoder": str(next(self.model.sam.sam.image_encoder.parameters()).dtype),
+                "sam_prompt_side": str(next(self.model.sam.sam.mask_decoder.parameters()).dtype),
+                "published": PUBLISHED_PRECISION,
+            },
+            "device": str(self.device),
+        }
 
     # ---- images --------------------------------------------------------------------------
 
@@ -142,7 +199,7 @@ class TridentSegmenter:
         cosine, then the max over each class's synonyms), before background thresholding,
         argmax and refinement: the numbers to compare with another implementation.
         """
-        rgb = as_rgb_array(image)
+        rgb = as_rgb_array(image, self.image_limits)
         _, text = self.text_embeddings(vocabulary)
         probs, *_ = self._coarse(rgb, text)
         return probs.float().cpu().numpy()
@@ -154,7 +211,7 @@ class TridentSegmenter:
             A :class:`~lmseg.inference.Segmentation`; ``scores`` (if asked for) are the coarse
             probabilities, or the refined scores when refinement is enabled and kept a mask.
         """
-        rgb = as_rgb_array(image)
+        rgb = as_rgb_array(image, self.image_limits)
         vocab, text = self.text_embeddings(vocabulary)
         probs, sam_features, sam_inputs, rounded = self._coarse(rgb, text)
         cfg = self.config

@@ -1,13 +1,13 @@
 """Image sizes and resizes of Trident's input pipeline (SEEDS 2.1 steps 2 and 8).
 
 * :func:`rescale_size` / :func:`resize_short_side`: mmcv's keep-ratio ``imrescale`` with
-  ``scale=(max_long_side, short_side)`` (OpenCV bilinear on uint8, reproduced exactly by
-  :func:`lmseg.data.prepare.resize.resize_bilinear`).
+  ``scale=(max_long_side, short_side)``: ``cv2.resize`` bilinear on uint8, as mmcv's cv2
+  backend (:func:`lmseg.data.prepare.resize.resize_bilinear`).
 * :func:`normalize_clip`: CLIP's mean/std on the 0-255 scale -> ``(1, 3, H, W)`` float32.
 * :func:`fit_to_patches`: the public ``preprocess_image``: sides rounded up to multiples of the
   CLIP patch size and at least the window size (torch bilinear, align_corners False).
 * :func:`round_up_for_sam`: the image SAM sees: each side rounded up to a multiple of 16 by an
-  aspect-changing OpenCV-style bilinear resize of the original image.
+  aspect-changing ``cv2.resize`` (bilinear) of the original image, as the public code does.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def fit_to_patches(image: torch.Tensor, patch: int, window: int) -> torch.Tensor
 
 
 def round_up_for_sam(image: np.ndarray, multiple: int = 16) -> np.ndarray:
-    """``(H, W, 3)`` uint8 resized (aspect-changing, OpenCV bilinear) so both sides are multiples of ``multiple``."""
+    """``(H, W, 3)`` uint8 resized (aspect-changing, ``cv2.resize`` bilinear): sides multiples of ``multiple``."""
     height, width = image.shape[:2]
     size = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
     if size == (height, width):

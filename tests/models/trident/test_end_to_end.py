@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,6 @@ from PIL import Image
 from segment_anything import SamPredictor
 from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
 
-from lmseg.data.prepare.resize import resize_bilinear
 from lmseg.models.trident import TridentSegmenter, create_trident_tiny
 from lmseg.models.trident.factory import TINY_CONFIG
 from lmseg.registry import available_segmenters, create_segmenter
@@ -34,12 +34,13 @@ def _pos(pos_embed: torch.Tensor, n0: int, h: int, w: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _reference_probs(seg: TridentSegmenter, path: str, names: list[str]) -> torch.Tensor:
-    """Trident (SEEDS 2.1, steps 2-11) in one straight line from the stock modules."""
+    """Trident (SEEDS 2.1, steps 2-11) in one straight line from the stock modules, decoding and
+    resizing with OpenCV as the public code does (cv2.imread, mmcv's cv2 imrescale, cv2.resize)."""
     cfg, model = seg.config, seg.model
-    rgb = np.asarray(Image.open(path).convert("RGB"))
+    rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     H, W = rgb.shape[:2]
     s = min(cfg.max_long_side / max(H, W), cfg.short_side / min(H, W))
-    small = resize_bilinear(rgb, (int(H * s + 0.5), int(W * s + 0.5)))
+    small = cv2.resize(rgb, (int(W * s + 0.5), int(H * s + 0.5)), interpolation=cv2.INTER_LINEAR)
     mean, std = torch.tensor([122.771, 116.746, 104.094]), torch.tensor([68.501, 66.632, 70.323])
     x = (torch.tensor(small).permute(2, 0, 1)[None].float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     h, w = x.shape[-2:]
@@ -87,7 +88,7 @@ def _reference_probs(seg: TridentSegmenter, path: str, names: list[str]) -> torc
     canvas = canvas / count
     # SAM
     rh, rw = -(-H // 16) * 16, -(-W // 16) * 16
-    sam_img = rgb if (rh, rw) == (H, W) else resize_bilinear(rgb, (rh, rw))
+    sam_img = rgb if (rh, rw) == (H, W) else cv2.resize(rgb, (rw, rh))
     predictor = SamPredictor(model.sam.sam)
     seen = []
     attn = model.sam.sam.image_encoder.blocks[-1].attn
