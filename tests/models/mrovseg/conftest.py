@@ -1,0 +1,31 @@
+"""Shared set-up of the MROVSeg tests: skip cleanly without the vision stack; tiny models.
+
+Every model is built with random weights (no CLIP checkpoint can be had here); correctness is
+shown by parity with independent computations written out in the tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.vision_stack import require_vision_stack
+
+MISSING, pytest_pycollect_makemodule = require_vision_stack(
+    "tests/models/mrovseg", ("torch", "torchvision", "open_clip", "scipy", "safetensors", "yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LMSEG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def tiny_model(seed: int = 0, **overrides):
+    """A fresh random ``mrovseg_tiny`` model (eval mode), config fields replaced by ``overrides``."""
+    import dataclasses
+
+    import torch
+
+    from lmseg.models.mrovseg import build_model, get_config
+
+    torch.manual_seed(seed)
+    return build_model(dataclasses.replace(get_config("mrovseg_tiny"), **overrides))
