@@ -45,7 +45,8 @@ def semantic_targets(labels: torch.Tensor, num_classes: int, ignore_index: int) 
     for lab in labels:
         present = torch.unique(lab[lab != ignore_index])
         if bool(((present < 0) | (present >= num_classes)).any()):
-            raise ValueError(f"labels hold values outside [0, {num_classes}) other than the ignore index {ignore_index}")
+            raise ValueError(f"labels hold values outside [0, {num_classes}) other than the ignore index "
+                             f"{ignore_index}")
         out.append(Target(present.to(torch.int64), (lab[None] == present[:, None, None]).float()))
     return out
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import asdict
 
@@ -60,7 +61,7 @@ class MROVSegPredictor:
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output: model config, inference protocol, prompts, table."""
         table = self.text.attribute_table
-        if isinstance(table, dict):
+        if isinstance(table, Mapping):
             table = f"in-memory table of {len(table)} classes"
         return {"model": asdict(self.model.config), "inference": asdict(self.inference),
                 "prompts": asdict(self.text.prompt_spec), "attribute_table": None if table is None else str(table),

@@ -25,7 +25,10 @@ CONFIG = Path(__file__).resolve().parents[3] / "configs" / "mrovseg_tiny_samples
 
 
 def drive(task, *, steps: int, batch: int, lr: float, out: Path, every: int, resume: Path | None = None):
-    """Train ``task`` to ``steps``; returns ``(model, {step: loss})``. Writes ``out/step_XXXX.pt`` every ``every`` steps."""
+    """Train ``task`` to ``steps``; returns ``(model, {step: loss})``.
+
+    Writes ``out/step_XXXX.pt`` every ``every`` steps; ``resume`` continues from such a file.
+    """
     torch.manual_seed(task.seed)
     model = task.build_model()
     groups = task.param_groups(model)
@@ -79,7 +82,8 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     assert all(a < b - 1.0 for a, b in zip(after, before)), (before, after)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["step_0004.pt", "step_0008.pt"]
 
-    _, resumed = drive(task, steps=8, batch=2, lr=1e-3, out=tmp_path / "b", every=4, resume=tmp_path / "a" / "step_0004.pt")
+    _, resumed = drive(task, steps=8, batch=2, lr=1e-3, out=tmp_path / "b", every=4,
+                       resume=tmp_path / "a" / "step_0004.pt")
     assert [resumed[s] for s in (5, 6, 7, 8)] == [losses[s] for s in (5, 6, 7, 8)]
 
     # the training checkpoint's model entry is what the segmenter loads
