@@ -12,7 +12,6 @@ The assignment minimising the total cost is :func:`scipy.optimize.linear_sum_ass
 from __future__ import annotations
 
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from lmseg.models.mrovseg.points import point_sample
 
@@ -58,6 +57,8 @@ def hungarian_match(class_logits: torch.Tensor, mask_logits: torch.Tensor, label
     Returns:
         ``(query_index, target_index)``: two int64 tensors of length ``min(Q, T)``.
     """
+    from scipy.optimize import linear_sum_assignment  # here: segmenting never needs scipy
+
     if labels.numel() == 0:
         empty = torch.zeros(0, dtype=torch.int64)
         return empty, empty
