@@ -8,7 +8,8 @@ Images are 2:1 (``L x L/2``, as Cityscapes' 2048 x 1024) and are segmented at th
 (``short_side=None``: the working resolution is the image's), 150 classes. Each (size, mode)
 runs in a fresh subprocess so that the CPU peak memory (peak RSS, model included; also shown
 above the RSS after building the model) belongs to that configuration alone; on CUDA the peak
-is ``torch.cuda.max_memory_allocated``. Text encoding is excluded (class embeddings are
+is ``torch.cuda.max_memory_allocated``. "CPU s" is the process's user + system CPU time per
+image (less sensitive than wall time to other load on a shared machine). Text encoding is excluded (class embeddings are
 random; they are computed once per vocabulary and cached in real use). Speed does not depend
 on weight values. The last column is the ratio to the global-only run at the same size.
 """
@@ -27,6 +28,11 @@ import torch
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(config: str, long_side: int, slices: bool, classes: int, iters: int, device: str, bf16: bool) -> dict:
@@ -48,19 +54,20 @@ def measure(config: str, long_side: int, slices: bool, classes: int, iters: int,
     image = np.random.default_rng(0).integers(0, 256, (long_side // 2, long_side, 3), dtype=np.uint8)
     vocab = [f"class {i}" for i in range(classes)]
     base = _rss_mb()
-    pred.scores_tensor(image, vocab)  # warm-up
+    pred.scores_tensor(image[: cfg.slice_size, : cfg.slice_size], vocab)  # warm-up (one slice: cheap on CPU)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     for _ in range(iters):
         pred.scores_tensor(image, vocab)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = (time.perf_counter() - t0) / iters
+    seconds, cpu = (time.perf_counter() - t0) / iters, (_cpu_s() - c0) / iters
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else _rss_mb()
     views = 1 + (len(slice_boxes(long_side // 2, long_side, cfg.slice_size, model.slice_stride)) if slices else 0)
-    return {"long_side": long_side, "slices": slices, "views": views, "s_per_image": seconds, "peak_mb": peak,
+    return {"long_side": long_side, "slices": slices, "views": views, "s_per_image": seconds, "cpu_s": cpu,
+            "peak_mb": peak,
             "above_model_mb": peak - base if not device.startswith("cuda") else None}
 
 
@@ -84,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{args.config} on {args.device}, {args.classes} classes, {iters} timed image(s) per row, "
           f"threads={torch.get_num_threads()}{', bf16' if args.bf16 else ''}")
-    header = ("long side", "mode", "views", "s/image", "peak MB", "above model", "x global")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 14, 5, 8, 8, 11, 8))))
+    header = ("long side", "mode", "views", "s/image", "CPU s", "peak MB", "above model", "x global")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 14, 5, 8, 7, 8, 11, 8))))
     for size in args.sizes:
         rows = {}
         for slices in (False, True):
@@ -98,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             above = f"{r['above_model_mb']:.0f}" if r["above_model_mb"] is not None else "-"
             ratio = r["s_per_image"] / rows[False]["s_per_image"]
             mode = "slices+global" if slices else "global only"
-            print(f"{size:>9} {mode:>14} {r['views']:>5} {r['s_per_image']:>8.2f} {r['peak_mb']:>8.0f} {above:>11} "
-                  f"{ratio:>8.2f}", flush=True)
+            print(f"{size:>9} {mode:>14} {r['views']:>5} {r['s_per_image']:>8.2f} {r['cpu_s']:>7.2f} "
+                  f"{r['peak_mb']:>8.0f} {above:>11} {ratio:>8.2f}", flush=True)
     return 0
 
 
