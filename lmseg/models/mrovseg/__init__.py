@@ -1,0 +1,93 @@
+"""MROVSeg: multi-resolution open-vocabulary segmentation with a single CLIP (SEEDS.md, section 3).
+
+>>> import lmseg
+>>> seg = lmseg.create_segmenter("mrovseg_vitb16", checkpoint="mrovseg_vitb16.pt")
+>>> result = seg.predict("photo.jpg", ["cat", "dog", "sofa, couch"])
+
+Modules: :mod:`.config` (typed configs and presets; every assumption is a field),
+:mod:`.slices` (global view, slice grid, stitching), :mod:`.backbone` (CLIP taps),
+:mod:`.adapter` (Multi-Res Adapter), :mod:`.decoder` (masked-attention query decoder),
+:mod:`.points`, :mod:`.matcher`, :mod:`.criterion` (Mask2Former's matching and losses),
+:mod:`.model` (the ``nn.Module``, semantic inference), :mod:`.text` (class embeddings),
+:mod:`.factory` (building, checkpoints), :mod:`.predictor` (the ``Segmenter``), :mod:`.task`
+(the training task).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from lmseg.config_overrides import override_dataclass
+from lmseg.errors import LmsegError
+from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, InferenceConfig, LossConfig, MROVSegConfig, get_config
+from lmseg.models.mrovseg.factory import build_model, load_model, save_model
+from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
+from lmseg.models.mrovseg.predictor import MROVSegPredictor
+from lmseg.models.mrovseg.task import MROVSegTask, build_task
+
+__all__ = [
+    "MROVSEG_CONFIGS", "SEGMENTERS", "TRAIN_TASKS", "InferenceConfig", "LossConfig", "MROVSegConfig", "MROVSegModel",
+    "MROVSegPredictor", "MROVSegTask", "build_model", "build_task", "get_config", "load_model", "mrovseg_tiny",
+    "mrovseg_vitb16", "mrovseg_vitl14", "save_model", "semantic_inference",
+]
+
+Weights = str | os.PathLike[str] | None
+Table = str | os.PathLike[str] | Mapping[int, object] | None
+Inference = InferenceConfig | Mapping[str, Any] | None
+
+_WHERE = "MROVSeg inference config"
+
+
+def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribute_table: Table,
+             inference: Inference) -> MROVSegPredictor:
+    inference = override_dataclass(InferenceConfig(), inference, where=_WHERE)  # bad options fail before loading
+    if checkpoint is None:
+        raise LmsegError(f"{name} needs a trained MROVSeg checkpoint: pass checkpoint=PATH (train one with "
+                         f"`python -m pipelines.train --config configs/{name}_cocostuff.yaml`, which starts from "
+                         f"CLIP {get_config(name).clip_model})")
+    model = load_model(checkpoint, expected=name, device=device)
+    return MROVSegPredictor(model, inference=inference, attribute_table=attribute_table)
+
+
+def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
+                   inference: Inference = None) -> MROVSegPredictor:
+    """MROVSeg with CLIP ViT-B/16 (224 slices + global view).
+
+    Args:
+        checkpoint: a trained MROVSeg checkpoint (``pipelines.train`` output); required.
+        device: ``"cpu"`` or ``"cuda"``.
+        attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
+        inference: an :class:`InferenceConfig` or a mapping of its fields (``{"short_side": 512}``).
+    """
+    return _trained("mrovseg_vitb16", checkpoint, device, attribute_table, inference)
+
+
+def mrovseg_vitl14(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
+                   inference: Inference = None) -> MROVSegPredictor:
+    """MROVSeg with CLIP ViT-L/14 at 336 (the paper's scale; arguments as :func:`mrovseg_vitb16`)."""
+    return _trained("mrovseg_vitl14", checkpoint, device, attribute_table, inference)
+
+
+def mrovseg_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
+                 attribute_table: Table = None, inference: Inference = None) -> MROVSegPredictor:
+    """A tiny MROVSeg (``lmseg-tiny-ViT`` CLIP, 64-px slices) for tests and demos.
+
+    With no checkpoint every weight is random (seeded by ``seed``): its outputs are MEANINGLESS.
+    Default protocol: short side 96.
+    """
+    inference = override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE)
+    if checkpoint is not None:
+        model = load_model(checkpoint, expected="mrovseg_tiny", device=device)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(get_config("mrovseg_tiny"), device=device)
+    return MROVSegPredictor(model, inference=inference, attribute_table=attribute_table)
+
+
+SEGMENTERS = {"mrovseg_vitb16": mrovseg_vitb16, "mrovseg_vitl14": mrovseg_vitl14, "mrovseg_tiny": mrovseg_tiny}
+TRAIN_TASKS = {"mrovseg": build_task}

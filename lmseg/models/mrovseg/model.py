@@ -1,0 +1,180 @@
+"""The MROVSeg network (a pure ``nn.Module``: tensors in, predictions out) and semantic inference.
+
+Data flow for a batch of ``B`` images of ``H x W`` pixels (the working resolution, multiples of
+CLIP's patch ``p``, at least one slice on each side) and ``N`` classes::
+
+    global view (B, 3, S, S) + slices (B * n, 3, S, S)   (:mod:`.slices`; S = slice_size)
+    one CLIP image tower, batched in chunks              -> tap maps (views, C, S/p, S/p)
+    stitch slice maps per image (overlap averaged)       -> (B, C, H/p, W/p) per tap
+    Multi-Res Adapter                                    -> pyramid + per-pixel embeddings
+    masked-attention query decoder                       -> L + 1 predictions:
+        class logits (B, Q, N + 1), mask logits (B, Q, H/4, W/4)
+
+The CLIP image tower is frozen (and run without autograd) unless its attention is fine-tuned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmseg.backbones.clip import DenseCLIP
+from lmseg.models.mrovseg.adapter import MultiResAdapter
+from lmseg.models.mrovseg.backbone import ClipTaps
+from lmseg.models.mrovseg.config import MROVSegConfig
+from lmseg.models.mrovseg.decoder import Prediction, QueryDecoder
+from lmseg.models.mrovseg.slices import global_view, slice_boxes, slice_stride, stitch, take_slices
+
+
+@dataclass
+class MROVSegOutput:
+    """What :meth:`MROVSegModel.forward` returns.
+
+    Attributes:
+        predictions: the decoder's L + 1 prediction sets; the last is the final one.
+        clip_dense: ``(B, D, H/p, W/p)`` CLIP joint-space features (global and stitched local
+            averaged) when asked for, else None.
+    """
+
+    predictions: list[Prediction]
+    clip_dense: torch.Tensor | None = None
+
+
+@dataclass
+class ViewFeatures:
+    """Tap maps of the two views: ``globals_`` ``(B, C, S/p, S/p)`` per tap, ``locals_`` stitched
+    ``(B, C, H/p, W/p)`` per tap (None with slicing off), and the joint-space maps if asked for."""
+
+    globals_: list[torch.Tensor]
+    locals_: list[torch.Tensor] | None
+    global_dense: torch.Tensor | None = None
+    local_dense: torch.Tensor | None = None
+
+
+class MROVSegModel(nn.Module):
+    """MROVSeg: one stock open_clip CLIP, the Multi-Res Adapter and the query decoder.
+
+    Args:
+        config: the architecture.
+        clip: the CLIP model (built for ``config.clip_model``).
+    """
+
+    def __init__(self, config: MROVSegConfig, clip: DenseCLIP) -> None:
+        super().__init__()
+        self.config = config
+        self.clip = clip
+        self.backbone: nn.Module = ClipTaps(clip, config.taps)
+        self.adapter = MultiResAdapter(clip.width, config.hidden_dim, config.mask_dim, clip.patch_size[0],
+                                       config.level_strides, config.continuity_conv, config.continuity_kernel)
+        self.decoder = QueryDecoder(
+            config.hidden_dim, config.mask_dim, clip.embed_dim, num_queries=config.num_queries,
+            num_layers=config.decoder_layers, num_levels=config.decoder_levels, heads=config.num_heads,
+            ffn_dim=config.ffn_dim, threshold=config.mask_threshold, logit_scale_init=config.logit_scale_init)
+        for p in self.clip.parameters():
+            p.requires_grad_(False)
+        if config.finetune_clip_attention:
+            for p in self.clip_attention_parameters():
+                p.requires_grad_(True)
+
+    def clip_attention_parameters(self) -> list[nn.Parameter]:
+        """The image tower's attention projections (in_proj and out_proj of every block)."""
+        return [p for blk in self.clip.visual.transformer.resblocks for p in blk.attn.parameters()]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Everything trained from scratch: the adapter and the decoder."""
+        return [*self.adapter.parameters(), *self.decoder.parameters()]
+
+    @property
+    def patch(self) -> int:
+        return int(self.backbone.patch)
+
+    @property
+    def slice_stride(self) -> int:
+        """Slice stride in pixels (see :func:`lmseg.models.mrovseg.slices.slice_stride`)."""
+        return slice_stride(self.config.slice_size, self.config.slice_overlap, self.patch)
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise ValueError unless ``height x width`` is a valid working resolution."""
+        s, p = self.config.slice_size, self.patch
+        if height % p or width % p or height < s or width < s:
+            raise ValueError(f"input size {height}x{width} must be multiples of the patch size {p} and at least "
+                             f"the slice size {s} on each side; resize first")
+
+    def _run(self, make: Callable[[int, int], torch.Tensor], total: int, dense: bool
+             ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Run the backbone over ``total`` views made chunk by chunk; concatenated tap maps."""
+        maps: list[list[torch.Tensor]] = []
+        denses = []
+        for start in range(0, total, self.config.slice_batch):
+            out, joint = self.backbone(make(start, min(total, start + self.config.slice_batch)), dense=dense)
+            maps.append(out)
+            denses.append(joint)
+        cat = [torch.cat(per_tap) for per_tap in zip(*maps)]
+        return cat, torch.cat(denses) if dense else None
+
+    def encode_views(self, images: torch.Tensor, *, dense: bool = False) -> ViewFeatures:
+        """Tap maps of the global view and of the stitched slices of ``(B, 3, H, W)`` images in [0, 1]."""
+        b, _, h, w = images.shape
+        self.check_size(h, w)
+        cfg, p = self.config, self.patch
+        x = self.clip.normalize(images.float())
+        trainable = any(q.requires_grad for q in self.backbone.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
+            glob = global_view(x, cfg.slice_size)
+            g_maps, g_dense = self._run(lambda i, j: glob[i:j], b, dense)
+            if not cfg.use_slices:
+                return ViewFeatures(g_maps, None, g_dense)
+            boxes = slice_boxes(h, w, cfg.slice_size, self.slice_stride)
+            l_maps, l_dense = self._run(lambda i, j: take_slices(x, boxes, i, j), b * len(boxes), dense)
+        n, grid = len(boxes), (h // p, w // p)
+
+        def stitched(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([stitch(t[i * n:(i + 1) * n], boxes, p, grid) for i in range(b)])
+
+        return ViewFeatures(g_maps, [stitched(t) for t in l_maps], g_dense,
+                            stitched(l_dense) if l_dense is not None else None)
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor, *, dense: bool = False) -> MROVSegOutput:
+        """Query predictions.
+
+        Args:
+            images: ``(B, 3, H, W)`` float RGB in [0, 1] (not normalised), the working
+                resolution: multiples of the patch size, at least ``slice_size`` per side.
+            text: ``(N, P, D)`` class text embeddings from the frozen CLIP text tower.
+            dense: also return CLIP's joint-space dense features (for the zero-shot ensemble).
+        """
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        if text.dim() != 3 or text.shape[-1] != self.clip.embed_dim:
+            raise ValueError(f"text must be (N, P, {self.clip.embed_dim}), got {tuple(text.shape)}")
+        feats = self.encode_views(images, dense=dense)
+        levels, mask_features = self.adapter(feats.globals_, feats.locals_, tuple(images.shape[-2:]))
+        coarse_to_fine = levels[::-1][: self.config.decoder_levels]
+        predictions = self.decoder(coarse_to_fine, mask_features, text)
+        clip_dense = None
+        if dense:
+            grid = (images.shape[-2] // self.patch, images.shape[-1] // self.patch)
+            clip_dense = F.interpolate(feats.global_dense.float(), size=grid, mode="bilinear", align_corners=False)
+            if feats.local_dense is not None:
+                clip_dense = (clip_dense + feats.local_dense.float()) / 2.0
+        return MROVSegOutput(predictions, clip_dense)
+
+
+def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+    """Mask2Former's semantic scores ``S[c] = sum_q softmax(class_logits_q)[c] * sigmoid(mask_q)``.
+
+    The softmax runs over the N classes and "no object"; the "no object" column is then dropped.
+
+    Args:
+        class_logits: ``(B, Q, N + 1)``.
+        mask_logits: ``(B, Q, h, w)``.
+
+    Returns:
+        ``(B, N, h, w)`` float32 scores in ``[0, Q]``.
+    """
+    probs = class_logits.float().softmax(-1)[..., :-1]
+    return torch.einsum("bqc,bqhw->bchw", probs, mask_logits.float().sigmoid())

@@ -1,0 +1,128 @@
+"""The MROVSeg predictor: image + vocabulary -> label map and per-class scores (``Segmenter``).
+
+1. keep-ratio resize (bilinear, antialiased when shrinking) so the short side is
+   ``InferenceConfig.short_side`` (long side capped at ``max_long_side``), enlarged if needed
+   so both sides hold one slice, sides rounded to multiples of CLIP's patch: the working
+   resolution the model slices;
+2. the model's final prediction set gives Mask2Former's semantic scores
+   ``S[c] = sum_q p_q[c] m_q`` (:func:`lmseg.models.mrovseg.model.semantic_inference`);
+   they are divided by ``sum_q m_q`` so each pixel's scores are a mask-weighted average of
+   the queries' class probabilities, in [0, 1] (the argmax is unchanged);
+3. optionally (``clip_ensemble > 0``) averaged with CLIP's own dense zero-shot probabilities
+   ``softmax(T cos(dense CLIP feature, text))``;
+4. resized (bilinear) to the input image's size; the label map is their argmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lmseg.errors import LmsegError
+from lmseg.inference.image_input import ImageInput, as_rgb_array
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.models.mrovseg.config import InferenceConfig
+from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
+from lmseg.models.mrovseg.text import Table, TextEmbedder
+from lmseg.text.attributes import PromptSpec
+from lmseg.text.cache import EmbeddingCache
+
+
+class MROVSegPredictor:
+    """A :class:`~lmseg.inference.Segmenter` around an :class:`MROVSegModel`.
+
+    Args:
+        model: the network (its device is used).
+        inference: the test protocol.
+        attribute_table: stage-1 attribute table for the prompts (see :class:`TextEmbedder`).
+        prompt_spec: sentence templates.
+        cache: the embedding cache; None disables it.
+        amp: run the model under bfloat16 autocast on CUDA.
+    """
+
+    def __init__(self, model: MROVSegModel, *, inference: InferenceConfig | None = None,
+                 attribute_table: Table = None, prompt_spec: PromptSpec = PromptSpec(),
+                 cache: EmbeddingCache | None = EmbeddingCache(), amp: bool = True) -> None:
+        self.model = model.eval()
+        self.inference = inference or InferenceConfig()
+        self.amp = amp
+        self.text = TextEmbedder(model.clip, pooling=model.config.prompt_pooling, attribute_table=attribute_table,
+                                 prompt_spec=prompt_spec, cache=cache)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.decoder.parameters()).device
+
+    def settings(self) -> dict[str, object]:
+        """What decides this predictor's output: model config, inference protocol, prompts, table."""
+        table = self.text.attribute_table
+        if isinstance(table, Mapping):
+            table = f"in-memory table of {len(table)} classes"
+        return {"model": asdict(self.model.config), "inference": asdict(self.inference),
+                "prompts": asdict(self.text.prompt_spec), "attribute_table": None if table is None else str(table),
+                "amp": self.amp}
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The working resolution of an image of ``height x width`` pixels (step 1)."""
+        cfg, s, p = self.inference, self.model.config.slice_size, self.model.patch
+        scale = 1.0 if cfg.short_side is None else cfg.short_side / min(height, width)
+        if max(height, width) * scale > cfg.max_long_side:
+            scale = cfg.max_long_side / max(height, width)
+        scale = max(scale, s / min(height, width))
+        return tuple(max(s, int(round(v * scale / p)) * p) for v in (height, width))  # type: ignore[return-value]
+
+    def _clip_scores(self, dense: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """``(N, h, w)`` CLIP zero-shot probabilities from ``(1, D, h, w)`` dense features."""
+        t = F.normalize(F.normalize(text.float(), dim=-1).mean(dim=1), dim=-1)
+        cos = torch.einsum("dhw,nd->nhw", F.normalize(dense[0].float(), dim=0), t)
+        return (self.inference.clip_temperature * cos).softmax(dim=0)
+
+    @torch.no_grad()
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution (on the device)."""
+        vocab = as_vocabulary(vocabulary)
+        rgb = as_rgb_array(image)
+        h0, w0 = rgb.shape[:2]
+        if h0 * w0 > self.inference.max_pixels:
+            raise LmsegError(f"the image is {w0}x{h0} pixels; this predictor accepts at most "
+                             f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
+        text = self.text(vocab)
+        pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
+        x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        h, w = self.working_size(h0, w0)
+        if (h, w) != (h0, w0):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
+        ensemble = self.inference.clip_ensemble
+        use_amp = self.amp and x.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext():
+            out = self.model(x, text, dense=ensemble > 0)
+        pred = out.predictions[-1]
+        masks = pred.mask_logits.float()
+        scores = semantic_inference(pred.class_logits, masks)[0] / masks.sigmoid().sum(1).clamp_min(1e-6)
+        if ensemble > 0:
+            clip = F.interpolate(self._clip_scores(out.clip_dense, text)[None], size=scores.shape[-2:],
+                                 mode="bilinear", align_corners=False)[0]
+            scores = (1.0 - ensemble) * scores + ensemble * clip
+        return F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0].clamp_(0.0, 1.0)
+
+    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+        """``(N, H, W)`` float32 per-class scores in [0, 1] (step 2-4 of the module docstring)."""
+        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
+
+    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
+        """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
+        vocab = as_vocabulary(vocabulary)
+        scores = self.scores_tensor(image, vocab)
+        return Segmentation(
+            label_map=scores.argmax(dim=0).to(torch.int32).cpu().numpy(),
+            class_names=tuple(vocab.names),
+            scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
+        )
+
+
+__all__ = ["MROVSegPredictor"]

@@ -1,0 +1,158 @@
+"""Slicing, stitching and the Multi-Res Adapter against explicit computations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmseg.models.mrovseg.adapter import ContinuityConv2d, ScaleAttention, TapAdapter
+from lmseg.models.mrovseg.slices import global_view, slice_boxes, slice_stride, stitch, take_slices
+
+from .conftest import tiny_model
+
+
+class PerPatch(nn.Module):
+    """Backbone stand-in whose every tap is a per-patch function (a patch-sized strided conv):
+    the features of a patch do not depend on where the image was cut."""
+
+    def __init__(self, patch: int, width: int, taps: int) -> None:
+        super().__init__()
+        self.patch, self.width = patch, width
+        self.convs = nn.ModuleList(nn.Conv2d(3, width, patch, stride=patch) for _ in range(taps))
+
+    def forward(self, images, *, dense=False):
+        return [conv(images) for conv in self.convs], None
+
+
+def test_slice_grid_and_border() -> None:
+    assert slice_stride(224, 1 / 3, 16) == 144  # 149.3 rounded down to the 16-px grid
+    assert slice_stride(336, 1 / 3, 14) == 224
+    assert slice_stride(64, 0.99, 16) == 16  # at least one patch
+    boxes = slice_boxes(96, 160, 64, 32)
+    assert [b[:2] for b in boxes] == [(0, 0), (0, 32), (0, 64), (0, 96), (32, 0), (32, 32), (32, 64), (32, 96)]
+    assert all(y2 - y1 == 64 and x2 - x1 == 64 for y1, x1, y2, x2 in boxes)
+    last = slice_boxes(112, 112, 64, 32)  # 0, 32, then flush with the border at 48
+    assert sorted({b[0] for b in last}) == [0, 32, 48] and max(b[2] for b in last) == 112
+    assert slice_boxes(64, 64, 64, 32) == [(0, 0, 64, 64)]
+    with pytest.raises(ValueError, match="smaller than"):
+        slice_boxes(48, 128, 64, 32)
+
+
+def test_take_slices_is_image_major() -> None:
+    x = torch.arange(2 * 3 * 64 * 96, dtype=torch.float32).view(2, 3, 64, 96)
+    boxes = slice_boxes(64, 96, 64, 32)
+    got = take_slices(x, boxes, 1, 4)
+    expected = [x[0, :, :, 32:96], x[1, :, :, 0:64], x[1, :, :, 32:96]]
+    assert torch.equal(got, torch.stack(expected))
+
+
+def test_overlap_averaging_is_exact() -> None:
+    maps = torch.randn(2, 5, 4, 4)
+    boxes = [(0, 0, 64, 64), (0, 32, 64, 96)]  # 4x4 cells each, overlapping in 2 columns
+    out = stitch(maps, boxes, 16, (4, 6))
+    expected = torch.zeros(1, 5, 4, 6)
+    expected[0, :, :, :2] = maps[0, :, :, :2]
+    expected[0, :, :, 2:4] = (maps[0, :, :, 2:] + maps[1, :, :, :2]) / 2
+    expected[0, :, :, 4:] = maps[1, :, :, 2:]
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+def test_stitched_slices_equal_single_pass_features() -> None:
+    """With a per-patch backbone, stitched local maps equal the full image's single pass."""
+    model = tiny_model()
+    model.backbone = PerPatch(16, 48, len(model.config.taps))
+    images = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        feats = model.encode_views(images)
+        single, _ = model.backbone(model.clip.normalize(images))
+    assert len(feats.locals_) == len(single) == 4
+    for local, ref in zip(feats.locals_, single):
+        assert local.shape == (2, 48, 6, 8)
+        torch.testing.assert_close(local, ref, rtol=1e-5, atol=1e-5)
+    glob_ref, _ = model.backbone(model.clip.normalize(global_view(images, 64)))
+    torch.testing.assert_close(feats.globals_[0], glob_ref[0])
+    # chunking does not change anything
+    model.config = dataclasses.replace(model.config, slice_batch=1)
+    with torch.no_grad():
+        again = model.encode_views(images)
+    torch.testing.assert_close(again.locals_[2], feats.locals_[2], rtol=0, atol=0)
+
+
+def test_identity_adapter_passes_stitched_features() -> None:
+    """Projection = identity, continuity conv absent, gate -> local: the adapter output is the stitched map."""
+    adapter = TapAdapter(8, 8, "none", 3)
+    with torch.no_grad():
+        adapter.proj.weight.copy_(torch.eye(8)[:, :, None, None])
+        adapter.proj.bias.zero_()
+        adapter.scale_attention.gate.weight.zero_()
+        adapter.scale_attention.gate.bias.fill_(-1e4)  # a = 0: local only
+    local = torch.randn(1, 8, 6, 8)
+    out = adapter(torch.randn(1, 8, 4, 4), local, (6, 8))
+    torch.testing.assert_close(out, local)
+
+
+def test_scale_attention_formula() -> None:
+    sa = ScaleAttention(4)
+    g, lo = torch.randn(2, 4, 3, 5), torch.randn(2, 4, 3, 5)
+    w, b = sa.gate.weight.view(8), sa.gate.bias
+    logits = torch.einsum("c,bchw->bhw", w, torch.cat([g, lo], 1)) + b
+    a = torch.sigmoid(logits)[:, None]
+    torch.testing.assert_close(sa(g, lo), a * g + (1 - a) * lo)
+    assert sa.weight(g, lo).shape == (2, 1, 3, 5)
+
+
+def test_continuity_conv_formulas() -> None:
+    x = torch.randn(1, 3, 5, 6)
+    dw = ContinuityConv2d(3, "depthwise_separable", 3)
+    torch.testing.assert_close(dw(x), x)  # zero-initialised pointwise part: identity at start
+    with torch.no_grad():
+        for p in dw.parameters():
+            p.normal_()
+    depth, point = dw.conv
+    ref = x.clone()
+    pad = F.pad(x, (1, 1, 1, 1))
+    per_channel = torch.stack([
+        sum(depth.weight[c, 0, i, j] * pad[0, c, i:i + 5, j:j + 6] for i in range(3) for j in range(3)) + depth.bias[c]
+        for c in range(3)])
+    ref = x[0] + torch.einsum("oc,chw->ohw", point.weight[:, :, 0, 0], per_channel) + point.bias[:, None, None]
+    torch.testing.assert_close(dw(x)[0], ref, rtol=1e-5, atol=1e-5)
+    assert torch.equal(ContinuityConv2d(3, "none", 3)(x), x)
+
+
+def test_tap_adapter_formula() -> None:
+    adapter = TapAdapter(6, 4, "depthwise_separable", 3)
+    with torch.no_grad():
+        for p in adapter.parameters():
+            p.normal_(0, 0.3)
+    glob, local = torch.randn(1, 6, 4, 4), torch.randn(1, 6, 6, 8)
+
+    def proj(t):
+        return torch.einsum("oc,bchw->bohw", adapter.proj.weight[:, :, 0, 0], t) + adapter.proj.bias[:, None, None]
+
+    g = F.interpolate(proj(glob), size=(6, 8), mode="bilinear", align_corners=False)
+    lo = proj(local)
+    lo = lo + adapter.continuity.conv(lo)
+    a = torch.sigmoid(adapter.scale_attention.gate(torch.cat([g, lo], 1)))
+    torch.testing.assert_close(adapter(glob, local, (6, 8)), a * g + (1 - a) * lo)
+    # slicing off: the upsampled global projection
+    torch.testing.assert_close(adapter(glob, None, (6, 8)), g)
+
+
+def test_pyramid_shapes_and_global_only_model() -> None:
+    model = tiny_model()
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        feats = model.encode_views(x)
+        levels, mask_features = model.adapter(feats.globals_, feats.locals_, (96, 128))
+    assert [tuple(t.shape[-2:]) for t in levels] == [(24, 32), (12, 16), (6, 8), (3, 4)]
+    assert mask_features.shape == (1, 16, 24, 32)
+    off = tiny_model(use_slices=False)
+    with torch.no_grad():
+        assert off.encode_views(x).locals_ is None
+        assert off(x, torch.randn(3, 1, 32)).predictions[-1].mask_logits.shape == (1, 8, 24, 32)
+    with pytest.raises(ValueError, match="multiples of the patch size 16 and at least the slice size 64"):
+        model(torch.rand(1, 3, 48, 128), torch.randn(3, 1, 32))
