@@ -17,10 +17,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/pip_quiet.sh"
 echo "setup: installing the vision stack into $venv (first time: several GB, a few minutes)"
 run_pip "$venv" install -r "$here/requirements/vision.txt"
-# The web page (pipelines.demo) and its browser test: gradio without its pillow<13 cap
-# (requirements/web.txt explains), everything else resolved with vision.txt's pins kept.
+# The web page (pipelines.demo) and its browser test, resolved with vision.txt's pins kept.
 run_pip "$venv" install -r "$here/requirements/web.txt" -c "$here/requirements/vision.txt"
-run_pip "$venv" install --no-deps -r "$here/requirements/web-nodeps.txt"
 # The project itself, editable. Its base dependencies (jinja2, openai, pyarrow, tqdm) are small
 # and let stage-2 code read the stage-1 attribute tables. setuptools comes with torch, so the
 # build needs no isolated environment (and no network).
