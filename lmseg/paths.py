@@ -37,7 +37,10 @@ def attribute_table_path(dataset: str, model_name: str, shard: tuple[int, int] |
         model_name: the model's name as stored in the table.
         shard: ``(shard_index, num_shards)`` for one shard's part, or None for the whole table.
     """
-    stem = model_slug(model_name)
-    if shard is not None:
-        stem += f".shard-{shard[0]:03d}-of-{shard[1]:03d}"
-    return cache_dir() / "attributes" / dataset / f"{stem}.parquet"
+    table = cache_dir() / "attributes" / dataset / f"{model_slug(model_name)}.parquet"
+    return table if shard is None else shard_part_path(table, shard)
+
+
+def shard_part_path(table: Path, shard: tuple[int, int]) -> Path:
+    """The part file of one shard of ``table``: ``t.parquet`` -> ``t.shard-001-of-004.parquet``."""
+    return table.with_name(f"{table.stem}.shard-{shard[0]:03d}-of-{shard[1]:03d}{table.suffix}")

@@ -87,6 +87,14 @@ def test_unknown_model_and_rejected_key(monkeypatch: pytest.MonkeyPatch) -> None
     assert "sk-test-SECRET" not in str(info.value)
 
 
+def test_an_unset_key_variable_is_named_when_the_server_wants_a_key(monkeypatch, caplog) -> None:
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with fake_server(["ok"], reject_key=True) as server:
+        with pytest.raises(BackendUnavailable, match=r"needs an API key \(401 Unauthorized\); \$MY_KEY is not set"):
+            backend_for(server.base_url, api_key_env="MY_KEY")
+    assert "$MY_KEY is not set: no API key is sent" in caplog.text
+
+
 def test_cli_invalid_answers_fail_by_name_exit_1_and_keep_the_key_secret(tmp_path: Path) -> None:
     output = tmp_path / "t.parquet"
     with fake_server(["ok", "invalid", "ok", "invalid", "invalid"]) as server:
