@@ -2,7 +2,8 @@
 
 Everything generated (prepared models, attribute tables, later embeddings) goes under one cache
 folder: ``$LMSEG_CACHE_DIR`` if set, else ``cache/`` in the current directory (the project
-root when run through ``make``).
+root when run through ``make``). That includes the default LLM (``<cache>/models``).
+``LMSEG_OFFLINE=1`` forbids every download (vision weights, LLMs named by hub id).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ DEFAULT_LLM_NAME = "SmolLM2-135M-Instruct"
 def cache_dir() -> Path:
     """The cache root (not created here)."""
     return Path(os.environ.get("LMSEG_CACHE_DIR") or "cache")
+
+
+def offline() -> bool:
+    """Whether ``LMSEG_OFFLINE`` is set (``1``/``true``/``yes``): nothing may be downloaded."""
+    return os.environ.get("LMSEG_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
 def default_llm_path() -> Path:

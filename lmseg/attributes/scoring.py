@@ -71,7 +71,7 @@ DEFAULT_QUESTIONS: tuple[Question, ...] = (
     Question("colour", "The colour of the {name} is", "colour", 3),
     Question("shape", "The shape of the {name} is", "shape", 3),
     Question("texture", "The {name} is made of", "material", 2),
-    Question("texture", "The surface of the {name} is", "surface", 1),
+    Question("texture", "The {name} feels", "surface", 1),
 )
 
 # Class-free names for calibration: the prefix with each of these stands for "any class".
@@ -88,12 +88,14 @@ class ScoringMethod:
     Attributes:
         questions: the questions asked of every class.
         references: generic names whose mean score is subtracted (class-free calibration).
-        calibration: weight of that subtraction (0: raw log-probabilities, 1: full).
+        calibration: weight of that subtraction (0: raw log-probabilities, 1: full). 0.8 was
+            chosen on 71 ade847 classes (every 12th): at 1.0 rare words ("turquoise") win
+            for too many classes, below 0.75 the common ones ("red, white, blue") do.
     """
 
     questions: tuple[Question, ...] = DEFAULT_QUESTIONS
     references: tuple[str, ...] = DEFAULT_REFERENCES
-    calibration: float = 1.0
+    calibration: float = 0.8
     _words: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _baselines: dict[tuple[object, Question], np.ndarray] = field(init=False, repr=False, compare=False)
 

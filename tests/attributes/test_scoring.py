@@ -7,7 +7,6 @@ its own; the real model's scores are exercised in test_vllm_real.py.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from lmseg.attributes import AnswerLimits, GenerationJob, SamplingSettings
 from lmseg.attributes.generate import run_generation
 from lmseg.attributes.lexicon import load_lexicon
 from lmseg.attributes.prompt import load_template
-from lmseg.attributes.scoring import Question, ScoringMethod
+from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.vocab import parse_class_list
@@ -44,11 +43,20 @@ class TableScorer:
         self.prompts += prompts
         out = np.empty((len(prompts), len(words)))
         for i, prompt in enumerate(prompts):
-            name = re.search(r"[Tt]he (.+?) is", prompt).group(1)
+            name = class_name(prompt)
             for j, word in enumerate(words):
                 base = -1.0 if word in self.common else -5.0
                 out[i, j] = np.nan if word in self.unscorable else base + self.boost.get((name, word), 0.0)
         return out
+
+
+def class_name(prompt: str) -> str:
+    """The name that a question's prefix was filled with."""
+    for question in (*QUESTIONS, *DEFAULT_QUESTIONS):
+        before, after = question.prefix.split("{name}")
+        if prompt.startswith(before) and prompt.endswith(after):
+            return prompt[len(before) : len(prompt) - len(after)]
+    raise AssertionError(f"not a question's prompt: {prompt!r}")
 
 
 def answer(scorer: TableScorer, classes: str, **kwargs: object) -> list:
@@ -79,7 +87,7 @@ def test_every_class_gets_every_group_from_its_word_list_and_references_are_scor
     for attributes in first:
         assert len(attributes.colour) == 2 and set(attributes.colour) <= set(load_lexicon("colour"))
         assert len(attributes.shape) == 1 and len(attributes.texture) == 1
-    reference_prompts = [p for p in scorer.prompts if re.search(r"[Tt]he object is", p)]
+    reference_prompts = [p for p in scorer.prompts if class_name(p) == "object"]
     assert len(reference_prompts) == len(QUESTIONS)  # the class-free baseline is computed once per question
 
 

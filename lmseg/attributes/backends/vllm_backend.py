@@ -15,7 +15,9 @@ import contextlib
 import importlib.util
 import logging
 import os
+import socket
 import sys
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import numpy as np
 from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.prompt import ChatMessages
 from lmseg.errors import LmsegError
+from lmseg.paths import offline
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,8 @@ def resolve_model(model: str | Path) -> tuple[str, str]:
 
     Raises:
         LmsegError: a path-like name (``/``, ``./``, ``../``, ``~`` or several ``/``) that does
-            not exist, or a folder without ``config.json``.
+            not exist, a folder without ``config.json``, or a hub id that cannot be had
+            offline (:func:`check_hub_model`).
     """
     text = str(model)
     path = Path(text).expanduser()
@@ -51,7 +55,46 @@ def resolve_model(model: str | Path) -> tuple[str, str]:
         raise LmsegError(
             f"model folder {text} does not exist (for the default model, run `make setup` to prepare it)"
         )
+    check_hub_model(text)
     return text, text
+
+
+def check_hub_model(model_id: str) -> None:
+    """Make sure a hub model can be had, quickly, before vLLM starts.
+
+    With ``LMSEG_OFFLINE=1``, or when the hub cannot be reached within seconds, only the local
+    Hugging Face cache is used (``HF_HUB_OFFLINE=1`` for this process and vLLM's workers), so
+    a missing model fails at once instead of after a minute of retries.
+
+    Raises:
+        LmsegError: offline and the model is not in the local Hugging Face cache.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    reason = "LMSEG_OFFLINE is set" if offline() else None
+    if reason is None and not _reachable(endpoint):
+        reason = f"{endpoint} cannot be reached"
+    if reason is None:
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1"  # read when huggingface_hub is imported, i.e. below and in vLLM's workers
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        raise LmsegError(
+            f"model {model_id!r} is not in the local Hugging Face cache and {reason}; download it where the hub "
+            f"is reachable (`hf download {model_id}`), or pass a local model folder with --model"
+        )
+    log.info("%s: using %s from the local Hugging Face cache", reason, model_id)
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
