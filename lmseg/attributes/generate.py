@@ -147,11 +147,22 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
                 report.failed.update(failures)
                 report.generated += len(new_rows)
                 if new_rows:  # with --overwrite, the old table stays until new rows replace it
-                    write_table(rows_to_table(list(rows.values())), job.output)
+                    _save(rows, job.output)
                 bar.update(len(chunk))
                 log.info("saved %d rows to %s (%d failed so far)", len(rows), job.output, len(report.failed))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _save(rows: dict[int, AttributeRow], output: Path) -> None:
+    """Rewrite the table atomically; a failed write keeps the previous table intact."""
+    try:
+        write_table(rows_to_table(list(rows.values())), output)
+    except OSError as exc:
+        raise LmsegError(
+            f"cannot save {output}: {exc.strerror or exc}; the table as last saved is intact, and re-running the "
+            "same command once the problem is fixed continues from there"
+        ) from None
 
 
 def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:

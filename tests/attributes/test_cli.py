@@ -144,3 +144,15 @@ def test_shard_parts_and_the_merge_follow_output(capsys, cache: Path, tmp_path: 
     code, out, _ = run(capsys, "--classes", vocab, "--name", "pets", "--dry-run", "--shard-index", "1",
                        "--num-shards", "2", "--output", str(output))
     assert code == 0 and "## class 1: dog" in out
+
+
+def test_a_hub_model_offline_fails_at_once_naming_the_variable(capsys, cache: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMSEG_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test (the run sets it to 1)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    code, _, err = run(capsys, "--classes", "cat", "--model", "some-org/some-model", "--output",
+                       str(tmp_path / "t.parquet"))
+    assert code == 2
+    assert "error: model 'some-org/some-model' is not in the local Hugging Face cache and LMSEG_OFFLINE is set" in err
+    assert not (tmp_path / "t.parquet").exists()

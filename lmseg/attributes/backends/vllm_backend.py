@@ -219,10 +219,10 @@ class VLLMBackend:
         attempt: int,
     ) -> list[str | RequestFailed]:
         """Answer all conversations in one batched ``LLM.chat`` call (see ``Backend``)."""
+        llm = self._engine()  # first: importing vLLM takes a while and prints, the engine start says so
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        llm = self._engine()
         temperature, seed = settings.for_attempt(attempt)
         params = SamplingParams(
             temperature=temperature,
@@ -242,9 +242,9 @@ class VLLMBackend:
         One batched ``LLM.generate`` call of one step per prompt, asking vLLM for the
         log-probabilities of exactly the words' tokens (``logprob_token_ids``).
         """
+        llm = self._engine()
         from vllm import SamplingParams
 
-        llm = self._engine()
         tokenizer = llm.get_tokenizer()
         token_of = {}
         for word in words:
