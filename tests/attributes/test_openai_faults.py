@@ -122,7 +122,8 @@ def test_cli_server_down_exits_2_with_a_clear_message(tmp_path: Path) -> None:
 def test_cli_a_second_run_on_the_same_table_is_refused(tmp_path: Path) -> None:
     output = tmp_path / "t.parquet"
     with fake_server(["slow"]) as server:
-        args = ["--dataset", "voc20", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
+        # ade150 at 0.3 s a class holds the first run open for 45 s, long enough on a loaded machine
+        args = ["--dataset", "ade150", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
                 "--output", str(output)]
         first = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
