@@ -232,9 +232,9 @@ def run(args: argparse.Namespace) -> int:
     if args.merge_shards:
         return merge(args, vocabulary)
     if args.output is not None:
-        check_writable(table_path(args, args.output, shard))  # before a model loads
+        check_writable(table_path(args.output, shard))  # before a model loads
     backend = build_backend(args)
-    output = table_path(args, args.output or attribute_table_path(vocabulary.name, backend.model_name), shard)
+    output = table_path(args.output or attribute_table_path(vocabulary.name, backend.model_name), shard)
     check_writable(output)
     print(f"{vocabulary.name}: {len(indices)} classes, model {backend.model_name}, method {job_for(output).method}, "
           f"table {output}", file=sys.stderr)
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def table_path(args: argparse.Namespace, table: Path, shard: tuple[int, int] | None) -> Path:
+def table_path(table: Path, shard: tuple[int, int] | None) -> Path:
     """The file this run writes: the table, or its shard's part beside it."""
     return table if shard is None else shard_part_path(table, shard)
 
