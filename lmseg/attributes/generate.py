@@ -11,7 +11,8 @@ chunk the whole table is rewritten atomically, so an interrupted run (Ctrl-C, ``
 crash) keeps every class finished so far and the next run generates only what is missing.
 
 An existing table is only extended if it was made the same way (same vocabulary, model,
-method, template or scoring definition, and settings); otherwise the run stops and says why, unless ``overwrite`` is set.
+method, template or scoring definition, and settings); otherwise the run stops and says why,
+unless ``overwrite`` is set.
 """
 
 from __future__ import annotations

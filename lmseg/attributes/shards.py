@@ -24,7 +24,9 @@ def shard_indices(num_classes: int, shard_index: int, num_shards: int) -> range:
     if num_shards < 1:
         raise LmsegError(f"--num-shards must be >= 1 (got {num_shards})")
     if not 0 <= shard_index < num_shards:
-        raise LmsegError(f"--shard-index must be in [0, {num_shards}) for --num-shards {num_shards} (got {shard_index})")
+        raise LmsegError(
+            f"--shard-index must be in [0, {num_shards}) for --num-shards {num_shards} (got {shard_index})"
+        )
     return range(shard_index * num_classes // num_shards, (shard_index + 1) * num_classes // num_shards)
 
 
