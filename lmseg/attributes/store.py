@@ -106,7 +106,10 @@ def read_table(path: str | Path) -> pa.Table:
     if not path.exists():
         raise LmsegError(f"attribute table {path} does not exist")
     try:
-        table = pq.read_table(path)
+        # Through one open file, so that a writer renaming a new table over the path meanwhile
+        # cannot mix the old file's size with the new file's bytes (pyarrow stats, then opens).
+        with open(path, "rb") as handle:
+            table = pq.read_table(handle)
     except (pa.ArrowException, OSError) as exc:
         raise LmsegError(
             f"attribute table {path} is corrupt or not a Parquet file ({exc}); "

@@ -143,3 +143,25 @@ def test_lock_refuses_a_second_process_and_is_released_after(tmp_path: Path) -> 
     free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "another run is already writing" in held
     assert free.strip() == "acquired"
+
+
+def test_a_reader_racing_a_writer_sees_the_old_or_the_new_table_never_half(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    small = rows_to_table([make_row(0)])
+    large = rows_to_table([make_row(i, f"class{i}") for i in range(300)])
+    write_table(small, path)
+    pq.write_table(large, tmp_path / "large.parquet")
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import pyarrow.parquet as pq
+        from lmseg.attributes.store import read_table, write_table
+        small, large = read_table({str(path)!r}), pq.read_table({str(tmp_path / 'large.parquet')!r})
+        for i in range(200):
+            write_table(large if i % 2 else small, {str(path)!r})
+    """)])
+    seen = set()
+    try:
+        while writer.poll() is None:
+            seen.add(read_table(path).num_rows)  # raises if a read mixed two files
+    finally:
+        writer.wait()
+    assert seen <= {1, 300}
