@@ -2,7 +2,8 @@
 
 Everything generated (prepared models, attribute tables, later embeddings) goes under one cache
 folder: ``$LMSEG_CACHE_DIR`` if set, else ``cache/`` in the current directory (the project
-root when run through ``make``).
+root when run through ``make``). That includes the default LLM (``<cache>/models``).
+``LMSEG_OFFLINE=1`` forbids every download (vision weights, LLMs named by hub id).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ DEFAULT_LLM_NAME = "SmolLM2-135M-Instruct"
 def cache_dir() -> Path:
     """The cache root (not created here)."""
     return Path(os.environ.get("LMSEG_CACHE_DIR") or "cache")
+
+
+def offline() -> bool:
+    """Whether ``LMSEG_OFFLINE`` is set (``1``/``true``/``yes``): nothing may be downloaded."""
+    return os.environ.get("LMSEG_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
 def default_llm_path() -> Path:
@@ -37,7 +43,10 @@ def attribute_table_path(dataset: str, model_name: str, shard: tuple[int, int] |
         model_name: the model's name as stored in the table.
         shard: ``(shard_index, num_shards)`` for one shard's part, or None for the whole table.
     """
-    stem = model_slug(model_name)
-    if shard is not None:
-        stem += f".shard-{shard[0]:03d}-of-{shard[1]:03d}"
-    return cache_dir() / "attributes" / dataset / f"{stem}.parquet"
+    table = cache_dir() / "attributes" / dataset / f"{model_slug(model_name)}.parquet"
+    return table if shard is None else shard_part_path(table, shard)
+
+
+def shard_part_path(table: Path, shard: tuple[int, int]) -> Path:
+    """The part file of one shard of ``table``: ``t.parquet`` -> ``t.shard-001-of-004.parquet``."""
+    return table.with_name(f"{table.stem}.shard-{shard[0]:03d}-of-{shard[1]:03d}{table.suffix}")

@@ -9,6 +9,13 @@ Examples::
     python -m pipelines.gen_prompts --dataset ade847 --shard-index 0 --num-shards 4
     python -m pipelines.gen_prompts --dataset ade847 --num-shards 4 --merge-shards
     python -m pipelines.gen_prompts --dataset voc20 --dry-run
+    python -m pipelines.gen_prompts --dataset ade150 --method generate   # free generation
+
+Methods (recorded in every row; one table never mixes them): ``scored`` (default with the
+vLLM backend) ranks curated words by the model's calibrated log-probability and never fails;
+``generate`` lets the model write a JSON answer (the only method of the openai backend; may
+suit large models better). A quality report of the table is printed after every run
+(``python -m pipelines.attribute_report TABLE`` prints it for any table).
 
 Exit status: 0 all classes done; 1 some classes failed (listed); 2 bad input or an
 unusable model/server (nothing lost); 130 interrupted (finished classes are kept).
@@ -25,11 +32,15 @@ from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
 from lmseg.attributes.prompt import load_template
+from lmseg.attributes.quality import format_report, table_report
+from lmseg.attributes.reader import attribute_frame
+from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.shards import merge_shards
+from lmseg.attributes.store import check_writable, read_table
 from lmseg.engine.shards import shard_from_args, shard_range
 from lmseg.errors import LmsegError
-from lmseg.paths import attribute_table_path, default_llm_path
-from lmseg.vocab import builtin_vocabularies
+from lmseg.paths import attribute_table_path, cache_dir, default_llm_path, shard_part_path
+from lmseg.vocab import Vocabulary, builtin_vocabularies
 from pipelines.cli import run_command, vocabulary_from_args
 
 
@@ -48,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = parser.add_argument_group("model")
     model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
+    model.add_argument("--method", choices=("scored", "generate"),
+                       help="scored: rank curated words by calibrated log-probability (default with vllm); "
+                       "generate: free JSON generation (default and only choice with openai)")
     model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
                        "openai: served model name (default: the server's first model)")
     model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
@@ -57,11 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
     model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
     model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
-    model.add_argument("--dtype", default="auto", help="vllm: weight dtype")
+    model.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                       help="vllm: weight dtype (auto: float32 on a CPU, the model's own on a GPU)")
     model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
     model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
 
-    gen = parser.add_argument_group("generation")
+    gen = parser.add_argument_group("generation (--template, temperatures, tokens, attempts: generate method only)")
     gen.add_argument("--template", type=Path, help="jinja2 prompt template (default prompts/attributes.j2)")
     gen.add_argument("--temperature", type=float, default=0.0)
     gen.add_argument("--retry-temperature", type=float, default=0.7)
@@ -72,14 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--chunk-size", type=int, default=64, help="classes generated (and saved) together")
 
     out = parser.add_argument_group("output")
-    out.add_argument("--output", type=Path, help="table path (default cache/attributes/<dataset>/<model>.parquet)")
+    out.add_argument("--output", type=Path, help="table path (default cache/attributes/<dataset>/<model>.parquet); "
+                     "shard parts go beside it (<table>.shard-000-of-004.parquet)")
     out.add_argument("--overwrite", action="store_true", help="regenerate every class and replace the table")
     out.add_argument("--shard-index", type=int, help="generate only this shard (0-based)")
     out.add_argument("--num-shards", type=int, help="number of shards")
     out.add_argument("--merge-shards", action="store_true", help="merge finished shard parts into the table")
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
-    out.add_argument("-v", "--verbose", action="store_true")
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="debug messages, and vLLM's own messages on the console (else in <cache>/logs/vllm.log)")
     return parser
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Reject numeric options that cannot work, before anything is loaded."""
+    at_least = {"--concurrency": (args.concurrency, 1), "--max-retries": (args.max_retries, 0),
+                "--max-attempts": (args.max_attempts, 1), "--max-items": (args.max_items, 1),
+                "--chunk-size": (args.chunk_size, 1), "--max-tokens": (args.max_tokens, 16),
+                "--max-model-len": (args.max_model_len, 64), "--tensor-parallel-size": (args.tensor_parallel_size, 1)}
+    for flag, (value, low) in at_least.items():
+        if value < low:
+            raise LmsegError(f"{flag} must be >= {low} (got {value})")
+    for flag, value in (("--temperature", args.temperature), ("--retry-temperature", args.retry_temperature)):
+        if not value >= 0:
+            raise LmsegError(f"{flag} must be a number >= 0 (got {value})")
+    if not args.timeout > 0:
+        raise LmsegError(f"--timeout must be > 0 seconds (got {args.timeout})")
+    if args.gpu_memory_utilization is not None and not 0 < args.gpu_memory_utilization <= 1:
+        raise LmsegError(f"--gpu-memory-utilization must be in (0, 1] (got {args.gpu_memory_utilization})")
+    if args.num_shards is not None and args.num_shards < 1:
+        raise LmsegError(f"--num-shards must be >= 1 (got {args.num_shards})")
+
+
+def resolve_method(args: argparse.Namespace) -> ScoringMethod | None:
+    """The scoring definition for ``--method scored``, None for ``generate``."""
+    method = args.method or ("generate" if args.backend == "openai" else "scored")
+    if method == "generate":
+        return None
+    if args.backend == "openai":
+        raise LmsegError("--method scored needs the log-probabilities of chosen next words, which the openai "
+                         "backend does not request; use --method generate with --backend openai, or --backend vllm")
+    return ScoringMethod()
 
 
 def build_backend(args: argparse.Namespace) -> Backend:
@@ -100,6 +148,7 @@ def build_backend(args: argparse.Namespace) -> Backend:
     return VLLMBackend(
         model, max_model_len=args.max_model_len, dtype=args.dtype, gpu_memory_utilization=args.gpu_memory_utilization,
         tensor_parallel_size=args.tensor_parallel_size, seed=args.seed,
+        library_log=None if args.verbose else cache_dir() / "logs" / "vllm.log",
     )
 
 
@@ -113,13 +162,23 @@ def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
 
 def dry_run(job: GenerationJob, indices: list[int]) -> None:
     print(f"# vocabulary {job.vocabulary.name}: {len(indices)} of {len(job.vocabulary)} classes")
-    print(f"# template {job.template.source} (sha256 {job.template.sha256})")
+    print(f"# method {job.method}")
+    if job.scoring is None:
+        print(f"# template {job.template.source} (sha256 {job.template.sha256})")
+    else:
+        print(f"# scoring definition sha256 {job.recipe_sha256}; word lists in lmseg/attributes/lexicons/")
     print(f"# settings {job.settings_json()}")
-    print(f"# answer schema {json.dumps(job.limits.json_schema())}")
+    if job.scoring is None:
+        print(f"# answer schema {json.dumps(job.limits.json_schema())}")
     for index in indices:
-        print(f"\n## class {index}: {job.vocabulary.classes[index].name}")
-        for message in job.conversation(index):
-            print(f"[{message['role']}]\n{message['content']}")
+        entry = job.vocabulary.classes[index]
+        print(f"\n## class {index}: {entry.name}")
+        if job.scoring is None:
+            for message in job.conversation(index):
+                print(f"[{message['role']}]\n{message['content']}")
+        else:
+            for question in job.scoring.questions:
+                print(f"[{question.group}] {question.prefix.format(name=entry.name)} <{question.lexicon} word>")
 
 
 def print_summary(report: GenerationReport, max_attempts: int) -> None:
@@ -128,7 +187,8 @@ def print_summary(report: GenerationReport, max_attempts: int) -> None:
         f"{len(report.failed)} failed in {report.seconds:.1f} s ({report.classes_per_second:.2f} classes/s)",
         file=sys.stderr,
     )
-    print(f"table: {report.output}", file=sys.stderr)
+    print(f"table: {report.output} (read it back with lmseg.attributes.load_attribute_table(..., path=...))",
+          file=sys.stderr)
     for index, (name, reason) in sorted(report.failed.items()):
         print(f"  failed: class {index} {name!r}: {reason}", file=sys.stderr)
     if report.failed:
@@ -137,38 +197,34 @@ def print_summary(report: GenerationReport, max_attempts: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_numbers(args)
     vocabulary = vocabulary_from_args(args)
     shard = shard_of(args)
+    scoring = resolve_method(args)
     settings = SamplingSettings(
         temperature=args.temperature, retry_temperature=args.retry_temperature, max_tokens=args.max_tokens,
         seed=args.seed,
     )
     template = load_template(args.template)
     indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
-    if args.chunk_size < 1 or args.max_attempts < 1:
-        raise LmsegError("--chunk-size and --max-attempts must be >= 1")
 
     def job_for(output: Path) -> GenerationJob:
         return GenerationJob(vocabulary, template, settings, AnswerLimits(max_items=args.max_items), output,
                              class_indices=indices, overwrite=args.overwrite, chunk_size=args.chunk_size,
-                             max_attempts=args.max_attempts)
+                             max_attempts=args.max_attempts, scoring=scoring)
 
     if args.dry_run:
         dry_run(job_for(args.output or Path("-")), indices)
         return 0
     if args.merge_shards:
-        if not args.num_shards:
-            raise LmsegError("--merge-shards needs --num-shards")
-        if args.backend == "openai" and not args.model:
-            raise LmsegError("--merge-shards with --backend openai needs --model (the served model name)")
-        model_name = args.model if args.backend == "openai" else _vllm_model_name(args)
-        parts = [attribute_table_path(vocabulary.name, model_name, (k, args.num_shards)) for k in range(args.num_shards)]
-        output = args.output or attribute_table_path(vocabulary.name, model_name)
-        rows = merge_shards(vocabulary, parts, output)
-        print(f"merged {len(parts)} shard parts, {rows} classes, into {output}", file=sys.stderr)
-        return 0
+        return merge(args, vocabulary)
+    if args.output is not None:
+        check_writable(table_path(args.output, shard))  # before a model loads
     backend = build_backend(args)
-    output = args.output or attribute_table_path(vocabulary.name, backend.model_name, shard)
+    output = table_path(args.output or attribute_table_path(vocabulary.name, backend.model_name), shard)
+    check_writable(output)
+    print(f"{vocabulary.name}: {len(indices)} classes, model {backend.model_name}, method {job_for(output).method}, "
+          f"table {output}", file=sys.stderr)
     try:
         report = run_generation(job_for(output), backend)
     except KeyboardInterrupt:
@@ -176,7 +232,32 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     print_summary(report, args.max_attempts)
+    if output.exists():
+        print(format_report(table_report(attribute_frame(read_table(output)))), file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def table_path(table: Path, shard: tuple[int, int] | None) -> Path:
+    """The file this run writes: the table, or its shard's part beside it."""
+    return table if shard is None else shard_part_path(table, shard)
+
+
+def merge(args: argparse.Namespace, vocabulary: Vocabulary) -> int:
+    """``--merge-shards``: merge the parts of ``--output`` (or of the default table) into it."""
+    if not args.num_shards:
+        raise LmsegError("--merge-shards needs --num-shards")
+    if args.output is None:
+        if args.backend == "openai" and not args.model:
+            raise LmsegError("--merge-shards with --backend openai needs --model (the served model name) or --output")
+        model_name = args.model if args.backend == "openai" else _vllm_model_name(args)
+        output = attribute_table_path(vocabulary.name, model_name)
+    else:
+        output = args.output
+    check_writable(output)
+    parts = [shard_part_path(output, (k, args.num_shards)) for k in range(args.num_shards)]
+    rows = merge_shards(vocabulary, parts, output)
+    print(f"merged {len(parts)} shard parts, {rows} classes, into {output}", file=sys.stderr)
+    return 0
 
 
 def _vllm_model_name(args: argparse.Namespace) -> str:

@@ -70,7 +70,14 @@ def prepare(output: Path) -> Path:
         return output
     if output.exists():
         raise LmsegError(f"{output} exists but is not a finished preparation; remove it and run again")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.probe-").cleanup()
+    except OSError as exc:
+        raise LmsegError(
+            f"cannot create the model folder {output}: {exc.strerror or exc} ({exc.filename or output.parent}); "
+            "choose another --output (or LMSEG_CACHE_DIR) or fix that folder's permissions"
+        ) from None
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
         workdir = Path(tmp)
         gguf = download_gguf(workdir / "download")

@@ -1,5 +1,9 @@
 """Generating the attribute table: resumable, chunked, validated, retried.
 
+Two methods fill a row (recorded in its ``method`` column): ``scored`` ranks curated words by
+the model's calibrated log-probability (``lmseg.attributes.scoring``; the default, always
+valid) and ``generate`` lets the model write a JSON answer (below; for strong models).
+
 The run works through the classes that the table does not have yet, a chunk at a time. Each
 chunk is sent to the backend in one batch; answers are validated and cleaned; malformed ones
 are sent again (with the retry sampling settings) up to ``max_attempts`` times. After every
@@ -7,7 +11,8 @@ chunk the whole table is rewritten atomically, so an interrupted run (Ctrl-C, ``
 crash) keeps every class finished so far and the next run generates only what is missing.
 
 An existing table is only extended if it was made the same way (same vocabulary, model,
-template and settings); otherwise the run stops and says why, unless ``overwrite`` is set.
+method, template or scoring definition, and settings); otherwise the run stops and says why,
+unless ``overwrite`` is set.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lmseg.attributes.answer import AnswerLimits, InvalidAnswer, parse_answer
+from lmseg.attributes.answer import AnswerLimits, Attributes, InvalidAnswer, parse_answer
 from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.prompt import ChatMessages, PromptTemplate
+from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
@@ -48,6 +54,8 @@ class GenerationJob:
         max_attempts: tries per class before it is reported as failed, >= 1. Not stored with
             the rows (it does not change an answer, only how many tries a class gets), so a
             re-run with a larger value gives the classes that failed more tries.
+        scoring: the scored method's definition, or None for free generation (then
+            ``template`` and ``settings`` make the answers).
     """
 
     vocabulary: Vocabulary
@@ -59,9 +67,22 @@ class GenerationJob:
     overwrite: bool = False
     chunk_size: int = 64
     max_attempts: int = 3
+    scoring: ScoringMethod | None = None
+
+    @property
+    def method(self) -> str:
+        """The ``method`` column of the rows: ``scored`` or ``generate``."""
+        return "generate" if self.scoring is None else "scored"
+
+    @property
+    def recipe_sha256(self) -> str:
+        """The ``template_sha256`` column: the prompt template's or the scoring definition's hash."""
+        return self.template.sha256 if self.scoring is None else self.scoring.sha256
 
     def settings_json(self) -> str:
-        """The JSON stored in the ``sampling`` column: sampling settings and answer limits."""
+        """The JSON stored in the ``sampling`` column: the method's settings and answer limits."""
+        if self.scoring is not None:
+            return json.dumps({"method": "scored", **self.scoring.settings(self.limits)}, sort_keys=True)
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
     def conversation(self, class_index: int) -> ChatMessages:
@@ -106,6 +127,10 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         LmsegError: the existing table cannot be extended, another run holds it, or the
             backend is unavailable (rows finished before that are kept).
     """
+    if job.scoring is not None and not hasattr(backend, "next_word_logprobs"):
+        raise LmsegError(f"the scored method needs next-word log-probabilities, which the {type(backend).__name__} "
+                         "does not provide; use the vLLM backend, or the generate method")
+    chunk_rows = _generate_chunk if job.scoring is None else _score_chunk
     selected = list(range(len(job.vocabulary))) if job.class_indices is None else list(job.class_indices)
     report = GenerationReport(output=job.output)
     start = time.perf_counter()
@@ -118,16 +143,27 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         with tqdm(total=len(pending), unit="class", disable=None if progress is None else not progress) as bar:
             for start_at in range(0, len(pending), job.chunk_size):
                 chunk = pending[start_at : start_at + job.chunk_size]
-                new_rows, failures = _generate_chunk(job, backend, chunk)
+                new_rows, failures = chunk_rows(job, backend, chunk)
                 rows.update({r.class_index: r for r in new_rows})
                 report.failed.update(failures)
                 report.generated += len(new_rows)
                 if new_rows:  # with --overwrite, the old table stays until new rows replace it
-                    write_table(rows_to_table(list(rows.values())), job.output)
+                    _save(rows, job.output)
                 bar.update(len(chunk))
                 log.info("saved %d rows to %s (%d failed so far)", len(rows), job.output, len(report.failed))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _save(rows: dict[int, AttributeRow], output: Path) -> None:
+    """Rewrite the table atomically; a failed write keeps the previous table intact."""
+    try:
+        write_table(rows_to_table(list(rows.values())), output)
+    except OSError as exc:
+        raise LmsegError(
+            f"cannot save {output}: {exc.strerror or exc}; the table as last saved is intact, and re-running the "
+            "same command once the problem is fixed continues from there"
+        ) from None
 
 
 def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
@@ -147,12 +183,16 @@ def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRo
                 + (f" and class {row.class_index} is {names[row.class_index]!r}" if row.class_index < len(names) else "")
                 + f" (the vocabulary changed); {advice}"
             )
+        if row.method != job.method:
+            raise LmsegError(f"{job.output} was made with the {row.method!r} method, this run uses {job.method!r}; "
+                             f"different methods never mix in one table; {advice}")
         if row.model != model_name:
             raise LmsegError(f"{job.output} was written by model {row.model!r}, this run uses {model_name!r}; {advice}")
-        if row.template_sha256 != job.template.sha256:
+        if row.template_sha256 != job.recipe_sha256:
+            what = "prompt template" if job.scoring is None else "scoring definition (questions, word lists)"
             raise LmsegError(
-                f"{job.output} was made with another prompt template (sha256 {row.template_sha256[:12]}..., "
-                f"now {job.template.sha256[:12]}...); mixing them would give inconsistent answers; {advice}"
+                f"{job.output} was made with another {what} (sha256 {row.template_sha256[:12]}..., "
+                f"now {job.recipe_sha256[:12]}...); mixing them would give inconsistent answers; {advice}"
             )
         if row.sampling != job.settings_json():
             raise LmsegError(
@@ -167,7 +207,6 @@ def _generate_chunk(
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
     """Generate, validate and retry one chunk; returns its valid rows and its failures."""
     schema = job.limits.json_schema()
-    sampling_json = job.settings_json()
     conversations = {i: job.conversation(i) for i in indices}
     reasons: dict[int, str] = {}
     rows: list[AttributeRow] = []
@@ -191,22 +230,36 @@ def _generate_chunk(
                 retry.append(index)
                 continue
             reasons.pop(index, None)
-            rows.append(
-                AttributeRow(
-                    dataset=job.vocabulary.name,
-                    class_index=index,
-                    class_name=entry.name,
-                    colour=attributes.colour,
-                    shape=attributes.shape,
-                    texture=attributes.texture,
-                    model=backend.model_name,
-                    template_sha256=job.template.sha256,
-                    created_at=datetime.now(timezone.utc),
-                    sampling=sampling_json,
-                )
-            )
+            rows.append(_row(job, backend.model_name, index, attributes))
         if retry:
             log.debug("attempt %d: %d invalid answers, retrying", attempt + 1, len(retry))
         pending = retry
     failed = {i: (job.vocabulary.classes[i].name, reasons[i]) for i in reasons}
     return rows, failed
+
+
+def _score_chunk(
+    job: GenerationJob, backend: Backend, indices: list[int]
+) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
+    """Score one chunk with the scored method; every class gets a row (nothing fails)."""
+    assert job.scoring is not None
+    entries = [job.vocabulary.classes[i] for i in indices]
+    answers = job.scoring.answer(backend, entries, job.limits)  # type: ignore[arg-type]
+    return [_row(job, backend.model_name, i, a) for i, a in zip(indices, answers, strict=True)], {}
+
+
+def _row(job: GenerationJob, model_name: str, index: int, attributes: Attributes) -> AttributeRow:
+    """The table row of one class's clean attributes."""
+    return AttributeRow(
+        dataset=job.vocabulary.name,
+        class_index=index,
+        class_name=job.vocabulary.classes[index].name,
+        colour=attributes.colour,
+        shape=attributes.shape,
+        texture=attributes.texture,
+        model=model_name,
+        template_sha256=job.recipe_sha256,
+        created_at=datetime.now(timezone.utc),
+        sampling=job.settings_json(),
+        method=job.method,
+    )

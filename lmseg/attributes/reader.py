@@ -1,11 +1,17 @@
-"""Reading attribute tables back: the entry point for training and evaluation code."""
+"""Reading attribute tables back: the entry point for training and evaluation code.
+
+A table written with ``--output FILE`` is read with ``path=FILE`` (``dataset`` is still
+checked against the rows; ``model`` only picks the default path and may be anything then).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 
+from lmseg.attributes.answer import GROUPS
 from lmseg.attributes.store import AttributeRow, read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path
@@ -36,3 +42,21 @@ def load_attribute_table(dataset: str, model: str, *, path: str | Path | None = 
 def load_attributes(dataset: str, model: str, *, path: str | Path | None = None) -> dict[int, AttributeRow]:
     """The rows of :func:`load_attribute_table`, keyed by class index (absent classes are missing keys)."""
     return {row.class_index: row for row in table_to_rows(load_attribute_table(dataset, model, path=path))}
+
+
+def attribute_frame(table: pa.Table) -> pd.DataFrame:
+    """A table as a pandas DataFrame: one row per class, the groups as tuples of phrases.
+
+    Use it on :func:`load_attribute_table`'s result (or ``store.read_table``'s)::
+
+        frame = attribute_frame(load_attribute_table("ade847", "SmolLM2-135M-Instruct", path=table))
+    """
+    frame = table.to_pandas()
+    for group in GROUPS:
+        frame[group] = [tuple(phrases) for phrases in frame[group]]
+    return frame
+
+
+def load_attribute_frame(dataset: str, model: str, *, path: str | Path | None = None) -> pd.DataFrame:
+    """:func:`load_attribute_table` as a pandas DataFrame (see :func:`attribute_frame`)."""
+    return attribute_frame(load_attribute_table(dataset, model, path=path))

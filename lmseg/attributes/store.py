@@ -11,9 +11,15 @@ Columns (a fixed interface that later stages rely on):
     model            string              model that wrote the row
     template_sha256  string              sha256 of the prompt template text
     created_at       timestamp[us, UTC]
-    sampling         string              JSON of the sampling settings
+    sampling         string              JSON of the method's settings (sampling or scoring)
+    method           string              how the row was made: ``generate`` (free generation
+                                         constrained by a JSON schema) or ``scored``
+                                         (candidate words ranked by calibrated
+                                         log-probability, ``lmseg.attributes.scoring``)
 
-The schema version is in the file metadata under ``lmseg.schema_version``. Rows are sorted by
+The schema version is in the file metadata under ``lmseg.schema_version``. Version 1 tables
+(before the ``method`` column) are still read: every row of them was made by ``generate``,
+and they come back with that column added. Rows are sorted by
 ``class_index``. Writes go to a temporary file in the same folder, are flushed to disk, then
 renamed over the target, so a reader sees the old table or the new one, never half of one.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,11 +42,10 @@ from lmseg.attributes.answer import GROUPS
 from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _VERSION_KEY = b"lmseg.schema_version"
 
-SCHEMA = pa.schema(
-    [
+_V1_FIELDS = [
         pa.field("dataset", pa.string(), nullable=False),
         pa.field("class_index", pa.int32(), nullable=False),
         pa.field("class_name", pa.string(), nullable=False),
@@ -50,9 +56,10 @@ SCHEMA = pa.schema(
         pa.field("template_sha256", pa.string(), nullable=False),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("sampling", pa.string(), nullable=False),
-    ],
-    metadata={_VERSION_KEY: SCHEMA_VERSION.encode()},
-)
+]
+_METHOD_FIELD = pa.field("method", pa.string(), nullable=False)
+SCHEMA = pa.schema([*_V1_FIELDS, _METHOD_FIELD], metadata={_VERSION_KEY: SCHEMA_VERSION.encode()})
+_V1_SCHEMA = pa.schema(_V1_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class AttributeRow:
     template_sha256: str
     created_at: datetime
     sampling: str
+    method: str = "generate"
 
 
 def rows_to_table(rows: Sequence[AttributeRow]) -> pa.Table:
@@ -100,7 +108,10 @@ def read_table(path: str | Path) -> pa.Table:
     if not path.exists():
         raise LmsegError(f"attribute table {path} does not exist")
     try:
-        table = pq.read_table(path)
+        # Through one open file, so that a writer renaming a new table over the path meanwhile
+        # cannot mix the old file's size with the new file's bytes (pyarrow stats, then opens).
+        with open(path, "rb") as handle:
+            table = pq.read_table(handle)
     except (pa.ArrowException, OSError) as exc:
         raise LmsegError(
             f"attribute table {path} is corrupt or not a Parquet file ({exc}); "
@@ -109,20 +120,51 @@ def read_table(path: str | Path) -> pa.Table:
     version = (table.schema.metadata or {}).get(_VERSION_KEY)
     if version is None:
         raise LmsegError(f"{path} is a Parquet file but not an lmseg attribute table (no schema version)")
-    if version.decode() != SCHEMA_VERSION:
+    expected = {"1": _V1_SCHEMA, SCHEMA_VERSION: SCHEMA}.get(version.decode())
+    if expected is None:
         raise LmsegError(
-            f"attribute table {path} has schema version {version.decode()}, this lmseg reads version "
+            f"attribute table {path} has schema version {version.decode()}, this lmseg reads versions 1 and "
             f"{SCHEMA_VERSION}; regenerate it with --overwrite or write to another --output"
         )
-    if not table.schema.equals(SCHEMA, check_metadata=False):
+    if not table.schema.equals(expected, check_metadata=False):
         raise LmsegError(
             f"attribute table {path} does not have the expected columns/types:\n  found    {table.schema}\n"
-            f"  expected {SCHEMA}"
+            f"  expected {expected}"
         )
+    if expected is _V1_SCHEMA:  # every version-1 row was made by free generation
+        table = table.append_column(_METHOD_FIELD, pa.array(["generate"] * table.num_rows, pa.string()))
+        table = table.replace_schema_metadata(SCHEMA.metadata)
     indices = table.column("class_index").to_pylist()
     if len(set(indices)) != len(indices):
         raise LmsegError(f"attribute table {path} lists some class index more than once")
     return table
+
+
+def check_writable(path: str | Path) -> None:
+    """Check, before any work, that a table can be written at ``path`` (creating its folder).
+
+    Raises:
+        LmsegError: ``path`` is a folder or a read-only file, or its folder cannot be
+            created or written (read-only, a file in the way, no permission).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise LmsegError(f"output {path} is a folder; give a file path such as {path / 'attributes.parquet'}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise LmsegError(f"output {path} is read-only; make it writable (chmod u+w) or choose another output path")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise LmsegError(f"cannot write output {path}: {blocking} is a file, not a folder; choose another output path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.probe-", dir=path.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LmsegError(
+            f"cannot write output {path}: {exc.strerror or exc} (in {exc.filename or path.parent}); "
+            "choose another output path or fix that folder's permissions"
+        ) from None
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
-from lmseg.paths import cache_dir
+from lmseg.paths import cache_dir, offline
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def downloads_allowed(download: bool | None = None) -> bool:
     """
     if download is not None:
         return download
-    return os.environ.get("LMSEG_OFFLINE", "").strip().lower() not in ("1", "true", "yes")
+    return not offline()
 
 
 def resolve_weights(

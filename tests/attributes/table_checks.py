@@ -7,12 +7,14 @@ from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits, clean_phrase, phrase_words
 from lmseg.attributes.prompt import load_template
+from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import SCHEMA, read_table, table_to_rows
 from lmseg.vocab import Vocabulary
 
 
-def check_table(path: Path, vocabulary: Vocabulary, model: str, *, indices: list[int] | None = None) -> None:
-    """Assert that ``path`` holds clean attributes for ``indices`` (default: every class)."""
+def check_table(path: Path, vocabulary: Vocabulary, model: str, *, indices: list[int] | None = None,
+                method: str = "generate") -> None:
+    """Assert that ``path`` holds clean attributes for ``indices`` (default: every class), made by ``method``."""
     table = read_table(path)
     assert table.schema.equals(SCHEMA)
     assert table.schema.metadata[b"lmseg.schema_version"] == SCHEMA.metadata[b"lmseg.schema_version"]
@@ -24,7 +26,8 @@ def check_table(path: Path, vocabulary: Vocabulary, model: str, *, indices: list
     for row in rows:
         entry = vocabulary.classes[row.class_index]
         assert row.dataset == vocabulary.name and row.class_name == entry.name
-        assert row.model == model and row.template_sha256 == load_template().sha256
+        recipe = load_template().sha256 if method == "generate" else ScoringMethod().sha256
+        assert row.model == model and row.method == method and row.template_sha256 == recipe
         assert now - timedelta(hours=1) < row.created_at <= now
         own_words = {w for n in entry.names for w in phrase_words(clean_phrase(n))}
         for group in (row.colour, row.shape, row.texture):

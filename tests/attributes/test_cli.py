@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import replace
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lmseg.attributes.store import read_table
+from lmseg.vocab import parse_class_list
 from pipelines.gen_prompts import main
 
 
@@ -31,6 +35,20 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
          "error: --shard-index must be in 0..1 for --num-shards 2"),
         (["--dataset", "voc20", "--name", "x"], "error: --name applies to --vocabulary or --classes"),
         (["--classes", "cat", "--template", "/nonexistent.j2"], "error: prompt template /nonexistent.j2 does not exist"),
+        (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--concurrency", "0"],
+         "error: --concurrency must be >= 1 (got 0)"),
+        (["--classes", "cat", "--max-items", "0"], "error: --max-items must be >= 1 (got 0)"),
+        (["--classes", "cat", "--max-items", "-3"], "error: --max-items must be >= 1 (got -3)"),
+        (["--classes", "cat", "--num-shards", "0", "--shard-index", "0"], "error: --num-shards must be >= 1 (got 0)"),
+        (["--classes", "cat", "--num-shards", "0", "--merge-shards"], "error: --num-shards must be >= 1 (got 0)"),
+        (["--classes", "cat", "--chunk-size", "0"], "error: --chunk-size must be >= 1 (got 0)"),
+        (["--classes", "cat", "--timeout", "nan", "--backend", "openai", "--base-url", "http://127.0.0.1:9"],
+         "error: --timeout must be > 0 seconds"),
+        (["--classes", "cat", "--temperature", "nan"], "error: --temperature must be a number >= 0"),
+        (["--classes", "cat", "--gpu-memory-utilization", "1.5"], "error: --gpu-memory-utilization must be in (0, 1]"),
+        (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--method", "scored"],
+         "error: --method scored needs the log-probabilities"),
+        (["--classes", "cat", "--output", "/proc/lmseg-no/t.parquet"], "error: cannot write output /proc/lmseg-no"),
     ],
 )
 def test_bad_input_is_a_one_line_error(capsys, cache: Path, args: list[str], message: str) -> None:
@@ -77,7 +95,11 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
     assert code == 0
     assert out.count("\n## class ") == 21
-    assert '## class 0: background' in out and 'Describe what a "tvmonitor" looks like' in out
+    assert "## class 0: background" in out and "[colour] The colour of the tvmonitor is <colour word>" in out
+    assert "# method scored" in out
+    assert not cache.exists()
+    code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")
+    assert code == 0 and 'Describe what a "tvmonitor" looks like' in out
     assert "# template prompts/attributes.j2 (sha256 " in out
     assert not cache.exists()
 
@@ -97,3 +119,41 @@ def test_merge_reports_missing_parts(capsys, cache: Path, tmp_path: Path) -> Non
     code, _, err = run(capsys, "--dataset", "voc20", "--merge-shards", "--num-shards", "2",
                        "--model", str(model_folder(tmp_path)))
     assert code == 2 and "cannot merge: missing shard part(s)" in err and "some-model.shard-000-of-002" in err
+
+
+def test_an_output_folder_is_refused_before_any_model_loads(capsys, cache: Path, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--classes", "cat", "--model", "/nonexistent/model", "--output", str(tmp_path))
+    assert code == 2 and f"error: output {tmp_path} is a folder" in err  # not the missing model: output first
+
+
+def test_shard_parts_and_the_merge_follow_output(capsys, cache: Path, tmp_path: Path) -> None:
+    from lmseg.attributes.store import rows_to_table, write_table
+    from tests.attributes.test_store import make_row
+
+    vocab = "cat,dog,sofa"
+    output = tmp_path / "mine" / "t.parquet"
+    rows = [replace(make_row(i, n), dataset=parse_class_list(vocab, name="pets").name)
+            for i, n in enumerate(vocab.split(","))]
+    write_table(rows_to_table(rows[:1]), tmp_path / "mine" / "t.shard-000-of-002.parquet")
+    write_table(rows_to_table(rows[1:]), tmp_path / "mine" / "t.shard-001-of-002.parquet")
+    stale = cache / "attributes" / "pets"  # parts in the default place must not be used
+    write_table(rows_to_table(rows[:1]), stale / "m.shard-000-of-002.parquet")
+    code, _, err = run(capsys, "--classes", vocab, "--name", "pets", "--merge-shards", "--num-shards", "2",
+                       "--output", str(output))
+    assert code == 0, err
+    assert read_table(output).column("class_name").to_pylist() == ["cat", "dog", "sofa"]
+    code, out, _ = run(capsys, "--classes", vocab, "--name", "pets", "--dry-run", "--shard-index", "1",
+                       "--num-shards", "2", "--output", str(output))
+    assert code == 0 and "## class 1: dog" in out
+
+
+def test_a_hub_model_offline_fails_at_once_naming_the_variable(capsys, cache: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMSEG_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test (the run sets it to 1)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    code, _, err = run(capsys, "--classes", "cat", "--model", "some-org/some-model", "--output",
+                       str(tmp_path / "t.parquet"))
+    assert code == 2
+    assert "error: model 'some-org/some-model' is not in the local Hugging Face cache and LMSEG_OFFLINE is set" in err
+    assert not (tmp_path / "t.parquet").exists()

@@ -170,3 +170,34 @@ def test_a_rerun_with_more_attempts_extends_the_same_table(tmp_path: Path) -> No
     assert list(again.failed) == [1]  # the same tries give the same answers
     more = run_generation(make_job(tmp_path, max_attempts=3), ScriptedBackend(script))
     assert (more.generated, more.skipped, more.failed) == (1, 4, {})
+
+
+def test_a_save_that_fails_mid_run_is_a_clear_error_and_keeps_the_saved_table(tmp_path: Path, monkeypatch) -> None:
+    from lmseg.attributes import generate
+
+    calls = {"n": 0}
+    real_write = generate.write_table
+
+    def write_then_fail(table, path) -> None:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(28, "No space left on device")
+        real_write(table, path)
+
+    monkeypatch.setattr(generate, "write_table", write_then_fail)
+    with pytest.raises(LmsegError, match="cannot save .*No space left on device.*re-running the same command"):
+        run_generation(make_job(tmp_path, chunk_size=2), ScriptedBackend(lambda n, a: GOOD))
+    assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog"]
+
+
+def test_a_version_1_table_is_extended_by_a_generate_run(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run_generation(make_job(tmp_path, classes="cat,dog"), ScriptedBackend(lambda n, a: GOOD))
+    old = pq.read_table(tmp_path / "table.parquet").drop_columns(["method"])
+    pq.write_table(old.replace_schema_metadata({b"lmseg.schema_version": b"1"}), tmp_path / "table.parquet")
+    report = run_generation(make_job(tmp_path, classes="cat,dog,sofa"), ScriptedBackend(lambda n, a: GOOD))
+    assert (report.generated, report.skipped) == (1, 2)
+    rows = table_to_rows(read_table(tmp_path / "table.parquet"))
+    assert [r.method for r in rows] == ["generate"] * 3
+    assert pq.read_schema(tmp_path / "table.parquet").metadata[b"lmseg.schema_version"] == b"2"

@@ -87,6 +87,14 @@ def test_unknown_model_and_rejected_key(monkeypatch: pytest.MonkeyPatch) -> None
     assert "sk-test-SECRET" not in str(info.value)
 
 
+def test_an_unset_key_variable_is_named_when_the_server_wants_a_key(monkeypatch, caplog) -> None:
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with fake_server(["ok"], reject_key=True) as server:
+        with pytest.raises(BackendUnavailable, match=r"needs an API key \(401 Unauthorized\); \$MY_KEY is not set"):
+            backend_for(server.base_url, api_key_env="MY_KEY")
+    assert "$MY_KEY is not set: no API key is sent" in caplog.text
+
+
 def test_cli_invalid_answers_fail_by_name_exit_1_and_keep_the_key_secret(tmp_path: Path) -> None:
     output = tmp_path / "t.parquet"
     with fake_server(["ok", "invalid", "ok", "invalid", "invalid"]) as server:
@@ -114,7 +122,8 @@ def test_cli_server_down_exits_2_with_a_clear_message(tmp_path: Path) -> None:
 def test_cli_a_second_run_on_the_same_table_is_refused(tmp_path: Path) -> None:
     output = tmp_path / "t.parquet"
     with fake_server(["slow"]) as server:
-        args = ["--dataset", "voc20", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
+        # ade150 at 0.3 s a class holds the first run open for 45 s, long enough on a loaded machine
+        args = ["--dataset", "ade150", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
                 "--output", str(output)]
         first = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

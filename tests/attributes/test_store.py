@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,8 +44,46 @@ def test_round_trip_keeps_rows_sorted_by_class_index(tmp_path: Path) -> None:
     write_table(rows_to_table(rows), path)
     table = read_table(path)
     assert table.column("class_index").to_pylist() == [0, 1, 2]
-    assert pq.read_schema(path).metadata[b"lmseg.schema_version"] == b"1"
+    assert pq.read_schema(path).metadata[b"lmseg.schema_version"] == b"2"
     assert table_to_rows(table) == sorted(rows, key=lambda r: r.class_index)
+
+
+def test_a_version_1_table_is_read_as_made_by_the_generate_method(tmp_path: Path) -> None:
+    table = rows_to_table([make_row(0), make_row(1, "dog")]).drop_columns(["method"])
+    path = tmp_path / "v1.parquet"
+    pq.write_table(table.replace_schema_metadata({b"lmseg.schema_version": b"1"}), path)
+    read = read_table(path)
+    assert read.schema.equals(store.SCHEMA) and read.schema.metadata == store.SCHEMA.metadata
+    assert [r.method for r in table_to_rows(read)] == ["generate", "generate"]
+
+
+def test_the_table_is_readable_by_everyone_like_other_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    write_table(rows_to_table([make_row(0)]), path)
+    assert path.stat().st_mode & 0o044 == 0o044  # group and others may read (with the usual umask 022)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda tmp: tmp, "is a folder; give a file path"),
+        (lambda tmp: tmp / "a-file" / "t.parquet", "a-file is a file, not a folder"),
+        (lambda tmp: Path("/proc/lmseg-test/t.parquet"), "cannot write output .*choose another output path"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path: Path, where, message: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(LmsegError, match=message):
+        store.check_writable(where(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write read-only files; the check cannot be seen as root")
+def test_a_read_only_output_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    path.write_text("x")
+    path.chmod(0o444)
+    with pytest.raises(LmsegError, match="is read-only"):
+        store.check_writable(path)
 
 
 def test_a_failed_write_leaves_the_old_table_and_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
@@ -104,3 +143,25 @@ def test_lock_refuses_a_second_process_and_is_released_after(tmp_path: Path) -> 
     free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "another run is already writing" in held
     assert free.strip() == "acquired"
+
+
+def test_a_reader_racing_a_writer_sees_the_old_or_the_new_table_never_half(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    small = rows_to_table([make_row(0)])
+    large = rows_to_table([make_row(i, f"class{i}") for i in range(300)])
+    write_table(small, path)
+    pq.write_table(large, tmp_path / "large.parquet")
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import pyarrow.parquet as pq
+        from lmseg.attributes.store import read_table, write_table
+        small, large = read_table({str(path)!r}), pq.read_table({str(tmp_path / 'large.parquet')!r})
+        for i in range(200):
+            write_table(large if i % 2 else small, {str(path)!r})
+    """)])
+    seen = set()
+    try:
+        while writer.poll() is None:
+            seen.add(read_table(path).num_rows)  # raises if a read mixed two files
+    finally:
+        writer.wait()
+    assert seen <= {1, 300}

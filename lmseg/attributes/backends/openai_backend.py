@@ -58,6 +58,9 @@ class OpenAIBackend:
     ) -> None:
         self._base_url = base_url
         self._api_key = os.environ.get(api_key_env) or "EMPTY"
+        if self._api_key == "EMPTY":
+            log.warning("$%s is not set: no API key is sent (a server that needs one answers 401 Unauthorized)",
+                        api_key_env)
         self._client_args = {"base_url": base_url, "api_key": self._api_key, "timeout": timeout,
                              "max_retries": max_retries}
         self._concurrency = concurrency
@@ -77,6 +80,11 @@ class OpenAIBackend:
         try:
             served = [m.id for m in client.models.list()]
         except openai.AuthenticationError:
+            if self._api_key == "EMPTY":
+                raise BackendUnavailable(
+                    f"the server at {self._base_url} needs an API key (401 Unauthorized); ${api_key_env} is not set, "
+                    f"so no key was sent: set it, or name the variable that holds the key with --api-key-env"
+                ) from None
             raise BackendUnavailable(
                 f"the server at {self._base_url} rejected the API key (read from ${api_key_env})"
             ) from None

@@ -11,15 +11,23 @@ vLLM starts worker processes with ``spawn``: scripts that create this backend ne
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
-from collections.abc import Sequence
+import os
+import socket
+import sys
+import urllib.parse
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.prompt import ChatMessages
 from lmseg.errors import LmsegError
+from lmseg.paths import offline
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,8 @@ def resolve_model(model: str | Path) -> tuple[str, str]:
 
     Raises:
         LmsegError: a path-like name (``/``, ``./``, ``../``, ``~`` or several ``/``) that does
-            not exist, or a folder without ``config.json``.
+            not exist, a folder without ``config.json``, or a hub id that cannot be had
+            offline (:func:`check_hub_model`).
     """
     text = str(model)
     path = Path(text).expanduser()
@@ -46,7 +55,72 @@ def resolve_model(model: str | Path) -> tuple[str, str]:
         raise LmsegError(
             f"model folder {text} does not exist (for the default model, run `make setup` to prepare it)"
         )
+    check_hub_model(text)
     return text, text
+
+
+def check_hub_model(model_id: str) -> None:
+    """Make sure a hub model can be had, quickly, before vLLM starts.
+
+    With ``LMSEG_OFFLINE=1``, or when the hub cannot be reached within seconds, only the local
+    Hugging Face cache is used (``HF_HUB_OFFLINE=1`` for this process and vLLM's workers), so
+    a missing model fails at once instead of after a minute of retries.
+
+    Raises:
+        LmsegError: offline and the model is not in the local Hugging Face cache.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    reason = "LMSEG_OFFLINE is set" if offline() else None
+    if reason is None and not _reachable(endpoint):
+        reason = f"{endpoint} cannot be reached"
+    if reason is None:
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1"  # read when huggingface_hub is imported, i.e. below and in vLLM's workers
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        raise LmsegError(
+            f"model {model_id!r} is not in the local Hugging Face cache and {reason}; download it where the hub "
+            f"is reachable (`hf download {model_id}`), or pass a local model folder with --model"
+        )
+    log.info("%s: using %s from the local Hugging Face cache", reason, model_id)
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _output_to(path: Path | None) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``path`` meanwhile.
+
+    Worker processes started meanwhile inherit the file, so their later output goes there too.
+    """
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with open(path, "a", encoding="utf-8") as target:
+        os.dup2(target.fileno(), 1)
+        os.dup2(target.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 class VLLMBackend:
@@ -59,11 +133,16 @@ class VLLMBackend:
     Args:
         model: a local Hugging Face folder or a hub id.
         max_model_len: context length to reserve (prompt + answer), in tokens.
-        dtype: weight dtype (``auto``, ``bfloat16``, ``float16``, ``float32``).
+        dtype: weight dtype (``auto``, ``bfloat16``, ``float16``, ``float32``); ``auto`` is
+            float32 on a CPU (about twice as fast there as vLLM's bfloat16 default, measured
+            with SmolLM2-135M) and the model's own dtype on a GPU.
         gpu_memory_utilization: share of GPU memory (on CPU: of RAM, for the KV cache);
             None picks 0.9 on a GPU and 0.2 on a CPU (0.9 does not fit on a CPU machine).
         tensor_parallel_size: GPUs to split the model over.
         seed: engine seed.
+        library_log: a file that receives everything vLLM and its worker processes print
+            (start-up messages, warnings), so that the console shows only lmseg's own
+            progress; None leaves them on the console.
 
     Raises:
         LmsegError: the model path does not exist.
@@ -80,8 +159,10 @@ class VLLMBackend:
         gpu_memory_utilization: float | None = None,
         tensor_parallel_size: int = 1,
         seed: int = 0,
+        library_log: Path | None = None,
     ) -> None:
         self._target, self._model_name = resolve_model(model)
+        self._library_log = library_log
         if importlib.util.find_spec("vllm") is None:
             raise BackendUnavailable(
                 "vLLM is not installed in this environment; run `make setup` and use the project's LLM "
@@ -101,23 +182,34 @@ class VLLMBackend:
         return self._model_name
 
     def _engine(self) -> Any:
-        """The ``vllm.LLM``, started on first use."""
+        """The ``vllm.LLM``, started on first use (with vLLM's own output sent to the library log)."""
         if self._llm is None:
-            from vllm import LLM
-            from vllm.platforms import current_platform
-
-            on_cpu = current_platform.is_cpu()
-            args = dict(self._engine_args)
-            if args["gpu_memory_utilization"] is None:
-                args["gpu_memory_utilization"] = 0.2 if on_cpu else 0.9
-            log.info("loading %s with vLLM on the %s", self._target, "CPU" if on_cpu else "GPU")
+            log.info("starting vLLM with %s (about 30 s on a free CPU)%s", self._target,
+                     f"; vLLM's own messages go to {self._library_log}" if self._library_log else "")
             try:
-                self._llm = LLM(model=self._target, enforce_eager=on_cpu, **args)
+                with _output_to(self._library_log):
+                    self._llm = self._start()
             except Exception as exc:  # vLLM raises many types; all mean "this model cannot be used"
+                where = f" (vLLM's messages are in {self._library_log})" if self._library_log else ""
                 raise BackendUnavailable(
-                    f"vLLM could not load model {self._target!r}: {type(exc).__name__}: {exc}"
+                    f"vLLM could not load model {self._target!r}: {type(exc).__name__}: {exc}{where}"
                 ) from exc
+            if self._library_log:  # this process's later vLLM messages (shut-down) would reach the console
+                logging.getLogger("vllm").setLevel(logging.ERROR)
         return self._llm
+
+    def _start(self) -> Any:
+        """Create the ``vllm.LLM`` with this backend's engine arguments and platform defaults."""
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        on_cpu = current_platform.is_cpu()
+        args = dict(self._engine_args)
+        if args["gpu_memory_utilization"] is None:
+            args["gpu_memory_utilization"] = 0.2 if on_cpu else 0.9
+        if args["dtype"] == "auto" and on_cpu:  # bfloat16 matmuls fall back to slow code on most CPUs
+            args["dtype"] = "float32"
+        return LLM(model=self._target, enforce_eager=on_cpu, **args)
 
     def generate(
         self,
@@ -127,10 +219,10 @@ class VLLMBackend:
         attempt: int,
     ) -> list[str | RequestFailed]:
         """Answer all conversations in one batched ``LLM.chat`` call (see ``Backend``)."""
+        llm = self._engine()  # first: importing vLLM takes a while and prints, the engine start says so
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        llm = self._engine()
         temperature, seed = settings.for_attempt(attempt)
         params = SamplingParams(
             temperature=temperature,
@@ -143,3 +235,34 @@ class VLLMBackend:
         except Exception as exc:  # the engine died (out of memory, worker crash, ...)
             raise BackendUnavailable(f"vLLM failed while generating: {type(exc).__name__}: {exc}") from exc
         return [out.outputs[0].text for out in outputs]
+
+    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        """Log-probability of each word's token right after each prompt (see ``scoring.WordScorer``).
+
+        One batched ``LLM.generate`` call of one step per prompt, asking vLLM for the
+        log-probabilities of exactly the words' tokens (``logprob_token_ids``).
+        """
+        llm = self._engine()
+        from vllm import SamplingParams
+
+        tokenizer = llm.get_tokenizer()
+        token_of = {}
+        for word in words:
+            tokens = tokenizer.encode(" " + word, add_special_tokens=False)
+            if len(tokens) == 1:
+                token_of[word] = tokens[0]
+        ids = sorted(set(token_of.values()))
+        result = np.full((len(prompts), len(words)), np.nan)
+        if not ids:
+            return result
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids)
+        try:
+            outputs = llm.generate(list(prompts), params, use_tqdm=False)
+        except Exception as exc:  # the engine died (out of memory, worker crash, ...)
+            raise BackendUnavailable(f"vLLM failed while scoring: {type(exc).__name__}: {exc}") from exc
+        for row, out in zip(result, outputs, strict=True):
+            logprobs = out.outputs[0].logprobs[0]
+            for col, word in enumerate(words):
+                if word in token_of:
+                    row[col] = logprobs[token_of[word]].logprob
+        return result
