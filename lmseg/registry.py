@@ -14,7 +14,7 @@ from typing import Any
 from lmseg.errors import LmsegError
 from lmseg.inference.segmenter import Segmenter
 
-MODEL_PACKAGES: tuple[str, ...] = ("lmseg.models.lmseg", "lmseg.models.trident")
+MODEL_PACKAGES: tuple[str, ...] = ("lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mgca")
 
 
 def _builders() -> dict[str, Callable[..., Segmenter]]:

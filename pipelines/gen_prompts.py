@@ -45,20 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--classes", help='a comma list, synonyms after ";" (e.g. "cat,dog,sofa;couch")')
     vocab.add_argument("--name", help="name of a --vocabulary/--classes vocabulary in the cache (default: from the file or a hash)")
 
-    model = parser.add_argument_group("model")
-    model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
-    model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
-                       "openai: served model name (default: the server's first model)")
-    model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
-    model.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key")
-    model.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
-    model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
-    model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
-    model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
-    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
-    model.add_argument("--dtype", default="auto", help="vllm: weight dtype")
-    model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
-    model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
+    add_backend_arguments(parser)
 
     gen = parser.add_argument_group("generation")
     gen.add_argument("--template", type=Path, help="jinja2 prompt template (default prompts/attributes.j2)")
@@ -79,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
     out.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "model" argument group (backend, model, server and vLLM settings) read by
+    :func:`build_backend`; shared with ``pipelines.parse_captions``."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
+    model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
+                       "openai: served model name (default: the server's first model)")
+    model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
+    model.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key")
+    model.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
+    model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
+    model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
+    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
+    model.add_argument("--dtype", default="auto", help="vllm: weight dtype")
+    model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
+    model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
 
 
 def resolve_vocabulary(args: argparse.Namespace) -> Vocabulary:
