@@ -9,7 +9,7 @@ templates (:class:`~lmseg.attributes.prompt.PromptTemplate`, default
 (:mod:`lmseg.captions.phrase_table`).
 
 The model answers ``{"phrases": [...]}`` under a JSON schema. An answer is then cleaned
-(:func:`lmseg.captions.phrases.clean_phrase`), and a phrase is kept only if it has at most
+(:func:`lmseg.captions.phrases.clean_phrase`, leading articles removed), and a phrase is kept only if it has at most
 ``max_words`` words, every word of it occurs in the caption (no invented objects), and it is
 not a duplicate. An answer is invalid (and retried) when it is not such a JSON object, or
 when it listed phrases but none survived; an empty list is a valid answer (a caption that
@@ -92,7 +92,7 @@ def parse_phrases(text: str, caption: str, limits: PhraseLimits) -> tuple[str, .
     own = set(_words(caption))
     kept: list[str] = []
     for item in data["phrases"]:
-        phrase = clean_phrase(item) if isinstance(item, str) else ""
+        phrase = re.sub(r"^(?:(?:a|an|the)\s+)+", "", clean_phrase(item)) if isinstance(item, str) else ""
         words = _words(phrase)
         if (phrase and len(words) <= limits.max_words and len(phrase) <= limits.max_chars
                 and all(w in own for w in words) and phrase not in kept):
