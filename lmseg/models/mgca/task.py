@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from lmseg.backbones.loading import load_strict
 from lmseg.captions.phrase_table import read_phrase_table
 from lmseg.captions.shards import SkipLog, list_shards
 from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
@@ -56,7 +57,8 @@ class CaptionDataConfig:
             LLM stage); None parses captions with the rules.
         crop_scale: area range of the random resized crop (0.5-1.0: a crop keeps most of what
             the caption describes; CLIP-style training uses 0.9-1.0, GroupViT 0.08-1.0).
-        workers: data-loader worker processes (used by the trainer).
+
+    Data-loader workers are the trainer's ``run.workers``.
     """
 
     shards: str | None = None
@@ -65,15 +67,12 @@ class CaptionDataConfig:
     caption_column: str = "caption"
     phrase_table: str | None = None
     crop_scale: tuple[float, float] = (0.5, 1.0)
-    workers: int = 4
 
     def __post_init__(self) -> None:
         if (self.shards is None) == (self.table is None):
             raise LmsegError("data: give exactly one of 'shards' (webdataset tars) and 'table' (CSV/Parquet)")
-        if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise LmsegError("data.crop_scale must be two numbers 0 < low <= high <= 1")
-        if self.workers < 0:
-            raise LmsegError("data.workers must be >= 0")
 
 
 def _unwrap(model: torch.nn.Module) -> MGCAModel:
@@ -143,6 +142,10 @@ class MGCATask:
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
         return model_checkpoint(_unwrap(model))
+
+    def load_model_checkpoint(self, model: torch.nn.Module, entry: dict[str, Any], source: str) -> None:
+        """Restore the weights of :meth:`model_checkpoint`'s entry (strictly; used on resume)."""
+        load_strict(_unwrap(model), entry["state_dict"], source=source, arch=f"MGCA {self.config.name}")
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         return {}
