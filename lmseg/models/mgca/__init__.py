@@ -67,8 +67,8 @@ def mgca_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu
         raise LmsegError("mgca_vitb16 needs a trained MGCA checkpoint: pass checkpoint=PATH (train one with "
                          "`python -m pipelines.train --config configs/mgca_vitb16_cc3m.yaml`, which starts from "
                          "CLIP ViT-B-16 openai weights)")
-    model = load_model(checkpoint, expected="mgca_vitb16", device=device)
-    return MGCAPredictor(model, inference=override_dataclass(InferenceConfig(), inference, where=_WHERE))
+    settings = override_dataclass(InferenceConfig(), inference, where=_WHERE)  # bad settings: before any load
+    return MGCAPredictor(load_model(checkpoint, expected="mgca_vitb16", device=device), inference=settings)
 
 
 def mgca_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
@@ -78,14 +78,14 @@ def mgca_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.
     Without a checkpoint every weight is random (seeded by ``seed``): its outputs are
     MEANINGLESS, but every code path runs. Default protocol: short side 96, adaptive unit.
     """
+    settings = override_dataclass(InferenceConfig(short_side=96, slic_segments=40), inference, where=_WHERE)
     if checkpoint is not None:
         model = load_model(checkpoint, expected="mgca_tiny", device=device)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(get_config("mgca_tiny"), device=device)
-    base = InferenceConfig(short_side=96, slic_segments=40)
-    return MGCAPredictor(model, inference=override_dataclass(base, inference, where=_WHERE))
+    return MGCAPredictor(model, inference=settings)
 
 
 SEGMENTERS = {"mgca_vitb16": mgca_vitb16, "mgca_tiny": mgca_tiny}

@@ -126,3 +126,13 @@ def test_bad_training_sections_are_rejected(shards: Path) -> None:
         build({"name": "mgca_tiny", "grouping": "slic"}, {"shards": str(shards)}, 0)
     with pytest.raises(LmsegError, match="unknown MGCA config"):
         build({"name": "mgca_huge"}, {"shards": str(shards)}, 0)
+
+
+@pytest.mark.parametrize("name", ["mgca_tiny_captions", "mgca_vitb16_cc3m"])
+def test_shipped_training_configs_build_their_task(name: str) -> None:
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "configs" / f"{name}.yaml").read_text())
+    assert config["task"] == "mgca"
+    task = TRAIN_TASKS["mgca"](config["model"], config["data"], config["run"]["seed"])
+    assert task.config.name == config["model"]["name"]
