@@ -140,7 +140,8 @@ def infer_images(args: argparse.Namespace, images: list[np.ndarray], device: tor
     print(f"infer lmseg_{args.model} short side {short}: {base:.3f} s/image")
     for unit in ("pixel", "region", "adaptive"):
         took = measure_inference(build_mgca(args.model, short, unit, device), images, vocabulary, args.infer_repeats)
-        print(f"infer mgca_{args.model} unit={unit} short side {short}: {took:.3f} s/image (x{took / base:.2f} of LMSeg)")
+        print(f"infer mgca_{args.model} unit={unit} short side {short}: {took:.3f} s/image "
+              f"(x{took / base:.2f} of LMSeg)")
 
 
 def build_mgca(model: str, short: int, unit: str, device: torch.device):

@@ -9,9 +9,9 @@ templates (:class:`~lmseg.attributes.prompt.PromptTemplate`, default
 (:mod:`lmseg.captions.phrase_table`).
 
 The model answers ``{"phrases": [...]}`` under a JSON schema. An answer is then cleaned
-(:func:`lmseg.captions.phrases.clean_phrase`, leading articles removed), and a phrase is kept only if it has at most
-``max_words`` words, every word of it occurs in the caption (no invented objects), and it is
-not a duplicate. An answer is invalid (and retried) when it is not such a JSON object, or
+(:func:`lmseg.captions.phrases.clean_phrase`, leading articles removed), and a phrase is
+kept only if it has at most ``max_words`` words, every word of it occurs in the caption (no
+invented objects), and it is not a duplicate. An answer is invalid (and retried) when it is not such a JSON object, or
 when it listed phrases but none survived; an empty list is a valid answer (a caption that
 names nothing visible).
 """
@@ -34,7 +34,7 @@ import pyarrow as pa
 from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.prompt import PromptTemplate, load_template
 from lmseg.attributes.store import exclusive_lock, write_table
-from lmseg.captions.phrase_table import SCHEMA, caption_sha256, read_phrase_table, shard_of, shard_prefix
+from lmseg.captions.phrase_table import SCHEMA, PhraseTable, caption_sha256, read_phrase_table, shard_of, shard_prefix
 from lmseg.captions.phrases import clean_phrase
 from lmseg.errors import LmsegError
 
@@ -150,7 +150,7 @@ class CaptionReport:
     seconds: float = 0.0
 
 
-def _pending(captions: Iterable[str], job: CaptionJob, done: set[str], report: CaptionReport
+def _pending(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: CaptionReport
              ) -> Iterator[list[tuple[str, str]]]:
     """Chunks of unique (hash, caption) this run owns that the table lacks (the others it owns
     are counted in ``report.skipped``)."""
@@ -173,7 +173,7 @@ def _pending(captions: Iterable[str], job: CaptionJob, done: set[str], report: C
         yield chunk
 
 
-def _check_provenance(job: CaptionJob, model_name: str) -> set[str]:
+def _check_provenance(job: CaptionJob, model_name: str) -> PhraseTable:
     table = read_phrase_table(job.output)
     ours = (model_name, job.template.sha256, job.settings_json())
     other = [p for p in table.provenance if p != ours]
@@ -184,7 +184,7 @@ def _check_provenance(job: CaptionJob, model_name: str) -> set[str]:
             f"sampling settings); this run uses model {model_name!r}, template {job.template.sha256[:12]}...; "
             "use another --output folder"
         )
-    return set(table.phrases)
+    return table
 
 
 def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backend) -> CaptionReport:
@@ -205,7 +205,8 @@ def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backe
             rows, failures = _parse_chunk(job, backend, chunk)
             report.failed.update(failures)
             if rows:
-                write_table(pa.Table.from_pylist(rows, schema=SCHEMA), job.output / f"{prefix}.chunk-{counter:06d}.parquet")
+                chunk_file = job.output / f"{prefix}.chunk-{counter:06d}.parquet"
+                write_table(pa.Table.from_pylist(rows, schema=SCHEMA), chunk_file)
                 counter += 1
             report.parsed += len(rows)
             log.info("saved %d captions (%d failed so far) to %s", report.parsed, len(report.failed), job.output)

@@ -22,9 +22,9 @@ Columns:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -65,21 +65,62 @@ def shard_prefix(shard: tuple[int, int] | None) -> str:
     return f"shard-{index:03d}-of-{count:03d}"
 
 
-@dataclass(frozen=True)
-class PhraseTable:
-    """A loaded table: caption hash -> phrases, and how the rows were made.
+_PHRASE_SEP, _KEY_HEX = "\x1f", 16  # phrases are joined by a unit separator; keys are 16 hex digits
 
-    Attributes:
-        phrases: caption sha256 -> tuple of phrases.
+
+def _key(sha: str) -> int:
+    return int(sha[:_KEY_HEX], 16)
+
+
+class PhraseTable:
+    """A loaded table in compact form: caption hash -> phrases, and how the rows were made.
+
+    The rows are held as a sorted ``uint64`` array of hash prefixes (64 bits of the sha256), an
+    ``int64`` offset array and one string of all phrases, about 16 bytes per caption plus the
+    phrase text (CC3M's ~3M captions: roughly 150 MB, shared by forked loader workers), instead
+    of a Python dict of tuples (several hundred bytes per caption).
+
+    Args:
+        rows: (caption sha256, phrases) pairs; a later row replaces an earlier one.
         provenance: the distinct ``(model, template_sha256, sampling)`` of the rows.
     """
 
-    phrases: dict[str, tuple[str, ...]]
-    provenance: frozenset[tuple[str, str, str]]
+    def __init__(self, rows: list[tuple[str, tuple[str, ...]]], provenance: frozenset[tuple[str, str, str]]) -> None:
+        by_key = {_key(sha): _PHRASE_SEP.join(phrases) for sha, phrases in rows}
+        order = sorted(by_key)
+        self.keys = np.array(order, dtype=np.uint64)
+        texts = [by_key[k] for k in order]
+        self.offsets = np.cumsum([0] + [len(t) for t in texts], dtype=np.int64)
+        self.blob = "".join(texts)
+        self.provenance = provenance
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, sha: str) -> bool:
+        return self._index(sha) is not None
+
+    def _index(self, sha: str) -> int | None:
+        key = np.uint64(_key(sha))
+        i = int(np.searchsorted(self.keys, key))
+        return i if i < len(self.keys) and self.keys[i] == key else None
+
+    def get_sha(self, sha: str) -> tuple[str, ...] | None:
+        """The phrases of the caption with this sha256, or None when the table lacks it."""
+        i = self._index(sha)
+        if i is None:
+            return None
+        text = self.blob[self.offsets[i]:self.offsets[i + 1]]
+        return tuple(text.split(_PHRASE_SEP)) if text else ()
 
     def get(self, caption: str) -> tuple[str, ...] | None:
         """The phrases of ``caption``, or None when the table does not have it."""
-        return self.phrases.get(caption_sha256(caption))
+        return self.get_sha(caption_sha256(caption))
+
+    def as_dict(self) -> dict[int, tuple[str, ...]]:
+        """hash prefix -> phrases (for inspection and tests)."""
+        return {int(k): tuple(t.split(_PHRASE_SEP)) if t else ()
+                for k, t in zip(self.keys, (self.blob[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])))}
 
 
 def part_files(folder: Path) -> list[Path]:
@@ -97,7 +138,7 @@ def read_phrase_table(folder: str | Path, *, columns: tuple[str, ...] = ("captio
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise LmsegError(f"caption-phrase table {folder} must be a folder of Parquet files")
-    phrases: dict[str, tuple[str, ...]] = {}
+    rows: list[tuple[str, tuple[str, ...]]] = []
     provenance: set[tuple[str, str, str]] = set()
     for path in part_files(folder):
         try:
@@ -109,7 +150,6 @@ def read_phrase_table(folder: str | Path, *, columns: tuple[str, ...] = ("captio
         if version is None or version.decode() != SCHEMA_VERSION or not schema.equals(SCHEMA, check_metadata=False):
             raise LmsegError(f"{path} is not a caption-phrase table of schema version {SCHEMA_VERSION}; move it away")
         data = table.to_pydict()
-        for sha, values in zip(data["caption_sha256"], data["phrases"]):
-            phrases[sha] = tuple(values)
+        rows.extend((sha, tuple(values)) for sha, values in zip(data["caption_sha256"], data["phrases"]))
         provenance.update(zip(*(data[c] for c in PROVENANCE)))
-    return PhraseTable(phrases, frozenset(provenance))
+    return PhraseTable(rows, frozenset(provenance))

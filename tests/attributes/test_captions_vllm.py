@@ -30,7 +30,7 @@ def test_llm_noun_phrases_of_real_captions(vllm_backend, tmp_path: Path) -> None
     files = part_files(tmp_path / "phrases")
     assert files and all(pq.read_schema(f).equals(SCHEMA, check_metadata=False) for f in files)
     table = read_phrase_table(tmp_path / "phrases")
-    assert len(table.phrases) == report.parsed
+    assert len(table) == report.parsed
     assert table.provenance == {(vllm_backend.model_name, job.template.sha256, job.settings_json())}
     non_empty = 0
     for caption in captions:

@@ -188,7 +188,8 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         if self.unit not in ("adaptive", "pixel", "region"):
             raise LmsegError(f"unit must be 'adaptive', 'pixel' or 'region', got {self.unit!r}")
-        if self.region_source not in ("slic", "groups") or any(s not in ("slic", "groups") for s in self.adaptive_levels):
+        sources = (self.region_source, *self.adaptive_levels)
+        if any(s not in ("slic", "groups") for s in sources):
             raise LmsegError("region_source and adaptive_levels take 'slic' and 'groups'")
         if not 0 < self.min_agreement <= 1:
             raise LmsegError("min_agreement must be in (0, 1]")

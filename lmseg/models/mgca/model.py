@@ -66,7 +66,8 @@ class MGCAModel(nn.Module):
         if self.dense_head is not None:
             nn.init.zeros_(self.dense_head.weight)
             nn.init.zeros_(self.dense_head.bias)
-        self.groups = GroupTokens(config.num_groups, dim, config.group_temperature) if config.grouping == "tokens" else None
+        self.groups = (GroupTokens(config.num_groups, dim, config.group_temperature)
+                       if config.grouping == "tokens" else None)
 
     # ---- image side -------------------------------------------------------------------
 
@@ -133,7 +134,8 @@ class MGCAModel(nn.Module):
                 patches, text, owner, negatives, attention_temperature=cfg.attention_temperature,
                 temperature=cfg.object_temperature)
             regions = region_embeddings(patches, self.assignment(patches).float())
-            terms["loss_region"] = losses.region_loss(regions, text, owner, negatives, temperature=cfg.region_temperature)
+            terms["loss_region"] = losses.region_loss(regions, text, owner, negatives,
+                                                      temperature=cfg.region_temperature)
             labels, keep = losses.pseudo_pixel_labels(
                 patches, text, owner, selection=cfg.pixel_selection, threshold=cfg.pixel_threshold,
                 top_fraction=cfg.pixel_top_fraction)

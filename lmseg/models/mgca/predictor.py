@@ -87,7 +87,8 @@ class MGCAPredictor:
     def pixel_scores(self, rgb: np.ndarray, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pixel scores ``(N, H, W)`` and the group map ``(H, W)`` int64 of an RGB image."""
         h0, w0 = rgb.shape[:2]
-        x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(self.device)
+        x = pixels.permute(2, 0, 1)[None].float() / 255.0
         h, w = self.resized_size(h0, w0)
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
         patches, _, grid = self.model.dense(x)

@@ -116,7 +116,7 @@ class MGCATask:
 
     def train_dataset(self) -> torch.utils.data.Dataset:
         table = read_phrase_table(Path(self.data.phrase_table)) if self.data.phrase_table else None
-        if table is not None and not table.phrases:
+        if table is not None and not len(table):
             raise LmsegError(f"the caption-phrase table {self.data.phrase_table} is empty or missing; "
                              "run `python -m pipelines.parse_captions` first")
         crop = CropSettings(self.config.input_size, scale=tuple(self.data.crop_scale))
