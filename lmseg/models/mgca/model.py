@@ -142,7 +142,8 @@ class MGCAModel(nn.Module):
             terms["loss_pixel"] = losses.pixel_loss(patches, text, labels, keep, negatives,
                                                     temperature=cfg.pixel_temperature)
             share = keep.float().mean()
-        else:
+        else:  # the group tokens still take part (zero gradient), as DDP needs every parameter used
+            zero = zero + self.assignment(patches).sum() * 0.0
             terms.update(loss_object=zero, loss_region=zero, loss_pixel=zero)
             share = zero.detach()
         total = (cfg.image_weight * terms["loss_image"] + cfg.object_weight * terms["loss_object"]

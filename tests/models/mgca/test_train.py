@@ -136,3 +136,15 @@ def test_shipped_training_configs_build_their_task(name: str) -> None:
     assert config["task"] == "mgca"
     task = TRAIN_TASKS["mgca"](config["model"], config["data"], config["run"]["seed"])
     assert task.config.name == config["model"]["name"]
+
+
+def test_batch_without_noun_phrases_trains_the_image_level_only() -> None:
+    from lmseg.models.mgca import PhraseBatch, build_model, get_config
+
+    torch.manual_seed(0)
+    model = build_model(get_config("mgca_tiny")).train()
+    terms = model(torch.rand(2, 3, 32, 32), ["It is very nice.", "so good"], PhraseBatch.from_lists([(), ()]))
+    assert all(float(terms[k].detach()) == 0.0 for k in ("loss_object", "loss_region", "loss_pixel"))
+    assert torch.isclose(terms["loss"], terms["loss_image"])
+    terms["loss"].backward()
+    assert model.groups.tokens.grad is not None and not model.groups.tokens.grad.any()  # used (DDP), unchanged
