@@ -61,18 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def caption_stream(args: argparse.Namespace, skips: SkipLog) -> Iterator[str]:
-    """The captions of the chosen source, streamed (shards one at a time)."""
+    """The captions of the chosen source, streamed (shards one at a time). The source is
+    checked here, at once, so that bad input is reported before any model loads."""
     if args.shards:
-        yield from (s.caption for s in iter_shards(list_shards(args.shards), skips))
-    elif args.table:
-        yield from (s.caption for s in read_caption_table(args.table, skips, image_column=args.image_column,
-                                                             caption_column=args.caption_column))
-    else:
-        try:
-            with open(args.captions, encoding="utf-8") as handle:
-                yield from (line for line in handle if line.strip())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LmsegError(f"cannot read captions from {args.captions}: {exc}") from None
+        return (s.caption for s in iter_shards(list_shards(args.shards), skips))
+    if args.table:
+        rows = read_caption_table(args.table, skips, image_column=args.image_column, caption_column=args.caption_column)
+        return (s.caption for s in rows)
+    if not args.captions.is_file():
+        raise LmsegError(f"cannot read captions from {args.captions}: no such file")
+    return _lines(args.captions)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            yield from (line for line in handle if line.strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LmsegError(f"cannot read captions from {path}: {exc}") from None
 
 
 def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -102,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
     template = template_from(args.template)
     limits = PhraseLimits(max_phrases=args.max_phrases)
     skips = SkipLog()
+    captions = caption_stream(args, skips)
     if args.dry_run:
-        for caption, _ in zip(caption_stream(args, skips), range(3)):
+        for caption, _ in zip(captions, range(3)):
             print(template.render_variables(caption=caption.strip(), max_phrases=limits.max_phrases)[0]["content"])
             print("---")
         return 0
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     job = CaptionJob(template, settings, limits, output, shard=shard, chunk_size=args.chunk_size,
                      max_attempts=args.max_attempts)
     try:
-        report = run_caption_parsing(caption_stream(args, skips), job, backend)
+        report = run_caption_parsing(captions, job, backend)
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)
