@@ -16,7 +16,9 @@ from typing import Any
 from lmseg.errors import LmsegError
 from lmseg.inference.segmenter import Segmenter
 
-MODEL_PACKAGES: tuple[str, ...] = ("lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mrovseg")
+MODEL_PACKAGES: tuple[str, ...] = (
+    "lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mrovseg", "lmseg.models.mgca",
+)
 
 
 def collect(attribute: str) -> dict[str, Any]:

@@ -57,24 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--classes", help='a comma list, synonyms after ";" (e.g. "cat,dog,sofa;couch")')
     vocab.add_argument("--name", help="name of a --vocabulary/--classes vocabulary in the cache (default: from the file or a hash)")
 
-    model = parser.add_argument_group("model")
-    model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
-    model.add_argument("--method", choices=("scored", "generate"),
-                       help="scored: rank curated words by calibrated log-probability (default with vllm); "
-                       "generate: free JSON generation (default and only choice with openai)")
-    model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
-                       "openai: served model name (default: the server's first model)")
-    model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
-    model.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key")
-    model.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
-    model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
-    model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
-    model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
-    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
-    model.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                       help="vllm: weight dtype (auto: float32 on a CPU, the model's own on a GPU)")
-    model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
-    model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
+    add_backend_arguments(parser)
+    parser.add_argument_group("method").add_argument(
+        "--method", choices=("scored", "generate"),
+        help="scored: rank curated words by calibrated log-probability (default with vllm); "
+        "generate: free JSON generation (default and only choice with openai)")
 
     gen = parser.add_argument_group("generation (--template, temperatures, tokens, attempts: generate method only)")
     gen.add_argument("--template", type=Path, help="jinja2 prompt template (default prompts/attributes.j2)")
@@ -101,20 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_numbers(args: argparse.Namespace) -> None:
     """Reject numeric options that cannot work, before anything is loaded."""
-    at_least = {"--concurrency": (args.concurrency, 1), "--max-retries": (args.max_retries, 0),
-                "--max-attempts": (args.max_attempts, 1), "--max-items": (args.max_items, 1),
-                "--chunk-size": (args.chunk_size, 1), "--max-tokens": (args.max_tokens, 16),
-                "--max-model-len": (args.max_model_len, 64), "--tensor-parallel-size": (args.tensor_parallel_size, 1)}
+    check_backend_numbers(args)
+    at_least = {"--max-attempts": (args.max_attempts, 1), "--max-items": (args.max_items, 1),
+                "--chunk-size": (args.chunk_size, 1), "--max-tokens": (args.max_tokens, 16)}
     for flag, (value, low) in at_least.items():
         if value < low:
             raise LmsegError(f"{flag} must be >= {low} (got {value})")
     for flag, value in (("--temperature", args.temperature), ("--retry-temperature", args.retry_temperature)):
         if not value >= 0:
             raise LmsegError(f"{flag} must be a number >= 0 (got {value})")
-    if not args.timeout > 0:
-        raise LmsegError(f"--timeout must be > 0 seconds (got {args.timeout})")
-    if args.gpu_memory_utilization is not None and not 0 < args.gpu_memory_utilization <= 1:
-        raise LmsegError(f"--gpu-memory-utilization must be in (0, 1] (got {args.gpu_memory_utilization})")
     if args.num_shards is not None and args.num_shards < 1:
         raise LmsegError(f"--num-shards must be >= 1 (got {args.num_shards})")
 
@@ -128,6 +110,40 @@ def resolve_method(args: argparse.Namespace) -> ScoringMethod | None:
         raise LmsegError("--method scored needs the log-probabilities of chosen next words, which the openai "
                          "backend does not request; use --method generate with --backend openai, or --backend vllm")
     return ScoringMethod()
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "model" argument group (backend, model, server and vLLM settings) read by
+    :func:`build_backend`; shared with ``pipelines.parse_captions``."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
+    model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
+                       "openai: served model name (default: the server's first model)")
+    model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
+    model.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key")
+    model.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
+    model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
+    model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
+    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
+    model.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                       help="vllm: weight dtype (auto: float32 on a CPU, the model's own on a GPU)")
+    model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
+    model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
+
+
+def check_backend_numbers(args: argparse.Namespace) -> None:
+    """Reject settings of :func:`add_backend_arguments` that cannot work (e.g. ``--concurrency 0``
+    would wait forever), before any model loads."""
+    at_least = {"--concurrency": (args.concurrency, 1), "--max-retries": (args.max_retries, 0),
+                "--max-model-len": (args.max_model_len, 64), "--tensor-parallel-size": (args.tensor_parallel_size, 1)}
+    for flag, (value, low) in at_least.items():
+        if value < low:
+            raise LmsegError(f"{flag} must be >= {low} (got {value})")
+    if not args.timeout > 0:
+        raise LmsegError(f"--timeout must be > 0 seconds (got {args.timeout})")
+    if args.gpu_memory_utilization is not None and not 0 < args.gpu_memory_utilization <= 1:
+        raise LmsegError(f"--gpu-memory-utilization must be in (0, 1] (got {args.gpu_memory_utilization})")
 
 
 def build_backend(args: argparse.Namespace) -> Backend:

@@ -49,11 +49,20 @@ class PromptTemplate:
         Raises:
             LmsegError: the template uses a variable that is not provided, or is malformed.
         """
+        return self.render_variables(
+            class_name=entry.name, synonyms=list(entry.synonyms), dataset=dataset, max_items=max_items
+        )
+
+    def render_variables(self, **variables: object) -> ChatMessages:
+        """Render the template with the given variables into one user message (any stage's
+        template: the caption-phrase stage passes ``caption`` and ``max_phrases``).
+
+        Raises:
+            LmsegError: the template uses a variable that is not provided, or is malformed.
+        """
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
         try:
-            content = env.from_string(self.text).render(
-                class_name=entry.name, synonyms=list(entry.synonyms), dataset=dataset, max_items=max_items
-            )
+            content = env.from_string(self.text).render(**variables)
         except jinja2.TemplateError as exc:
             raise LmsegError(f"prompt template {self.source}: {exc}") from None
         return [{"role": "user", "content": content.strip()}]

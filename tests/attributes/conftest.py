@@ -36,6 +36,15 @@ def llm_dir() -> Path:
     return MODEL_DIR
 
 
+@pytest.fixture(scope="session")
+def vllm_backend(llm_dir: Path):
+    """One in-process vLLM backend with the default model for the whole session: its engine
+    starts on the first generation and every test that takes this fixture shares it."""
+    from lmseg.attributes.backends.vllm_backend import VLLMBackend
+
+    return VLLMBackend(llm_dir)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `python -m pipelines.gen_prompts ARGS` in a fresh process, as a user would."""
     full_env = {**os.environ, **(env or {})}

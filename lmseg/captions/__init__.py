@@ -1,0 +1,12 @@
+"""Image-caption pairs and their noun phrases (MGCA's training data).
+
+* :mod:`~lmseg.captions.shards`: webdataset tar shards (img2dataset's format), streamed;
+  problems counted and skipped (:class:`~lmseg.captions.shards.SkipLog`).
+* :mod:`~lmseg.captions.table`: a CSV/Parquet table of image paths and captions.
+* :mod:`~lmseg.captions.sources`: deterministic random access by (epoch, position).
+* :mod:`~lmseg.captions.phrases`: the shared phrase form and the rule-based parser.
+* :mod:`~lmseg.captions.llm` / :mod:`~lmseg.captions.phrase_table`: the LLM stage and its
+  Parquet cache keyed by caption hash.
+
+No torch here: the LLM stage runs in the LLM environment.
+"""

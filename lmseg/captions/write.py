@@ -1,0 +1,55 @@
+"""Writing image-caption pairs as webdataset tar shards in img2dataset's layout.
+
+Shard ``k`` is ``<folder>/{k:05d}.tar``; sample ``j`` of it has the key ``{k:05d}{j:04d}`` and
+the members ``<key>.<ext>`` (the encoded image as given), ``<key>.txt`` (the caption, UTF-8)
+and ``<key>.json`` (``{"key", "caption", "source"}``), as img2dataset writes them. Each shard
+is written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from lmseg.captions.sources import Pair
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_shards(pairs: Iterable[Pair], folder: str | os.PathLike[str], *, per_shard: int = 1000) -> list[Path]:
+    """Write ``pairs`` (anything with ``caption``, ``image_name``, ``read_image_bytes()``) as shards.
+
+    Returns:
+        The shard paths, in order.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    tar: tarfile.TarFile | None = None
+    for index, pair in enumerate(pairs):
+        shard, j = divmod(index, per_shard)
+        if j == 0:
+            if tar is not None:
+                tar.close()
+                os.replace(written[-1].with_suffix(".tar.tmp"), written[-1])
+            written.append(folder / f"{shard:05d}.tar")
+            tar = tarfile.open(written[-1].with_suffix(".tar.tmp"), "w", format=tarfile.USTAR_FORMAT)
+        key = f"{shard:05d}{j:04d}"
+        ext = Path(pair.image_name).suffix.lstrip(".").lower() or "jpg"
+        _add(tar, f"{key}.{ext}", pair.read_image_bytes())
+        _add(tar, f"{key}.txt", pair.caption.encode("utf-8"))
+        _add(tar, f"{key}.json", json.dumps({"key": key, "caption": pair.caption,
+                                             "source": str(pair.image_name)}).encode("utf-8"))
+    if tar is not None:
+        tar.close()
+        os.replace(written[-1].with_suffix(".tar.tmp"), written[-1])
+    return written

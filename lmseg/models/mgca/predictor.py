@@ -1,0 +1,135 @@
+"""The MGCA predictor: image + vocabulary -> per-pixel scores, through a chosen prediction unit.
+
+Protocol (all fields of :class:`~lmseg.models.mgca.config.InferenceConfig`):
+
+1. keep-ratio resize so the short side is ``short_side`` (long side capped), both sides
+   rounded to multiples of the patch size; one forward pass of the whole image;
+2. per-patch class scores: softmax over the vocabulary of ``cos(patch, class) / temperature``
+   (class embeddings: template ensembles of every name of the class, from
+   :mod:`lmseg.text.attributes` with the on-disk :class:`~lmseg.text.cache.EmbeddingCache`);
+3. bilinear upsampling of the scores to the input image's size;
+4. the prediction unit (:mod:`.units`): ``pixel``, ``region`` (SLIC superpixels or the model's
+   groups) or ``adaptive`` (the abstract's adaptive semantic unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lmseg.errors import LmsegError
+from lmseg.inference.image_input import ImageInput, as_rgb_array
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.models.mgca.config import InferenceConfig, RegionSource
+from lmseg.models.mgca.model import MGCAModel
+from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
+from lmseg.text.attributes import PromptSpec, build_prompts, encode_prompts
+from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
+
+
+class MGCAPredictor:
+    """A :class:`~lmseg.inference.Segmenter` around an :class:`MGCAModel`.
+
+    Args:
+        model: the network (its device is used).
+        inference: the test protocol.
+        cache: the text-embedding cache (default: under ``lmseg.paths.cache_dir()``); None
+            disables it.
+    """
+
+    def __init__(self, model: MGCAModel, *, inference: InferenceConfig | None = None,
+                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
+        self.model = model.eval()
+        self.inference = inference or InferenceConfig()
+        self.cache = cache
+        self._text: dict[str, torch.Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def prompt_spec(self) -> PromptSpec:
+        return PromptSpec(imagenet_templates=self.inference.prompt_templates)
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides the output, for reports: model config, protocol, prompts."""
+        return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
+                "prompts": asdict(self.prompt_spec)}
+
+    def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, D)`` L2-normalised class embeddings on the model's device (memoised, cached)."""
+        prompts = build_prompts(as_vocabulary(vocabulary), None, spec=self.prompt_spec, pooling="mean")
+        memo = prompts.content_sha256()
+        if memo not in self._text:
+            clip = self.model.clip
+            if self.cache is None:
+                emb = encode_prompts(prompts, clip.encode_text)
+            else:
+                emb = self.cache.get_or_compute(prompts, clip.encode_text, model_name=clip.model_name,
+                                                weights_id=clip_text_fingerprint(clip.model), table_id="none")
+            self._text[memo] = emb[:, 0].to(self.device)
+        return self._text[memo]
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """The model input size for an image of ``height`` x ``width`` (multiples of the patch)."""
+        cfg = self.inference
+        scale = cfg.short_side / min(height, width)
+        scale = min(scale, cfg.max_long_side / max(height, width))
+        patch = self.model.clip.patch_size[0]
+        return (max(patch, round(height * scale / patch) * patch), max(patch, round(width * scale / patch) * patch))
+
+    @torch.no_grad()
+    def pixel_scores(self, rgb: np.ndarray, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pixel scores ``(N, H, W)`` and the group map ``(H, W)`` int64 of an RGB image."""
+        h0, w0 = rgb.shape[:2]
+        pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(self.device)
+        x = pixels.permute(2, 0, 1)[None].float() / 255.0
+        h, w = self.resized_size(h0, w0)
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
+        patches, _, grid = self.model.dense(x)
+        logits = patches[0].float() @ text.t() / self.inference.temperature  # (h*w, N)
+        probs = logits.softmax(dim=-1).t().reshape(-1, *grid)
+        scores = F.interpolate(probs[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+        groups = self.model.assignment(patches).argmax(dim=-1).reshape(1, 1, *grid).float()
+        group_map = F.interpolate(groups, size=(h0, w0), mode="nearest")[0, 0].long()
+        return scores, torch.unique(group_map, return_inverse=True)[1]
+
+    def _regions(self, source: RegionSource, rgb: np.ndarray, groups: torch.Tensor) -> torch.Tensor:
+        if source == "groups":
+            return groups
+        cfg = self.inference
+        return torch.from_numpy(slic_regions(rgb, cfg.slic_segments, cfg.slic_compactness)).to(groups.device)
+
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class scores after the prediction unit (on the device)."""
+        rgb = as_rgb_array(image)
+        if rgb.shape[0] * rgb.shape[1] > self.inference.max_pixels:
+            raise LmsegError(f"the image is {rgb.shape[1]}x{rgb.shape[0]} pixels; this predictor accepts at most "
+                             f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
+        scores, groups = self.pixel_scores(rgb, self.text_embeddings(vocabulary))
+        cfg = self.inference
+        if cfg.unit == "pixel":
+            return scores
+        if cfg.unit == "region":
+            return region_unit(scores, self._regions(cfg.region_source, rgb, groups))
+        levels = [self._regions(source, rgb, groups) for source in cfg.adaptive_levels]
+        return adaptive_unit(scores, levels, cfg.min_agreement)
+
+    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+        """``(N, H, W)`` float32 per-class probabilities after the prediction unit, before argmax."""
+        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
+
+    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
+        """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
+        vocab = as_vocabulary(vocabulary)
+        scores = self.scores_tensor(image, vocab)
+        return Segmentation(
+            label_map=scores.argmax(dim=0).to(torch.int32).cpu().numpy(),
+            class_names=tuple(vocab.names),
+            scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
+        )

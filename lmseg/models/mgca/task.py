@@ -1,0 +1,168 @@
+"""MGCA's training recipe for the shared trainer (the ``TrainTask`` protocol of ``lmseg.engine``).
+
+The YAML's ``model:`` section names a preset and may replace any :class:`MGCAConfig` field,
+plus ``clip`` (the CLIP weights to start from: an open_clip tag such as ``openai``, a file, or
+null for random weights); ``data:`` fills :class:`CaptionDataConfig`. The trainer owns the
+optimiser, schedule, AMP, DDP, checkpoints and logging; this task owns the model, the data,
+the loss and the parameter groups:
+
+* ``clip_image``: the CLIP image tower at ``image_lr_scale``;
+* ``clip_text``: the text tower at ``text_lr_scale``, only when ``tune_text`` (otherwise it
+  is frozen and left out);
+* ``heads``: the dense head and the group tokens at the full rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lmseg.backbones.loading import load_strict
+from lmseg.captions.phrase_table import read_phrase_table
+from lmseg.captions.shards import SkipLog, list_shards
+from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
+from lmseg.captions.table import read_caption_table
+from lmseg.config_overrides import override_dataclass
+from lmseg.errors import LmsegError
+from lmseg.models.mgca.config import MGCAConfig, config_from_dict
+from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLookup, collate
+from lmseg.models.mgca.factory import build_model, model_checkpoint
+from lmseg.models.mgca.model import MGCAModel, PhraseBatch
+
+
+@dataclass(frozen=True)
+class ParamGroupSpec:
+    """A named group of parameters with its learning-rate multiplier (the engine's
+    ``ParamGroup`` has the same fields; the integrator may return that type instead)."""
+
+    name: str
+    params: list[torch.nn.Parameter]
+    lr_scale: float = 1.0
+    weight_decay: float | None = None
+
+
+@dataclass(frozen=True)
+class CaptionDataConfig:
+    """Where the image-caption pairs come from (exactly one of ``shards`` and ``table``).
+
+    Attributes:
+        shards: webdataset tar shards (img2dataset output): a folder, a glob or a file.
+        table: a CSV or Parquet table of image paths (relative to the table) and captions.
+        image_column / caption_column: the table's column names.
+        phrase_table: a caption-phrase table folder from ``pipelines.parse_captions`` (the
+            LLM stage); None parses captions with the rules.
+        crop_scale: area range of the random resized crop (0.5-1.0: a crop keeps most of what
+            the caption describes; CLIP-style training uses 0.9-1.0, GroupViT 0.08-1.0).
+
+    Data-loader workers are the trainer's ``run.workers``.
+    """
+
+    shards: str | None = None
+    table: str | None = None
+    image_column: str = "image"
+    caption_column: str = "caption"
+    phrase_table: str | None = None
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+
+    def __post_init__(self) -> None:
+        if (self.shards is None) == (self.table is None):
+            raise LmsegError("data: give exactly one of 'shards' (webdataset tars) and 'table' (CSV/Parquet)")
+        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise LmsegError("data.crop_scale must be two numbers 0 < low <= high <= 1")
+
+
+def _unwrap(model: torch.nn.Module) -> MGCAModel:
+    return getattr(model, "module", model)  # DDP keeps the model in .module
+
+
+class MGCATask:
+    """The ``TrainTask`` of MGCA (see the module docstring).
+
+    Args:
+        config: the model.
+        data: the data.
+        clip: CLIP weights to start from (tag, file or None for random).
+        seed: the data order's seed.
+    """
+
+    name = "mgca"
+
+    def __init__(self, config: MGCAConfig, data: CaptionDataConfig, clip: str | None, seed: int) -> None:
+        self.config = config
+        self.data = data
+        self.clip = clip
+        self.seed = seed
+
+    def build_model(self) -> torch.nn.Module:
+        model = build_model(self.config, clip=self.clip).train()
+        if not self.config.tune_text:
+            for name, param in model.clip.model.named_parameters():
+                if not name.startswith("visual."):
+                    param.requires_grad_(False)
+        return model
+
+    def pair_source(self) -> PairSource:
+        """The pairs (counted problems are logged)."""
+        skips = SkipLog()
+        if self.data.shards is not None:
+            return ShardPairs(list_shards(self.data.shards), self.seed, skips)
+        rows = read_caption_table(self.data.table, skips, image_column=self.data.image_column,
+                                  caption_column=self.data.caption_column)
+        return TablePairs(rows, self.seed)
+
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        table = read_phrase_table(Path(self.data.phrase_table)) if self.data.phrase_table else None
+        if table is not None and not len(table):
+            raise LmsegError(f"the caption-phrase table {self.data.phrase_table} is empty or missing; "
+                             "run `python -m pipelines.parse_captions` first")
+        crop = CropSettings(self.config.input_size, scale=tuple(self.data.crop_scale))
+        return CaptionTrainSamples(self.pair_source(), PhraseLookup(table, self.config.max_phrases), crop, self.seed)
+
+    def collate(self, items: list[Any]) -> Any:
+        return collate(items)
+
+    def loss(self, model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+        images = batch["images"].to(next(model.parameters()).device, non_blocking=True)
+        return model(images, batch["captions"], PhraseBatch.from_lists(batch["phrases"]))
+
+    def param_groups(self, model: torch.nn.Module) -> list[ParamGroupSpec]:
+        net = _unwrap(model)
+        image = [p for n, p in net.clip.model.named_parameters() if n.startswith("visual.")]
+        heads = [p for n, p in net.named_parameters() if not n.startswith("clip.")]
+        groups = [ParamGroupSpec("clip_image", image, self.config.image_lr_scale), ParamGroupSpec("heads", heads)]
+        if self.config.tune_text:
+            text = [p for n, p in net.clip.model.named_parameters()
+                    if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+            groups.append(ParamGroupSpec("clip_text", text, self.config.text_lr_scale))
+        return [g for g in groups if g.params]
+
+    def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
+        return model_checkpoint(_unwrap(model))
+
+    def load_model_checkpoint(self, model: torch.nn.Module, entry: dict[str, Any], source: str) -> None:
+        """Restore the weights of :meth:`model_checkpoint`'s entry (strictly; used on resume)."""
+        load_strict(_unwrap(model), entry["state_dict"], source=source, arch=f"MGCA {self.config.name}")
+
+    def log_values(self, model: torch.nn.Module) -> dict[str, float]:
+        return {}
+
+
+def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any], seed: int) -> MGCATask:
+    """``TRAIN_TASKS["mgca"]``: validate the YAML sections into typed configs.
+
+    Raises:
+        LmsegError: unknown keys or bad values (the message names them).
+    """
+    if not isinstance(model_section, Mapping) or not isinstance(data_section, Mapping):
+        raise LmsegError("mgca training needs mappings 'model:' and 'data:' in the config")
+    section = dict(model_section)
+    clip = section.pop("clip", None)
+    config = config_from_dict(section, where="training config: model")
+    # the base names a placeholder source only to be a valid instance; the section replaces it
+    data = override_dataclass(CaptionDataConfig(shards="-"), {"shards": None, **data_section},
+                              where="training config: data")
+    return MGCATask(config, data, None if clip is None else str(clip), int(seed))

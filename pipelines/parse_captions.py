@@ -1,0 +1,128 @@
+"""Noun phrases of captions by an LLM, cached in a Parquet table keyed by caption hash (MGCA).
+
+Examples::
+
+    python -m pipelines.parse_captions --shards data/cc3m/ --output cache/caption_phrases/cc3m
+    python -m pipelines.parse_captions --table pairs.csv --backend openai --base-url http://127.0.0.1:8000/v1
+    python -m pipelines.parse_captions --shards 'data/cc3m/*.tar' --shard-index 0 --num-shards 8
+    python -m pipelines.parse_captions --captions captions.txt --dry-run
+
+Captions are streamed from webdataset shards (img2dataset's ``{key}.txt``), a CSV/Parquet
+table, or a text file with one caption per line. Finished chunks are kept; running the same
+command again parses only what is missing. Training reads the table with ``data.phrase_table``.
+
+Exit status: 0 all captions done; 1 some failed (listed); 2 bad input or an unusable
+model/server (nothing lost); 130 interrupted (finished chunks are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from lmseg.attributes.backends.base import SamplingSettings
+from lmseg.captions.llm import CaptionJob, CaptionReport, PhraseLimits, run_caption_parsing, template_from
+from lmseg.captions.shards import SkipLog, iter_shards, list_shards
+from lmseg.captions.table import read_caption_table
+from lmseg.engine.shards import shard_from_args
+from lmseg.errors import LmsegError
+from lmseg.paths import cache_dir, model_slug
+from pipelines.cli import run_command
+from pipelines.gen_prompts import add_backend_arguments, build_backend, check_backend_numbers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.parse_captions", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = parser.add_argument_group("captions (one of)").add_mutually_exclusive_group(required=True)
+    src.add_argument("--shards", help="webdataset shards: a folder of .tar files, a glob, or a file")
+    src.add_argument("--table", type=Path, help="a CSV or Parquet table with a caption column")
+    src.add_argument("--captions", type=Path, help="a UTF-8 text file, one caption per line")
+    parser.add_argument("--caption-column", default="caption", help="--table: the caption column")
+    parser.add_argument("--image-column", default="image", help="--table: the image column")
+    add_backend_arguments(parser)
+    gen = parser.add_argument_group("generation")
+    gen.add_argument("--template", type=Path, help="jinja2 prompt template (default prompts/caption_phrases.j2)")
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--retry-temperature", type=float, default=0.7)
+    gen.add_argument("--max-tokens", type=int, default=96)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--max-attempts", type=int, default=3, help="attempts per caption before it is reported failed")
+    gen.add_argument("--max-phrases", type=int, default=8, help="most phrases kept per caption")
+    gen.add_argument("--chunk-size", type=int, default=256, help="captions generated (and saved) together")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", type=Path, help="table folder (default cache/caption_phrases/<model>)")
+    out.add_argument("--shard-index", type=int, help="parse only this shard of the captions (0-based)")
+    out.add_argument("--num-shards", type=int, help="number of shards (captions are split by hash)")
+    out.add_argument("--dry-run", action="store_true", help="print the prompts of the first 3 captions; call no model")
+    out.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def caption_stream(args: argparse.Namespace, skips: SkipLog) -> Iterator[str]:
+    """The captions of the chosen source, streamed (shards one at a time). The source is
+    checked here, at once, so that bad input is reported before any model loads."""
+    if args.shards:
+        return (s.caption for s in iter_shards(list_shards(args.shards), skips))
+    if args.table:
+        rows = read_caption_table(args.table, skips, image_column=args.image_column, caption_column=args.caption_column)
+        return (s.caption for s in rows)
+    if not args.captions.is_file():
+        raise LmsegError(f"cannot read captions from {args.captions}: no such file")
+    return _lines(args.captions)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            yield from (line for line in handle if line.strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LmsegError(f"cannot read captions from {path}: {exc}") from None
+
+
+def print_summary(report: CaptionReport, skips: SkipLog, output: Path) -> None:
+    print(f"done: {report.parsed} parsed, {report.skipped} skipped (already present), {len(report.failed)} failed "
+          f"in {report.seconds:.1f} s; input problems: {skips.summary()}", file=sys.stderr)
+    print(f"table: {output}", file=sys.stderr)
+    for sha, (caption, reason) in sorted(report.failed.items()):
+        print(f"  failed: caption {sha[:12]} {caption[:60]!r}: {reason}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_backend_numbers(args)
+    shard = shard_from_args(args.shard_index, args.num_shards)
+    if args.chunk_size < 1 or args.max_attempts < 1 or args.max_phrases < 1:
+        raise LmsegError("--chunk-size, --max-attempts and --max-phrases must be >= 1")
+    settings = SamplingSettings(temperature=args.temperature, retry_temperature=args.retry_temperature,
+                                max_tokens=args.max_tokens, seed=args.seed)
+    template = template_from(args.template)
+    limits = PhraseLimits(max_phrases=args.max_phrases)
+    skips = SkipLog()
+    captions = caption_stream(args, skips)
+    if args.dry_run:
+        for caption, _ in zip(captions, range(3)):
+            print(template.render_variables(caption=caption.strip(), max_phrases=limits.max_phrases)[0]["content"])
+            print("---")
+        return 0
+    backend = build_backend(args)
+    output = args.output or cache_dir() / "caption_phrases" / model_slug(backend.model_name)
+    job = CaptionJob(template, settings, limits, output, shard=shard, chunk_size=args.chunk_size,
+                     max_attempts=args.max_attempts)
+    try:
+        report = run_caption_parsing(captions, job, backend)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
+              file=sys.stderr)
+        return 130
+    print_summary(report, skips, output)
+    return 1 if report.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

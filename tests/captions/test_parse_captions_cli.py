@@ -1,0 +1,36 @@
+"""`python -m pipelines.parse_captions`: dry run, and bad input rejected with one error line and
+exit status 2 before any model loads (the real model runs in tests/attributes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.parse_captions import main
+from tests.captions.fixture import fixture_shards
+
+
+def test_dry_run_renders_the_prompts_of_shard_captions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    fixture_shards(tmp_path / "shards")
+    assert main(["--shards", str(tmp_path / "shards"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("---") == 3 and 'Caption: "Closeup of bins of food that include broccoli and bread."' in out
+    assert "at most 8 phrases" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--shards", "{tmp}/none-*.tar"], "no webdataset shards"),
+    (["--captions", "{tmp}/missing.txt", "--dry-run"], "cannot read captions"),
+    (["--captions", "{tmp}/c.txt", "--shard-index", "1"], "give both --shard-index and --num-shards"),
+    (["--captions", "{tmp}/c.txt", "--shard-index", "2", "--num-shards", "2"], "--shard-index must be in"),
+    (["--captions", "{tmp}/c.txt", "--model", "{tmp}/no-model/"], "does not exist"),
+    (["--captions", "{tmp}/c.txt", "--backend", "openai"], "needs --base-url"),
+    (["--captions", "{tmp}/c.txt", "--concurrency", "0"], "--concurrency must be >= 1"),
+])
+def test_bad_input_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
+                                     message: str) -> None:
+    (tmp_path / "c.txt").write_text("A cat on a mat.\n", encoding="utf-8")
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1] and "Traceback" not in "\n".join(err)

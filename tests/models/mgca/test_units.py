@@ -1,0 +1,113 @@
+"""Prediction units: the adaptive semantic unit on a synthetic image where per-pixel prediction
+over-segments and per-group prediction under-segments; and the mgca_tiny predictor through the
+shared interface with each unit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import lmseg
+from lmseg.errors import LmsegError
+from lmseg.models.mgca.predictor import MGCAPredictor
+from lmseg.models.mgca.units import adaptive_unit, region_agreement, region_means, region_unit, slic_regions
+
+COLOURS = np.array([[200, 40, 40], [40, 160, 40], [40, 40, 220]], dtype=np.uint8)
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+    """A 32x32 image (left: class 0, right: class 1, a 16x12 block of class 2 inside the right),
+    noisy per-pixel scores (15% of pixels prefer a wrong class), and groups that merge the block
+    with the right half (the model's groups under-segment)."""
+    truth = np.zeros((32, 32), np.int64)
+    truth[:, 16:] = 1
+    truth[4:20, 18:30] = 2
+    rgb = COLOURS[truth]
+    rng = np.random.default_rng(0)
+    noisy = truth.copy()
+    flip = rng.random(truth.shape) < 0.15
+    noisy[flip] = (truth[flip] + rng.integers(1, 3, flip.sum())) % 3
+    scores = np.full((3, 32, 32), 0.2)
+    np.put_along_axis(scores, noisy[None], 0.6, axis=0)
+    groups = np.zeros((32, 32), np.int64)
+    groups[:, 16:] = 1
+    return rgb, truth, torch.from_numpy(scores), torch.from_numpy(groups)
+
+
+def test_region_statistics_are_direct_means() -> None:
+    scores = torch.arange(2 * 2 * 3, dtype=torch.float64).view(2, 2, 3)
+    regions = torch.tensor([[0, 0, 1], [1, 1, 1]])
+    means = region_means(scores, regions)
+    assert torch.allclose(means[:, 0], scores[:, 0, :2].mean(dim=1))
+    assert torch.allclose(means[:, 1], torch.stack([scores[c][regions == 1].mean() for c in range(2)]))
+    labels = torch.tensor([[1, 0, 1], [1, 1, 0]])
+    assert region_agreement(labels, regions, torch.tensor([0, 1])).tolist() == [0.5, 0.75]
+
+
+def test_adaptive_unit_beats_pixels_and_groups() -> None:
+    rgb, truth, scores, groups = _scene()
+    superpixels = torch.from_numpy(slic_regions(rgb, segments=64, compactness=10.0))
+    assert all(len(np.unique(truth[superpixels.numpy() == r])) == 1 for r in np.unique(superpixels))
+    block = truth == 2
+
+    def iou(pred: np.ndarray, cls: int) -> float:
+        return ((pred == cls) & (truth == cls)).sum() / ((pred == cls) | (truth == cls)).sum()
+
+    pixel = scores.argmax(0).numpy()
+    assert (pixel == truth).mean() < 0.9  # over-segmented: scattered wrong pixels everywhere
+
+    by_group = region_unit(scores, groups).argmax(0).numpy()
+    assert not (by_group[block] == 2).any()  # under-segmented: the block is swallowed by its group
+
+    adaptive = adaptive_unit(scores, [groups, superpixels], min_agreement=0.7).argmax(0).numpy()
+    # the few pixels left wrong lie in small superpixels too noisy to be trusted (they keep
+    # their own decision); everything else is right
+    assert (adaptive == truth).mean() > 0.985
+    def miou(pred: np.ndarray) -> float:
+        return float(np.mean([iou(pred, cls) for cls in range(3)]))
+
+    assert miou(adaptive) > 0.97 > max(miou(pixel), miou(by_group))
+    # the left group is coherent enough to be decided as a whole; the right one is not
+    agree = region_agreement(scores.argmax(0), groups, region_means(scores, groups).argmax(0))
+    assert agree[0] >= 0.7 > agree[1]
+
+
+def test_adaptive_unit_without_trusted_regions_is_per_pixel() -> None:
+    _, _, scores, groups = _scene()
+    out = adaptive_unit(scores, [groups], min_agreement=1.0)
+    assert torch.equal(out, scores)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> MGCAPredictor:
+    return lmseg.create_segmenter("mgca_tiny")
+
+
+@pytest.mark.parametrize("unit", ["pixel", "region", "adaptive"])
+def test_tiny_predictor_interface(tiny: MGCAPredictor, unit: str) -> None:
+    seg = tiny
+    seg.inference = dataclasses.replace(seg.inference, unit=unit)
+    image = np.random.default_rng(1).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    result = seg.predict(image, ["cat", "dog", "sofa, couch"], return_scores=True)
+    assert result.label_map.shape == (50, 70) and result.label_map.dtype == np.int32
+    assert result.class_names == ("cat", "dog", "sofa")
+    scores = seg.logits(image, ["cat", "dog", "sofa, couch"])
+    assert scores.shape == (3, 50, 70) and scores.dtype == np.float32
+    assert np.allclose(scores.sum(0), 1.0, atol=1e-5) and scores.min() >= 0
+    assert np.array_equal(result.label_map, scores.argmax(0))
+    if unit == "region":  # every SLIC superpixel carries one score vector
+        regions = slic_regions(image, seg.inference.slic_segments, seg.inference.slic_compactness)
+        for r in np.unique(regions)[:5]:
+            assert np.ptp(scores[:, regions == r], axis=1).max() < 1e-6
+    settings = seg.settings()
+    assert settings["inference"]["unit"] == unit and settings["model"]["name"] == "mgca_tiny"
+
+
+def test_bad_inference_settings_are_rejected() -> None:
+    with pytest.raises(LmsegError, match="unit must be"):
+        lmseg.create_segmenter("mgca_tiny", inference={"unit": "superpixel"})
+    with pytest.raises(LmsegError, match="needs a trained MGCA checkpoint"):
+        lmseg.create_segmenter("mgca_vitb16")
