@@ -9,6 +9,8 @@ Examples::
     python -m pipelines.gen_prompts --dataset ade847 --shard-index 0 --num-shards 4
     python -m pipelines.gen_prompts --dataset ade847 --num-shards 4 --merge-shards
     python -m pipelines.gen_prompts --dataset voc20 --dry-run
+    python -m pipelines.gen_prompts --dataset lvis1203 --executor ray --ray-address auto --ray-workers 8 \\
+        --ray-gpus-per-worker 1 --model Qwen/Qwen2.5-7B-Instruct
 
 Exit status: 0 all classes done; 1 some classes failed (listed); 2 bad input or an
 unusable model/server (nothing lost); 130 interrupted (finished classes are kept).
@@ -30,6 +32,7 @@ from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, default_llm_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, load_vocabulary_file, parse_class_list
 from pipelines.cli import run_command
+from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--merge-shards", action="store_true", help="merge finished shard parts into the table")
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
     out.add_argument("-v", "--verbose", action="store_true")
+    add_executor_arguments(parser, llm=True)
     return parser
 
 
@@ -160,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     indices = list(shard_indices(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     if args.chunk_size < 1 or args.max_attempts < 1:
         raise LmsegError("--chunk-size and --max-attempts must be >= 1")
+    ray_options = ray_options_from_args(args, default_batch_size=16)
 
     def job_for(output: Path) -> GenerationJob:
         return GenerationJob(vocabulary, template, settings, AnswerLimits(max_items=args.max_items), output,
@@ -183,13 +188,37 @@ def run(args: argparse.Namespace) -> int:
     backend = build_backend(args)
     output = args.output or attribute_table_path(vocabulary.name, backend.model_name, shard)
     try:
-        report = run_generation(job_for(output), backend)
+        if ray_options is not None:
+            report = run_on_ray(args, job_for(output), backend.model_name, ray_options)
+        else:
+            report = run_generation(job_for(output), backend)
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)
         return 130
     print_summary(report, args.max_attempts)
     return 1 if report.failed else 0
+
+
+def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options) -> GenerationReport:
+    """``--executor ray``: the same job on a Ray cluster (workers build the backend from ``args``)."""
+    from functools import partial
+
+    from lmseg.attributes.backends.vllm_backend import resolve_model
+    from lmseg.distributed.attributes import choose_engine, generate_attributes_on_ray
+
+    if args.backend == "vllm":  # workers may run elsewhere: give them the resolved model path
+        args = argparse.Namespace(**{**vars(args), "model": resolve_model(args.model or default_llm_path())[0]})
+    engine_kwargs = {"max_model_len": args.max_model_len, "dtype": args.dtype, "seed": args.seed,
+                     "tensor_parallel_size": args.tensor_parallel_size}
+    if args.gpu_memory_utilization is not None:
+        engine_kwargs["gpu_memory_utilization"] = args.gpu_memory_utilization
+    return generate_attributes_on_ray(
+        job, options, model_name=model_name, engine=choose_engine(args.ray_llm_engine or "auto", args.backend, options),
+        make_backend=partial(build_backend, args), model_source=args.model, vllm_engine_kwargs=engine_kwargs,
+        # vLLM's engine inside the actor itself: no child processes left behind when Ray kills an actor
+        worker_env={"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if args.backend == "vllm" else {},
+    )
 
 
 def _vllm_model_name(args: argparse.Namespace) -> str:

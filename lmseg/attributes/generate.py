@@ -110,7 +110,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
     report = GenerationReport(output=job.output)
     start = time.perf_counter()
     with exclusive_lock(job.output):
-        rows = {} if job.overwrite else _existing_rows(job, backend.model_name)
+        rows = {} if job.overwrite else existing_rows(job, backend.model_name)
         pending = [i for i in selected if i not in rows]
         report.skipped = len(selected) - len(pending)
         log.info("%s: %d classes to generate, %d already in %s", job.vocabulary.name, len(pending),
@@ -118,7 +118,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         with tqdm(total=len(pending), unit="class", disable=None if progress is None else not progress) as bar:
             for start_at in range(0, len(pending), job.chunk_size):
                 chunk = pending[start_at : start_at + job.chunk_size]
-                new_rows, failures = _generate_chunk(job, backend, chunk)
+                new_rows, failures = generate_chunk(job, backend, chunk)
                 rows.update({r.class_index: r for r in new_rows})
                 report.failed.update(failures)
                 report.generated += len(new_rows)
@@ -130,7 +130,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
     return report
 
 
-def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
+def existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
     """Rows of an existing table that this job may extend; raises if it was made differently."""
     if not job.output.exists():
         return {}
@@ -162,12 +162,15 @@ def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRo
     return {r.class_index: r for r in rows}
 
 
-def _generate_chunk(
+def generate_chunk(
     job: GenerationJob, backend: Backend, indices: list[int]
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
-    """Generate, validate and retry one chunk; returns its valid rows and its failures."""
+    """Generate, validate and retry one chunk of class indices; returns its valid rows and its failures.
+
+    This is the per-chunk step of every executor: :func:`run_generation` calls it in a loop, the
+    Ray executor (:mod:`lmseg.distributed.llm_tables`) in each worker of an actor pool.
+    """
     schema = job.limits.json_schema()
-    sampling_json = job.settings_json()
     conversations = {i: job.conversation(i) for i in indices}
     reasons: dict[int, str] = {}
     rows: list[AttributeRow] = []
@@ -180,33 +183,40 @@ def _generate_chunk(
             raise BackendUnavailable(f"every request to the model failed; last error: {answers[-1].reason}")
         retry: list[int] = []
         for index, answer in zip(pending, answers, strict=True):
-            entry = job.vocabulary.classes[index]
             if isinstance(answer, RequestFailed):
                 reasons[index] = f"request failed: {answer.reason}"
                 continue
             try:
-                attributes = parse_answer(answer, entry.names, job.limits)
+                rows.append(answer_row(job, index, answer, backend.model_name))
             except InvalidAnswer as exc:
                 reasons[index] = f"invalid answer: {exc}"
                 retry.append(index)
                 continue
             reasons.pop(index, None)
-            rows.append(
-                AttributeRow(
-                    dataset=job.vocabulary.name,
-                    class_index=index,
-                    class_name=entry.name,
-                    colour=attributes.colour,
-                    shape=attributes.shape,
-                    texture=attributes.texture,
-                    model=backend.model_name,
-                    template_sha256=job.template.sha256,
-                    created_at=datetime.now(timezone.utc),
-                    sampling=sampling_json,
-                )
-            )
         if retry:
             log.debug("attempt %d: %d invalid answers, retrying", attempt + 1, len(retry))
         pending = retry
     failed = {i: (job.vocabulary.classes[i].name, reasons[i]) for i in reasons}
     return rows, failed
+
+
+def answer_row(job: GenerationJob, index: int, answer: str, model_name: str) -> AttributeRow:
+    """Validate and clean one raw answer for class ``index`` into its table row (with provenance).
+
+    Raises:
+        InvalidAnswer: the answer is malformed (the caller retries the class).
+    """
+    entry = job.vocabulary.classes[index]
+    attributes = parse_answer(answer, entry.names, job.limits)
+    return AttributeRow(
+        dataset=job.vocabulary.name,
+        class_index=index,
+        class_name=entry.name,
+        colour=attributes.colour,
+        shape=attributes.shape,
+        texture=attributes.texture,
+        model=model_name,
+        template_sha256=job.template.sha256,
+        created_at=datetime.now(timezone.utc),
+        sampling=job.settings_json(),
+    )

@@ -1,0 +1,161 @@
+"""Ray options, importing Ray, and starting or joining a cluster.
+
+``address=None`` starts a private local Ray instance for the run (stopped at the end); it
+talks over the loopback interface only, since it serves this machine alone. ``"auto"`` joins
+the cluster that ``ray start`` left running on this machine (or ``$RAY_ADDRESS``), and
+``"host:port"`` (a head node's GCS address) or ``"ray://host:port"`` (Ray Client) joins that
+cluster. An address that does not answer is reported at once instead of Ray's minutes of
+reconnect attempts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+
+from lmseg.errors import LmsegError
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a stage runs on Ray.
+
+    Attributes:
+        address: None starts a local instance; ``"auto"``, ``"host:port"`` or
+            ``"ray://host:port"`` joins a running cluster.
+        workers: actors (each holding one model) working in parallel, >= 1.
+        gpus_per_worker: GPUs reserved by each actor (0 on CPU clusters; fractions share a GPU).
+        cpus_per_worker: CPUs reserved by each actor (> 0; fractions let actors share cores).
+        batch_size: rows (classes, captions, images) handed to an actor at once, >= 1; also
+            how much a killed driver can lose per worker.
+        num_cpus: CPUs of a local instance (None: all of this machine's); ignored when joining.
+    """
+
+    address: str | None = None
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    batch_size: int = 16
+    num_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise LmsegError(f"--ray-workers must be at least 1, got {self.workers}")
+        if self.gpus_per_worker < 0:
+            raise LmsegError(f"--ray-gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        if self.cpus_per_worker <= 0:
+            raise LmsegError(f"--ray-cpus-per-worker must be > 0, got {self.cpus_per_worker}")
+        if self.batch_size < 1:
+            raise LmsegError(f"--ray-batch-size must be at least 1, got {self.batch_size}")
+        if self.address is not None and not self.address.strip():
+            raise LmsegError("--ray-address is empty; give 'auto', host:port or ray://host:port, or leave it out")
+
+    def actor_resources(self) -> dict[str, float]:
+        """The ``num_cpus``/``num_gpus`` each actor of a pool reserves."""
+        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
+
+
+def import_ray(submodule: str = "ray") -> ModuleType:
+    """Import Ray (or one of its modules, e.g. ``ray.data``).
+
+    Raises:
+        LmsegError: Ray is not installed in this environment.
+    """
+    try:
+        return importlib.import_module(submodule)
+    except ImportError as exc:
+        raise LmsegError(
+            f"--executor ray needs Ray, which is not installed in this environment ({exc}); run `make setup` "
+            "(it installs Ray into both environments), or use --executor local"
+        ) from None
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a ``host:port`` or ``ray://host:port`` address; None for ``auto``."""
+    if address == "auto":
+        return None
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise LmsegError(f"--ray-address {address!r} is not 'auto', host:port or ray://host:port")
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at a ``host:port`` address (``auto`` is left to Ray).
+
+    Raises:
+        LmsegError: the address is malformed or nothing accepts a connection there.
+    """
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as exc:
+        raise LmsegError(
+            f"cannot reach a Ray cluster at --ray-address {address} ({exc.strerror or exc}); start one with "
+            "`ray start --head` on the head node, check the address, or leave --ray-address out to start a local "
+            "instance"
+        ) from None
+
+
+def import_ray_for(options: RayOptions) -> ModuleType:
+    """Import Ray for a run with ``options`` (call before anything else imports Ray).
+
+    A local instance, or a cluster at a loopback address, serves this machine alone: Ray is
+    told to use the loopback interface for all its traffic (read when Ray is imported).
+
+    Raises:
+        LmsegError: Ray is not installed, or the address is malformed.
+    """
+    if options.address is None or _is_loopback(options.address):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    return import_ray()
+
+
+@contextlib.contextmanager
+def ray_cluster(options: RayOptions) -> Iterator[ModuleType]:
+    """Connect this process to Ray for the duration of the block; yields the ``ray`` module.
+
+    A local instance started here is shut down at the end; a joined cluster keeps running
+    (only this driver disconnects). If this process is already connected (a notebook, a
+    test), that connection is used as it is.
+
+    Raises:
+        LmsegError: Ray is missing, or the cluster cannot be reached.
+    """
+    if options.address is not None:
+        check_reachable(options.address)
+    ray = import_ray_for(options)
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": log.isEnabledFor(logging.DEBUG)}
+    try:
+        if options.address is None:
+            ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
+        else:
+            ray.init(address=options.address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise LmsegError(f"cannot connect to Ray at {options.address or 'a new local instance'}: {exc}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _is_loopback(address: str) -> bool:
+    target = _host_port(address)
+    return target is not None and target[0] in _LOOPBACK_HOSTS
