@@ -48,3 +48,22 @@ def run_command(
     except LmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def vocabulary_from_args(args: argparse.Namespace):
+    """The vocabulary named by ``--dataset`` (built-in), ``--vocabulary`` (a file) or ``--classes``
+    (a comma list), with ``--name`` (if the command has it) naming a file or list vocabulary.
+
+    Raises:
+        LmsegError: a bad vocabulary, or ``--name`` with a built-in ``--dataset``.
+    """
+    from lmseg.vocab import get_vocabulary, load_vocabulary_file, parse_class_list
+
+    name = getattr(args, "name", None)
+    if args.dataset:
+        if name:
+            raise LmsegError("--name applies to --vocabulary or --classes, not to a built-in --dataset")
+        return get_vocabulary(args.dataset)
+    if args.vocabulary:
+        return load_vocabulary_file(args.vocabulary, name)
+    return parse_class_list(args.classes, name)

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     out_root = args.out_root or args.raw_root
     if out_root is None:
         raise LmsegError("give --out-root (and --raw-root to convert)")
+    if out_root.exists() and not out_root.is_dir():
+        raise LmsegError(f"--out-root {out_root} is an existing file, not a folder; give the datasets folder")
     if not args.check_only:
         _convert(args, split, out_root)
     dataset = benchmark.open(out_root, split=split)

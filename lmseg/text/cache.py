@@ -9,7 +9,7 @@ sha256 over the text tower's parameters and buffers, so a fine-tuned or random t
 reuses another's entries), the content hash of the attribute table rows used, and the prompt
 structure (every sentence, i.e. templates, names, synonyms and attributes, and the pooling).
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``). Every file stores
+Writes are atomic (:func:`lmseg.engine.atomic.atomic_path`). Every file stores
 its key and a sha256 of its tensor bytes in the safetensors metadata; a file that cannot be
 read, has another key, shape or checksum is reported with a warning and recomputed, never used.
 """
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
+from lmseg.engine.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
-from lmseg.text.attributes import ClassPrompts, encode_prompts
+from lmseg.text.prompts import ClassPrompts, encode_prompts
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class EmbeddingCache:
         """The embeddings of ``prompts``: from the cache, or encoded now and stored.
 
         Args:
-            prompts: from :func:`lmseg.text.attributes.build_prompts`.
+            prompts: from :func:`lmseg.text.prompts.build_prompts`.
             encode: sentences -> ``(S, D)`` embeddings (e.g. ``DenseCLIP.encode_text``).
             model_name: the CLIP model name.
             weights_id: identity of the text encoder's weights (:func:`clip_text_fingerprint`).
@@ -146,15 +147,24 @@ class EmbeddingCache:
     def _write(path: Path, key: str, embeddings: torch.Tensor) -> None:
         from safetensors.torch import save_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            save_file({"embeddings": embeddings}, str(tmp), metadata={"key": key, "sha256": _tensor_sha(embeddings)})
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                save_file({"embeddings": embeddings}, str(tmp), metadata={"key": key, "sha256": _tensor_sha(embeddings)})
         except OSError as exc:
             log.warning("could not write the embedding cache %s: %s", path, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+
+def cached_prompt_embeddings(prompts: ClassPrompts, attributes: Mapping[int, object] | None, clip,
+                             cache: EmbeddingCache | None = None, *, weights_id: str | None = None) -> torch.Tensor:
+    """``(N, P, D)`` float32 CPU embeddings of ``prompts`` by a :class:`~lmseg.backbones.clip.DenseCLIP`
+    text tower, through ``cache`` (default: a cache in ``cache_dir()``), keyed by the CLIP model,
+    its text weights (``weights_id``, default :func:`clip_text_fingerprint`), the attribute rows
+    and the prompt content."""
+    cache = cache if cache is not None else EmbeddingCache()
+    return cache.get_or_compute(
+        prompts, clip.encode_text, model_name=clip.model_name, weights_id=weights_id or clip_text_fingerprint(clip.model),
+        table_id=table_sha256(attributes),
+    )
 
 
 def _tensor_sha(t: torch.Tensor) -> str:

@@ -16,6 +16,8 @@ Text embeddings are cached per vocabulary (content hash and background names).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import torch
 from segment_anything import SamPredictor
@@ -48,6 +50,11 @@ class TridentSegmenter:
     def config(self) -> TridentConfig:
         """The method's constants."""
         return self.model.config
+
+    def settings(self) -> dict[str, object]:
+        """What decides the output, for reports: every field of :class:`TridentConfig` (resize,
+        window / stride, background threshold and names, refinement, ...)."""
+        return asdict(self.config)
 
     # ---- text ----------------------------------------------------------------------------
 
