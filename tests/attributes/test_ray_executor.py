@@ -31,7 +31,6 @@ MODEL_ARGS = ["--gpu-memory-utilization", "0.1", "--max-model-len", "1024"]
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     """The GCS address of a fresh single-machine Ray cluster, stopped after the module."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only (read on import)
     import ray
 
     context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
