@@ -71,7 +71,7 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     before = {r.class_index: r for r in rows_in(output)}
     assert 4 <= len(before) < 20 and len(before) % 4 == 0  # whole batches only
 
-    result = run_cli(*args)
+    result = run_cli(*args, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     generated, skipped, failed = summary(result.stderr)
     assert (generated, skipped, failed) == (20 - len(before), len(before), [])
