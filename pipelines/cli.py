@@ -16,6 +16,17 @@ from collections.abc import Callable, Sequence
 from lmseg.errors import LmsegError
 
 
+def stage_parser(stage: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m pipelines.<stage>``: its docstring's first paragraph as description,
+    the rest (examples, outputs, exit status) as the epilog of ``--help``."""
+    return argparse.ArgumentParser(
+        prog=f"python -m pipelines.{stage}",
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def run_command(
     parser: argparse.ArgumentParser,
     run: Callable[[argparse.Namespace], int],

@@ -40,7 +40,7 @@ from pathlib import Path
 from lmseg.engine.shards import shard_from_args
 from lmseg.evaluation.metric import format_percent
 from lmseg.errors import LmsegError
-from pipelines.cli import run_command
+from pipelines.cli import run_command, stage_parser
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
@@ -48,12 +48,7 @@ from pipelines.model_options import add_model_arguments, build_segmenter, parse_
 def build_parser() -> argparse.ArgumentParser:
     from lmseg.data import available_datasets
 
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.evaluate",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("evaluate", __doc__)
     add_model_arguments(parser, required=False)  # --merge needs no model
     data = parser.add_argument_group("data")
     data.add_argument(

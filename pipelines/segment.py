@@ -37,18 +37,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli import run_command, vocabulary_from_args
+from pipelines.cli import run_command, stage_parser, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.segment",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("segment", __doc__)
     parser.add_argument("input", type=Path, help="an image file or a folder of images")
     add_model_arguments(parser, required=True)
     vocab = parser.add_argument_group("classes (one of)")

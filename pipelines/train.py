@@ -27,14 +27,11 @@ import argparse
 import json
 import sys
 
-from pipelines.cli import run_command
+from pipelines.cli import run_command, stage_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.train", description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("train", __doc__)
     parser.add_argument("--config", required=True, help="YAML file (see configs/)")
     parser.add_argument("--resume", default=None,
                         help="training checkpoint to resume from (default: <output_dir>/checkpoints/last.pt)")

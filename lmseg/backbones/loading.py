@@ -95,6 +95,22 @@ def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint") -
         raise LmsegError(_corrupt(path, what)) from None
 
 
+def require_format(obj: object, path: str | os.PathLike[str], fmt: str, version: int, *, what: str,
+                   otherwise: str) -> dict:
+    """``obj`` if it is a dict of ``{"format": fmt, "format_version": version, ...}``.
+
+    Raises:
+        LmsegError: ``"<path> is not <what>: <otherwise>"`` for another format, or a message
+            naming both versions for another format version.
+    """
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise LmsegError(f"{path} is not {what}: {otherwise}")
+    if obj.get("format_version") != version:
+        raise LmsegError(f"{path} is {what} of format version {obj.get('format_version')}; "
+                         f"this lmseg reads version {version}")
+    return obj
+
+
 def _corrupt(path: Path, what: str) -> str:
     return (f"{path} is corrupt or not a {what} (PyTorch cannot read it: truncated, damaged, or another kind of "
             "file); download or copy it again, or pick the right file")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmseg.backbones.loading import load_torch_file
+from lmseg.backbones.loading import load_torch_file, require_format
 from lmseg.engine.atomic import atomic_path
 from lmseg.engine.config import TrainConfig, config_from_data
 from lmseg.errors import LmsegError
@@ -90,13 +90,8 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
     Raises:
         LmsegError: missing, corrupt, or not a training checkpoint.
     """
-    state = load_torch_file(path, what="training checkpoint")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise LmsegError(f"{path} is not a training checkpoint (format {FORMAT!r}); give a step_*.pt or last.pt file")
-    if state.get("format_version") != FORMAT_VERSION:
-        raise LmsegError(f"{path} is a training checkpoint of format version {state.get('format_version')}; "
-                         f"this lmseg reads version {FORMAT_VERSION}")
-    return state
+    return require_format(load_torch_file(path, what="training checkpoint"), path, FORMAT, FORMAT_VERSION,
+                          what="a training checkpoint", otherwise="give a checkpoints/step_*.pt or last.pt file")
 
 
 def changed_settings(saved: TrainConfig, current: TrainConfig) -> tuple[list[str], list[str]]:

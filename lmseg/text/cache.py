@@ -65,14 +65,15 @@ def table_sha256(attributes: Mapping[int, object] | None) -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
-def cache_key(*, model_name: str, weights_id: str, table_id: str, prompts: ClassPrompts) -> str:
-    payload = {"v": CACHE_VERSION, "model": model_name, "weights": weights_id, "table": table_id,
-               "prompts": prompts.content_sha256()}
+def cache_key(*, model_name: str, weights_id: str, **content: str) -> str:
+    """sha256 of the model name, the text weights' identity and the content hashes (``prompts=``,
+    ``table=`` for LMSeg; ``queries=`` for template-ensemble queries)."""
+    payload = {"v": CACHE_VERSION, "model": model_name, "weights": weights_id, **content}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 class EmbeddingCache:
-    """Get-or-compute store of ``(N, P, D)`` prompt embeddings.
+    """Get-or-compute store of text embeddings (every method's: LMSeg prompts, Trident queries).
 
     Args:
         root: the folder (default ``cache_dir() / "embeddings"``, resolved at each call so that
@@ -110,16 +111,29 @@ class EmbeddingCache:
         Returns:
             ``(N, P, D)`` float32 on the CPU.
         """
-        key = cache_key(model_name=model_name, weights_id=weights_id, table_id=table_id, prompts=prompts)
+        key = cache_key(model_name=model_name, weights_id=weights_id, table=table_id, prompts=prompts.content_sha256())
+        return self.tensor(model_name, key, prompts.num_classes, lambda: encode_prompts(prompts, encode))
+
+    def tensor(self, model_name: str, key: str, rows: int, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The tensor stored under ``key`` (:func:`cache_key`), or ``compute()`` stored now.
+
+        Args:
+            model_name: the CLIP model name (the sub-folder).
+            key: from :func:`cache_key`.
+            rows: the expected first dimension (a stored tensor of another size is recomputed).
+            compute: makes the tensor (any shape with ``rows`` rows).
+
+        Returns:
+            float32 on the CPU.
+        """
         path = self.path(model_name, key)
-        expected_n = prompts.num_classes
         if path.exists():
-            cached = self._read(path, key, expected_n)
+            cached = self._read(path, key, rows)
             if cached is not None:
                 return cached
-        embeddings = encode_prompts(prompts, encode).detach().cpu().float().contiguous()
-        self._write(path, key, embeddings)
-        return embeddings
+        value = compute().detach().cpu().float().contiguous()
+        self._write(path, key, value)
+        return value
 
     def _read(self, path: Path, key: str, expected_n: int) -> torch.Tensor | None:
         from safetensors import safe_open
@@ -132,7 +146,7 @@ class EmbeddingCache:
             return self._corrupt(path, f"unreadable ({exc!s:.120})")
         if meta.get("key") != key:
             return self._corrupt(path, "its key does not match its name")
-        if tensor.dim() != 3 or tensor.shape[0] != expected_n:
+        if tensor.dim() < 1 or tensor.shape[0] != expected_n:
             return self._corrupt(path, f"unexpected shape {tuple(tensor.shape)}")
         if meta.get("sha256") != _tensor_sha(tensor):
             return self._corrupt(path, "checksum mismatch")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from lmseg.backbones.clip_factory import create_dense_clip
-from lmseg.backbones.loading import load_strict, load_torch_file
+from lmseg.backbones.loading import load_strict, load_torch_file, require_format
 from lmseg.backbones.sam import SamEncoder, create_sam_encoder
 from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
@@ -101,12 +101,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     obj = load_torch_file(path, what="checkpoint of LMSeg")
     if isinstance(obj, dict) and obj.get("format") == "lmseg-train" and isinstance(obj.get("model"), dict):
         obj = obj["model"]
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise LmsegError(f"{path} is not an LMSeg checkpoint: it looks like {_describe(obj)}")
-    if obj.get("format_version") != FORMAT_VERSION:
-        raise LmsegError(f"{path} is an LMSeg checkpoint of format version {obj.get('format_version')}; "
-                         f"this lmseg reads version {FORMAT_VERSION}")
-    return obj
+    return require_format(obj, path, FORMAT, FORMAT_VERSION, what="an LMSeg checkpoint",
+                          otherwise=f"it looks like {_describe(obj)}")
 
 
 def load_model(

@@ -10,8 +10,9 @@ sections it reads:
 * ``data:`` :class:`LMSegTrainData` (dataset, root, split, layout, scale augmentation,
   attribute table). Samples come from :class:`~lmseg.data.train_samples.TrainSamples`.
 
-Text embeddings of the dataset's vocabulary are computed once, when the model is built
-(through the shared embedding cache), and are not trained.
+Text embeddings of the dataset's vocabulary are computed once, at the first step, on the
+training device with the text tower in eval mode (through the shared embedding cache); they
+are not trained.
 """
 
 from __future__ import annotations
@@ -91,8 +92,7 @@ class LMSegTask:
         self.model_section, self.data_section, self.seed = model, data, seed
         self.config: LMSegConfig = config_from_dict(dict(model.overrides), base=get_config(model.preset))
         self.dataset = open_dataset(data.dataset, data.root, split=data.split, layout=data.layout)
-        self._text: torch.Tensor | None = None
-        self._text_on: dict[torch.device, torch.Tensor] = {}
+        self._text: dict[torch.device, torch.Tensor] = {}
 
     def resolved_sections(self) -> dict[str, dict[str, Any]]:
         """The ``model`` and ``data`` sections with every default filled in."""
@@ -101,19 +101,26 @@ class LMSegTask:
     def build_model(self) -> LMSegModel:
         from lmseg.models.lmseg.factory import build_model
 
+        self._text = {}
         model = build_model(self.config, clip=self.model_section.clip_weights, sam=self.model_section.sam_weights)
-        self._text, self._text_on = self._text_embeddings(model), {}
         return model.train()
 
-    def _text_embeddings(self, model: LMSegModel) -> torch.Tensor:
-        from lmseg.attributes.reader import load_attributes
-        from lmseg.text.prompts import build_prompts
-        from lmseg.text.cache import cached_prompt_embeddings
+    def text_embeddings(self, model: LMSegModel, device: torch.device) -> torch.Tensor:
+        """``(N, P, D)`` prompt embeddings of the dataset's vocabulary on ``device`` (computed once)."""
+        if device not in self._text:
+            from lmseg.attributes.reader import load_attributes
+            from lmseg.text.cache import cached_prompt_embeddings
+            from lmseg.text.prompts import build_prompts
 
-        table = self.data_section.attribute_table
-        attrs = load_attributes(self.dataset.vocabulary.name, "", path=table) if table else None
-        prompts = build_prompts(self.dataset.vocabulary, attrs, pooling=self.config.prompt_pooling)
-        return cached_prompt_embeddings(prompts, attrs, model.clip)
+            table = self.data_section.attribute_table
+            attrs = load_attributes(self.dataset.vocabulary.name, "", path=table) if table else None
+            prompts = build_prompts(self.dataset.vocabulary, attrs, pooling=self.config.prompt_pooling)
+            was_training = model.training
+            model.eval()
+            with torch.autocast(device.type, enabled=False):
+                self._text[device] = cached_prompt_embeddings(prompts, attrs, model.clip).to(device)
+            model.train(was_training)
+        return self._text[device]
 
     def train_dataset(self):
         from lmseg.data.train_samples import TrainSamples
@@ -127,9 +134,8 @@ class LMSegTask:
 
     def loss(self, model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         images, labels = batch
-        if images.device not in self._text_on:
-            self._text_on[images.device] = self._text.to(images.device)
-        logits = model(images, self._text_on[images.device])
+        text = self.text_embeddings(getattr(model, "module", model), images.device)
+        logits = model(images, text)
         return {"loss": segmentation_loss(logits.float(), labels, ignore_index=self.dataset.ignore_index)}
 
     def param_groups(self, model: torch.nn.Module):
