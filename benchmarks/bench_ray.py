@@ -84,8 +84,9 @@ def main() -> None:
     parser.add_argument("--extra", default="", help="more options for every run (quoted)")
     args = parser.parse_args()
 
-    import ray
+    from lmseg.distributed.cluster import RayOptions, import_ray_for
 
+    ray = import_ray_for(RayOptions(address=args.address))  # a local instance: loopback only
     started = time.perf_counter()
     context = ray.init(address=args.address or "local", include_dashboard=False, log_to_driver=False)
     address = context.address_info["gcs_address"]
@@ -102,7 +103,11 @@ def main() -> None:
         baseline = None
         for name, executor in runs:
             output = work / (name.replace(" ", "_").replace(",", "") + (".parquet" if args.stage == "llm" else ""))
-            seconds = timed([*base, "--output", str(output), *executor])
+            try:
+                seconds = timed([*base, "--output", str(output), *executor])
+            except BaseException:
+                ray.shutdown()  # stop the instance started here, also on Ctrl-C
+                raise
             baseline = baseline or seconds
             print(f"| {name} | {seconds:.1f} | {items / seconds:.2f} | {baseline / seconds:.2f}x |", flush=True)
     ray.shutdown()

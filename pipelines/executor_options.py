@@ -9,8 +9,12 @@ The ``--ray-*`` options are checked here, before any model is loaded, and are re
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from lmseg.errors import LmsegError
+
+if TYPE_CHECKING:
+    from lmseg.distributed.cluster import RayOptions
 
 _RAY_FLAGS = {
     "ray_address": "--ray-address",
@@ -41,7 +45,7 @@ def add_executor_arguments(parser: argparse.ArgumentParser, *, llm: bool = False
                            "--backend vllm with --ray-gpus-per-worker > 0 (default auto)")
 
 
-def ray_options_from_args(args: argparse.Namespace, *, default_batch_size: int):
+def ray_options_from_args(args: argparse.Namespace, *, default_batch_size: int) -> RayOptions | None:
     """The :class:`~lmseg.distributed.cluster.RayOptions` of ``--executor ray``, or None for local.
 
     Raises:
@@ -55,8 +59,8 @@ def ray_options_from_args(args: argparse.Namespace, *, default_batch_size: int):
             raise LmsegError(f"{', '.join(given)} only apply with --executor ray")
         return None
     if getattr(args, "shard_index", None) is not None or getattr(args, "num_shards", None) is not None:
-        raise LmsegError("--executor ray spreads the work over the cluster itself; leave out --shard-index/--num-shards "
-                         "(they are for running shards by hand with --executor local)")
+        raise LmsegError("--executor ray spreads the work over the cluster itself; leave out --shard-index/"
+                         "--num-shards (they are for running shards by hand with --executor local)")
     if getattr(args, "ray_llm_engine", None) == "ray-data-llm" and getattr(args, "backend", "vllm") != "vllm":
         raise LmsegError("--ray-llm-engine ray-data-llm runs vLLM itself; it does not apply to --backend openai")
     from lmseg.distributed.cluster import RayOptions, import_ray_for

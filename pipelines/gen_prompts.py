@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
@@ -34,6 +35,9 @@ from lmseg.paths import attribute_table_path, default_llm_path
 from lmseg.vocab import builtin_vocabularies
 from pipelines.cli import run_command, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
+
+if TYPE_CHECKING:
+    from lmseg.distributed.cluster import RayOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options) -> GenerationReport:
+def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options: RayOptions) -> GenerationReport:
     """``--executor ray``: the same job on a Ray cluster (workers build the backend from ``args``)."""
     from functools import partial
 

@@ -66,7 +66,9 @@ class AttributeTableJob:
         """The validated row for one answer (raises ``InvalidAnswer``)."""
         return answer_row(self.job, key, answer, self.model_name)
 
-    def generate_batch(self, backend: Backend, keys: list[int]) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
+    def generate_batch(
+        self, backend: Backend, keys: list[int]
+    ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
         """Render, generate, validate and retry a batch of classes (the local run's chunk step)."""
         return generate_chunk(self.job, backend, keys)
 

@@ -74,7 +74,9 @@ class LLMTableJob(Protocol):
         """Validate and clean one answer into its table row; raises ``InvalidAnswer``."""
         ...
 
-    def generate_batch(self, backend: Backend, keys: list[Hashable]) -> tuple[list[Any], dict[Hashable, tuple[str, str]]]:
+    def generate_batch(
+        self, backend: Backend, keys: list[Hashable]
+    ) -> tuple[list[Any], dict[Hashable, tuple[str, str]]]:
         """The local step: render, generate, validate, retry; (valid rows, key -> (name, reason))."""
         ...
 

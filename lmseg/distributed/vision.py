@@ -80,7 +80,9 @@ class _EvaluateActor:
 class _SegmentActor:
     """Holds one segmenter; a batch of images -> their output files written, or their failures."""
 
-    def __init__(self, make_segmenter: SegmenterFactory, vocabulary: Vocabulary, output_dir: Path, scores: bool) -> None:
+    def __init__(
+        self, make_segmenter: SegmenterFactory, vocabulary: Vocabulary, output_dir: Path, scores: bool
+    ) -> None:
         self.segmenter = make_segmenter()
         self.vocabulary, self.output_dir, self.scores = vocabulary, output_dir, scores
 
@@ -230,8 +232,9 @@ def segment_files_on_ray(
         write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocabulary.names)))
         summary, started = SegmentSummary(), time.perf_counter()
         rows = [{"position": k, "path": str(path.resolve()), "stem": stem} for k, (path, stem) in enumerate(images)]
-        results = _pool(_items(rows, options), _SegmentActor, {"make_segmenter": make_segmenter, "vocabulary": vocabulary,
-                        "output_dir": output_dir, "scores": scores}, options)
+        constructor = {"make_segmenter": make_segmenter, "vocabulary": vocabulary, "output_dir": output_dir,
+                       "scores": scores}
+        results = _pool(_items(rows, options), _SegmentActor, constructor, options)
         finished: dict[int, tuple[list[str], str]] = {}
         with progress_bar(len(images), "segmenting on Ray", enabled=progress) as bar:
             for batch in results.iter_batches(batch_size=None, batch_format="numpy"):

@@ -84,7 +84,9 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     assert again.returncode == 0 and summary(again.stderr) == (0, 20, [])
 
 
-def test_ray_data_llm_engine_is_refused_on_a_cluster_without_gpus(llm_dir: Path, ray_address: str, tmp_path: Path) -> None:
+def test_ray_data_llm_engine_is_refused_on_a_cluster_without_gpus(
+    llm_dir: Path, ray_address: str, tmp_path: Path
+) -> None:
     result = run_cli("--dataset", "voc20", "--executor", "ray", "--ray-address", ray_address,
                      "--ray-llm-engine", "ray-data-llm", "--output", str(tmp_path / "t.parquet"))
     assert result.returncode == 2, result.stderr[-2000:]

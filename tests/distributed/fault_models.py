@@ -14,7 +14,7 @@ from lmseg.errors import LmsegError
 
 
 class FaultOnce:
-    """``lmseg_tiny`` (``short_side`` small for speed) that faults on its first prediction.
+    """``lmseg_tiny`` that faults on its first prediction.
 
     Args:
         marker: created at the fault; once it exists, every prediction is the real one.
@@ -25,7 +25,7 @@ class FaultOnce:
     def __init__(self, marker: str, fault: str) -> None:
         from lmseg import create_segmenter
 
-        self.model = create_segmenter("lmseg_tiny", **TINY_OPTIONS)
+        self.model = create_segmenter("lmseg_tiny")
         self.marker, self.fault = Path(marker), fault
 
     def predict(self, image: Any, vocabulary: Any, **kwargs: Any) -> Any:
@@ -42,5 +42,3 @@ class FaultOnce:
     def settings(self) -> dict[str, Any]:
         return self.model.settings()
 
-
-TINY_OPTIONS: dict[str, Any] = {}

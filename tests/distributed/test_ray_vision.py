@@ -103,7 +103,8 @@ def test_a_worker_that_dies_loses_and_double_counts_nothing(ray_address, ade_roo
     assert sorted(state.done) == sorted(p.sample_id for p in dataset.pairs)
 
 
-def test_a_failed_sample_keeps_the_progress_and_the_rerun_resumes(ray_address, ade_root, local_report, tmp_path) -> None:
+def test_a_failed_sample_keeps_the_progress_and_the_rerun_resumes(ray_address, ade_root, local_report,
+                                                                  tmp_path) -> None:
     dataset = open_dataset("ade150", ade_root)
     make = partial(FaultOnce, str(tmp_path / "failed"), "fail")
     options = RayOptions(address=ray_address, workers=1, cpus_per_worker=0.5, batch_size=1)
