@@ -131,16 +131,18 @@ def ray_cluster(options: RayOptions) -> Iterator[ModuleType]:
 
     A local instance started here is shut down at the end; a joined cluster keeps running
     (only this driver disconnects). If this process is already connected (a notebook, a
-    test), that connection is used as it is.
+    test), that connection is used as it is. An ``LmsegError`` of a worker comes out of the
+    block as an ``LmsegError`` (:func:`worker_errors`).
 
     Raises:
-        LmsegError: Ray is missing, or the cluster cannot be reached.
+        LmsegError: Ray is missing, the cluster cannot be reached, or a worker failed with one.
     """
     if options.address is not None:
         check_reachable(options.address)
     ray = import_ray_for(options)
     if ray.is_initialized():
-        yield ray
+        with worker_errors():
+            yield ray
         return
     kwargs = {"include_dashboard": False, "log_to_driver": log.isEnabledFor(logging.DEBUG)}
     try:
@@ -151,9 +153,42 @@ def ray_cluster(options: RayOptions) -> Iterator[ModuleType]:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise LmsegError(f"cannot connect to Ray at {options.address or 'a new local instance'}: {exc}") from None
     try:
-        yield ray
+        with worker_errors():
+            yield ray
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def worker_errors() -> Iterator[None]:
+    """Turn an :class:`LmsegError` raised on a worker (a model that cannot be built, a server
+    that cannot be reached, ...) back into an ``LmsegError`` here: one clear line for the user
+    instead of Ray's remote traceback. Other exceptions pass unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if _is_ours(exc):  # raised here, on the driver: already what the user should see
+            raise
+        cause = _lmseg_cause(exc)
+        if cause is None:
+            raise
+        raise LmsegError(f"on a Ray worker: {cause}") from None
+
+
+def _lmseg_cause(exc: BaseException | None, depth: int = 8) -> str | None:
+    """The message of the first ``LmsegError`` among ``exc``'s causes (Ray wraps worker errors)."""
+    while exc is not None and depth > 0:
+        original = getattr(exc, "cause", None)  # RayTaskError keeps the worker's exception here
+        for candidate in (original, exc):
+            if _is_ours(candidate):
+                return str(candidate)
+        exc, depth = original if isinstance(original, BaseException) else exc.__cause__, depth - 1
+    return None
+
+
+def _is_ours(exc: object) -> bool:
+    """An ``LmsegError`` as lmseg raised it (not Ray's copy that also derives from Ray's error types)."""
+    return isinstance(exc, LmsegError) and type(exc).__module__.startswith("lmseg")
 
 
 def _is_loopback(address: str) -> bool:

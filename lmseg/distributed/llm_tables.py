@@ -142,11 +142,7 @@ class _GenerateActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         keys = [pickle.loads(k) for k in batch["key"]]
         rows, failed = self.job.generate_batch(self.backend, keys)
-        return {
-            "rows": [pickle.dumps(rows)],
-            "failed": [pickle.dumps(failed)],
-            "count": [len(keys)],
-        }
+        return {"rows": [pickle.dumps(rows)], "failed": [pickle.dumps(failed)]}
 
 
 def _keys_dataset(keys: Sequence[Hashable], options: RayOptions) -> Any:
