@@ -38,7 +38,6 @@ class RayOptions:
         cpus_per_worker: CPUs reserved by each actor (> 0; fractions let actors share cores).
         batch_size: rows (classes, captions, images) handed to an actor at once, >= 1; also
             how much a killed driver can lose per worker.
-        num_cpus: CPUs of a local instance (None: all of this machine's); ignored when joining.
     """
 
     address: str | None = None
@@ -46,7 +45,6 @@ class RayOptions:
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
     batch_size: int = 16
-    num_cpus: int | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -147,7 +145,7 @@ def ray_cluster(options: RayOptions) -> Iterator[ModuleType]:
     kwargs = {"include_dashboard": False, "log_to_driver": log.isEnabledFor(logging.DEBUG)}
     try:
         if options.address is None:
-            ray.init(address="local", num_cpus=options.num_cpus, **kwargs)
+            ray.init(address="local", **kwargs)
         else:
             ray.init(address=options.address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
