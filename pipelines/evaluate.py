@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from lmseg.engine.shards import shard_from_args
 from lmseg.evaluation.metric import format_percent
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command, stage_parser
+from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=2, help="image decoding processes (0 = none)")
     run.add_argument("--save-every", type=int, default=25, help="save progress after this many samples")
     run.add_argument("-v", "--verbose", action="store_true")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -119,28 +122,31 @@ def run(args: argparse.Namespace) -> int:
     if args.save_every < 1:
         raise LmsegError("--save-every must be at least 1")
     shard = shard_from_args(args.shard_index, args.num_shards)
+    ray_options = ray_options_from_args(args, default_batch_size=1)
     options = parse_options(args)
+    if ray_options is not None:  # workers may run in other folders (or on other machines)
+        args.data_root = args.data_root.resolve()
     if args.dataset == "folder":
         split = "folder"
         dataset = open_folder(args)
     else:
         split = args.split or get_benchmark(args.dataset).default_split
         dataset = open_dataset(args.dataset, args.data_root, split=split, layout=args.layout)
-    segmenter = build_segmenter(args.model, options)
     output = args.output or default_output(args.model, dataset.name, args.limit)
     state_path = state_path_for(output, shard)
-    result = evaluate_dataset(
-        segmenter,
-        dataset,
-        identity={"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split,
-                  "protocol": protocol_record(segmenter, dataset.vocabulary, options=options)},
-        limit=args.limit,
-        shard=shard,
-        state_path=state_path,
-        restart=args.restart,
-        save_every=args.save_every,
-        num_workers=args.workers,
-    )
+    make_segmenter = partial(build_segmenter, args.model, options)
+    segmenter = make_segmenter()  # the driver's copy: the protocol record, and the local run
+    identity = {"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split,
+                "protocol": protocol_record(segmenter, dataset.vocabulary, options=options)}
+    common = {"identity": identity, "limit": args.limit, "state_path": state_path, "restart": args.restart,
+              "save_every": args.save_every}
+    if ray_options is None:
+        result = evaluate_dataset(segmenter, dataset, shard=shard, num_workers=args.workers, **common)
+    else:
+        from lmseg.distributed.vision import evaluate_dataset_on_ray
+
+        del segmenter  # each Ray worker builds its own
+        result = evaluate_dataset_on_ray(make_segmenter, dataset, ray_options, **common)
     speed = result.images_per_second
     throughput = f"{speed:.2f} images/s" if speed else "nothing new to process"
     if shard is not None:

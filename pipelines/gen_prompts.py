@@ -10,6 +10,8 @@ Examples::
     python -m pipelines.gen_prompts --dataset ade847 --num-shards 4 --merge-shards
     python -m pipelines.gen_prompts --dataset voc20 --dry-run
     python -m pipelines.gen_prompts --dataset ade150 --method generate   # free generation
+    python -m pipelines.gen_prompts --dataset lvis1203 --executor ray --ray-address auto --ray-workers 8 \\
+        --ray-gpus-per-worker 1 --model Qwen/Qwen2.5-7B-Instruct --method generate
 
 Methods (recorded in every row; one table never mixes them): ``scored`` (default with the
 vLLM backend) ranks curated words by the model's calibrated log-probability and never fails;
@@ -27,6 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
@@ -42,6 +45,10 @@ from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, cache_dir, default_llm_path, shard_part_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies
 from pipelines.cli import run_command, vocabulary_from_args
+from pipelines.executor_options import add_executor_arguments, ray_options_from_args
+
+if TYPE_CHECKING:
+    from lmseg.distributed.cluster import RayOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
     out.add_argument("-v", "--verbose", action="store_true",
                      help="debug messages, and vLLM's own messages on the console (else in <cache>/logs/vllm.log)")
+    add_executor_arguments(parser, llm=True)
     return parser
 
 
@@ -223,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     )
     template = load_template(args.template)
     indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
+    ray_options = ray_options_from_args(args, default_batch_size=16)
 
     def job_for(output: Path) -> GenerationJob:
         return GenerationJob(vocabulary, template, settings, AnswerLimits(max_items=args.max_items), output,
@@ -242,7 +251,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{vocabulary.name}: {len(indices)} classes, model {backend.model_name}, method {job_for(output).method}, "
           f"table {output}", file=sys.stderr)
     try:
-        report = run_generation(job_for(output), backend)
+        if ray_options is not None:
+            report = run_on_ray(args, job_for(output), backend.model_name, ray_options)
+        else:
+            report = run_generation(job_for(output), backend)
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)
@@ -274,6 +286,28 @@ def merge(args: argparse.Namespace, vocabulary: Vocabulary) -> int:
     rows = merge_shards(vocabulary, parts, output)
     print(f"merged {len(parts)} shard parts, {rows} classes, into {output}", file=sys.stderr)
     return 0
+
+
+def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options: RayOptions) -> GenerationReport:
+    """``--executor ray``: the same job on a Ray cluster (workers build the backend from ``args``)."""
+    from functools import partial
+
+    from lmseg.attributes.backends.vllm_backend import resolve_model
+    from lmseg.distributed.attributes import choose_engine, generate_attributes_on_ray
+
+    if args.backend == "vllm":  # workers may run elsewhere: give them the resolved model path
+        args = argparse.Namespace(**{**vars(args), "model": resolve_model(args.model or default_llm_path())[0]})
+    engine_kwargs = {"max_model_len": args.max_model_len, "dtype": args.dtype, "seed": args.seed,
+                     "tensor_parallel_size": args.tensor_parallel_size}
+    if args.gpu_memory_utilization is not None:
+        engine_kwargs["gpu_memory_utilization"] = args.gpu_memory_utilization
+    return generate_attributes_on_ray(
+        job, options, model_name=model_name, engine=choose_engine(args.ray_llm_engine or "auto", args.backend, options,
+                                                         scored=job.scoring is not None),
+        make_backend=partial(build_backend, args), model_source=args.model, vllm_engine_kwargs=engine_kwargs,
+        # vLLM's engine inside the actor itself: no child processes left behind when Ray kills an actor
+        worker_env={"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if args.backend == "vllm" else {},
+    )
 
 
 def _vllm_model_name(args: argparse.Namespace) -> str:

@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 
 from pipelines.cli import run_command, stage_parser, vocabulary_from_args
+from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--shard-index", type=int, help="segment only this shard of the images (0-based)")
     out.add_argument("--num-shards", type=int, help="number of shards")
     parser.add_argument("-v", "--verbose", action="store_true")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -71,14 +73,27 @@ def run(args: argparse.Namespace) -> int:
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
     shard = shard_from_args(args.shard_index, args.num_shards)
+    ray_options = ray_options_from_args(args, default_batch_size=1)
     find_images(args.input)  # fail on a missing input before loading a model
     check_output_dir(args.input, args.output)
-    segmenter = build_segmenter(args.model, options)
-    summary = segment_files(
-        segmenter, args.input, vocabulary, args.output, scores=args.scores, batch_size=args.batch_size,
-        num_workers=args.workers, shard=shard, options=options,
-        on_failure=lambda path, message: print(f"error: {path}: {message}", file=sys.stderr),
-    )
+    def report(path, message) -> None:
+        print(f"error: {path}: {message}", file=sys.stderr)
+
+    if ray_options is None:
+        summary = segment_files(
+            build_segmenter(args.model, options), args.input, vocabulary, args.output, scores=args.scores,
+            batch_size=args.batch_size, num_workers=args.workers, shard=shard, options=options, on_failure=report,
+        )
+    else:
+        from functools import partial
+
+        from lmseg.distributed.vision import segment_files_on_ray
+        from lmseg.inference.protocol import protocol_record
+
+        make_segmenter = partial(build_segmenter, args.model, options)
+        record = protocol_record(make_segmenter(), vocabulary, options=options)  # the same protocol.json as locally
+        summary = segment_files_on_ray(make_segmenter, args.input, vocabulary, args.output, ray_options,
+                                       record=record, scores=args.scores, on_failure=report)
     print(
         f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
         f"{len(summary.failed)} failed; outputs in {args.output}"

@@ -130,12 +130,11 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
     if job.scoring is not None and not hasattr(backend, "next_word_logprobs"):
         raise LmsegError(f"the scored method needs next-word log-probabilities, which the {type(backend).__name__} "
                          "does not provide; use the vLLM backend, or the generate method")
-    chunk_rows = _generate_chunk if job.scoring is None else _score_chunk
     selected = list(range(len(job.vocabulary))) if job.class_indices is None else list(job.class_indices)
     report = GenerationReport(output=job.output)
     start = time.perf_counter()
     with exclusive_lock(job.output):
-        rows = {} if job.overwrite else _existing_rows(job, backend.model_name)
+        rows = {} if job.overwrite else existing_rows(job, backend.model_name)
         pending = [i for i in selected if i not in rows]
         report.skipped = len(selected) - len(pending)
         log.info("%s: %d classes to generate, %d already in %s", job.vocabulary.name, len(pending),
@@ -143,7 +142,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         with tqdm(total=len(pending), unit="class", disable=None if progress is None else not progress) as bar:
             for start_at in range(0, len(pending), job.chunk_size):
                 chunk = pending[start_at : start_at + job.chunk_size]
-                new_rows, failures = chunk_rows(job, backend, chunk)
+                new_rows, failures = generate_chunk(job, backend, chunk)
                 rows.update({r.class_index: r for r in new_rows})
                 report.failed.update(failures)
                 report.generated += len(new_rows)
@@ -166,7 +165,7 @@ def _save(rows: dict[int, AttributeRow], output: Path) -> None:
         ) from None
 
 
-def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
+def existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow]:
     """Rows of an existing table that this job may extend; raises if it was made differently."""
     if not job.output.exists():
         return {}
@@ -202,6 +201,18 @@ def _existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRo
     return {r.class_index: r for r in rows}
 
 
+def generate_chunk(
+    job: GenerationJob, backend: Backend, indices: list[int]
+) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
+    """Answer one chunk of class indices with the job's method; returns its valid rows and its failures.
+
+    This is the per-chunk step of every executor: :func:`run_generation` calls it in a loop, the
+    Ray executor (:mod:`lmseg.distributed.llm_tables`) in each worker of an actor pool.
+    """
+    step = _generate_chunk if job.scoring is None else _score_chunk
+    return step(job, backend, indices)
+
+
 def _generate_chunk(
     job: GenerationJob, backend: Backend, indices: list[int]
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
@@ -219,18 +230,16 @@ def _generate_chunk(
             raise BackendUnavailable(f"every request to the model failed; last error: {answers[-1].reason}")
         retry: list[int] = []
         for index, answer in zip(pending, answers, strict=True):
-            entry = job.vocabulary.classes[index]
             if isinstance(answer, RequestFailed):
                 reasons[index] = f"request failed: {answer.reason}"
                 continue
             try:
-                attributes = parse_answer(answer, entry.names, job.limits)
+                rows.append(answer_row(job, index, answer, backend.model_name))
             except InvalidAnswer as exc:
                 reasons[index] = f"invalid answer: {exc}"
                 retry.append(index)
                 continue
             reasons.pop(index, None)
-            rows.append(_row(job, backend.model_name, index, attributes))
         if retry:
             log.debug("attempt %d: %d invalid answers, retrying", attempt + 1, len(retry))
         pending = retry
@@ -246,6 +255,16 @@ def _score_chunk(
     entries = [job.vocabulary.classes[i] for i in indices]
     answers = job.scoring.answer(backend, entries, job.limits)  # type: ignore[arg-type]
     return [_row(job, backend.model_name, i, a) for i, a in zip(indices, answers, strict=True)], {}
+
+
+def answer_row(job: GenerationJob, index: int, answer: str, model_name: str) -> AttributeRow:
+    """Validate and clean one raw answer of the generate method for class ``index`` into its row.
+
+    Raises:
+        InvalidAnswer: the answer is malformed (the caller retries the class).
+    """
+    attributes = parse_answer(answer, job.vocabulary.classes[index].names, job.limits)
+    return _row(job, model_name, index, attributes)
 
 
 def _row(job: GenerationJob, model_name: str, index: int, attributes: Attributes) -> AttributeRow:

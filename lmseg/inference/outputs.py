@@ -50,7 +50,7 @@ from lmseg.inference.overlay import draw_overlay
 from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
 from lmseg.vocab import Vocabulary
 
-__all__ = ["SegmentSummary", "check_output_dir", "find_images", "segment_files", "write_segmentation"]
+__all__ = ["SegmentSummary", "check_output_dir", "find_images", "segment_files", "write_run_files", "write_segmentation"]
 
 
 @dataclass
@@ -220,9 +220,7 @@ def segment_files(
         images = [images[k] for k in shard_range(len(images), *shard)]
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir)
-    write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocab.names)))
-    record = protocol_record(segmenter, vocab, options=options)
-    write_text(output_dir / "protocol.json", json.dumps(record, indent=2, default=str) + "\n")
+    write_run_files(output_dir, vocab, protocol_record(segmenter, vocab, options=options))
     limits = getattr(segmenter, "image_limits", None)
     summary = SegmentSummary()
     started = time.perf_counter()
@@ -244,6 +242,13 @@ def segment_files(
         finally:
             summary.seconds = time.perf_counter() - started
     return summary
+
+
+def write_run_files(output_dir: Path, vocabulary: Vocabulary, record: Mapping[str, object]) -> None:
+    """The files that describe a segment run: ``classes.txt`` (``index<TAB>name``) and
+    ``protocol.json`` (``record``, from :func:`lmseg.inference.protocol.protocol_record`)."""
+    write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocabulary.names)))
+    write_text(output_dir / "protocol.json", json.dumps(record, indent=2, default=str) + "\n")
 
 
 def _segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab: Vocabulary, output_dir: Path,
