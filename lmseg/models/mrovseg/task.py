@@ -2,7 +2,7 @@
 ``lmseg/engine/task.py``; ``TRAIN_TASKS["mrovseg"]`` builds it from a YAML file's ``model:``
 and ``data:`` sections).
 
-Data: the project's training samples (:class:`pipelines.train.TrainSamples`: scale jitter,
+Data: the project's training samples (:class:`lmseg.data.train_samples.TrainSamples`: scale jitter,
 random crop padded with the ignore label, horizontal flip; sample ``k`` a pure function of
 ``(seed, k)``). Loss: semantic labels -> one binary mask per present class, Hungarian matching
 and Mask2Former's losses on every decoder layer (:mod:`.criterion`), against the CLIP text
@@ -15,30 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import dataclasses
+
 import torch
 from torch.utils.data import default_collate
 
 from lmseg.config_overrides import override_dataclass
+from lmseg.data.train_samples import TrainSamples
+from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
+from lmseg.backbones.loading import load_strict
 from lmseg.models.mrovseg.factory import build_model, model_state
 from lmseg.models.mrovseg.model import MROVSegModel
 from lmseg.models.mrovseg.text import TextEmbedder
-
-try:
-    from lmseg.engine.task import ParamGroup
-except ModuleNotFoundError:  # until the engine branch is merged; the integrator deletes this fallback
-
-    @dataclass(frozen=True)
-    class ParamGroup:  # type: ignore[no-redef]
-        """Stand-in with the fields of ``lmseg.engine.task.ParamGroup`` (TASK_PROTOCOL.md)."""
-
-        name: str
-        params: list[torch.nn.Parameter]
-        lr_scale: float = 1.0
-        weight_decay: float | None = None
-
 
 @dataclass(frozen=True)
 class ModelSection:
@@ -109,12 +100,14 @@ class MROVSegTask:
             self._dataset = open_dataset(d.dataset, d.root, split=d.split, layout=d.layout)
         return self._dataset
 
+    def resolved_sections(self) -> dict[str, dict[str, Any]]:
+        """The ``model`` and ``data`` sections with every default filled in (the run's ``config.yaml``)."""
+        return {"model": dataclasses.asdict(self.model_section), "data": dataclasses.asdict(self.data)}
+
     def build_model(self) -> MROVSegModel:
         return build_model(self.config, clip=self.model_section.clip_weights).train()
 
     def train_dataset(self) -> torch.utils.data.Dataset:
-        from pipelines.train import TrainSamples
-
         ds = self._open()
         return TrainSamples(ds, crop=self.data.crop, base_short_side=self.data.base_short_side,
                             scale_range=self.data.scale_range, seed=self.seed, ignore_index=ds.ignore_index)
@@ -148,6 +141,10 @@ class MROVSegTask:
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
         return model_state(getattr(model, "module", model))
+
+    def load_model_checkpoint(self, model: torch.nn.Module, entry: Mapping[str, Any], source: str) -> None:
+        """Restore :meth:`model_checkpoint`'s weights into ``model`` (the Trainer's resume; strict)."""
+        load_strict(getattr(model, "module", model), entry["state_dict"], source=source, arch=str(entry["architecture"]))
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         core: MROVSegModel = getattr(model, "module", model)
