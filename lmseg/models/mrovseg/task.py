@@ -11,17 +11,16 @@ embeddings of the dataset's vocabulary (frozen text tower, cached).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import dataclasses
 
 import torch
 from torch.utils.data import default_collate
 
 from lmseg.config_overrides import override_dataclass
-from lmseg.data.train_samples import TrainSamples
+from lmseg.data.train_samples import TrainData
 from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
@@ -52,27 +51,19 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
-class DataSection:
-    """The ``data:`` section: dataset, crop and augmentation.
+class DataSection(TrainData):
+    """The ``data:`` section: the shared fields of :class:`~lmseg.data.train_samples.TrainData`
+    (dataset, root, split, layout, scale augmentation, attribute table) and the crop.
 
     Attributes:
-        dataset / root / split / layout: as :func:`lmseg.data.open_dataset`.
         crop: side of the square training crop (the working resolution the slices are cut
             from): a multiple of CLIP's patch, at least ``slice_size``. Default 640
             (Mask2Former's COCO-Stuff crop).
-        base_short_side / scale_range: the image is resized so its short side is
-            ``base_short_side * s``, ``s`` uniform in ``scale_range`` (Mask2Former: 0.5-2.0).
-        attribute_table: a stage-1 Parquet table for the dataset's vocabulary (None: templates).
+        base_short_side: as in ``TrainData``; default 640 (with ``scale_range`` 0.5-2.0: Mask2Former's).
     """
 
-    dataset: str = "cocostuff171"
-    root: str = "data"
-    split: str = "train2017"
-    layout: str = "auto"
-    crop: int = 640
     base_short_side: int = 640
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    attribute_table: str | None = None
+    crop: int = 640
 
 
 class MROVSegTask:
@@ -108,9 +99,7 @@ class MROVSegTask:
         return build_model(self.config, clip=self.model_section.clip_weights).train()
 
     def train_dataset(self) -> torch.utils.data.Dataset:
-        ds = self._open()
-        return TrainSamples(ds, crop=self.data.crop, base_short_side=self.data.base_short_side,
-                            scale_range=self.data.scale_range, seed=self.seed, ignore_index=ds.ignore_index)
+        return self.data.samples(self._open(), crop=self.data.crop, seed=self.seed)
 
     def collate(self, items: list[Any]) -> Any:
         return default_collate(items)
