@@ -42,7 +42,7 @@ def measure(config: str, long_side: int, slices: bool, classes: int, iters: int,
     import numpy as np
 
     from lmseg.models.mrovseg import InferenceConfig, MROVSegPredictor, build_model, get_config
-    from lmseg.models.mrovseg.slices import slice_boxes
+    from lmseg.engine.tiler import window_grid
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(get_config(config), use_slices=slices)
@@ -65,7 +65,7 @@ def measure(config: str, long_side: int, slices: bool, classes: int, iters: int,
         torch.cuda.synchronize()
     seconds, cpu = (time.perf_counter() - t0) / iters, (_cpu_s() - c0) / iters
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else _rss_mb()
-    views = 1 + (len(slice_boxes(long_side // 2, long_side, cfg.slice_size, model.slice_stride)) if slices else 0)
+    views = 1 + (len(window_grid(long_side // 2, long_side, cfg.slice_size, model.slice_stride)) if slices else 0)
     return {"long_side": long_side, "slices": slices, "views": views, "s_per_image": seconds, "cpu_s": cpu,
             "peak_mb": peak,
             "above_model_mb": peak - base if not device.startswith("cuda") else None}

@@ -8,11 +8,44 @@ depends on nothing but ``(seed, k)``, so a resumed run reads the very same data
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainSamples"]
+__all__ = ["TrainData", "TrainSamples"]
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The ``data:`` fields every training task shares (a method's own section adds to them).
+
+    Attributes:
+        dataset: a name of :func:`lmseg.data.available_datasets` (``cocostuff171``).
+        root: the datasets root (holding ``coco-stuff/`` etc.).
+        split / layout: the training split and its layout (``auto``: the first one found).
+        base_short_side / scale_range: short side ``base_short_side * s``, ``s`` uniform in the range.
+        attribute_table: a stage-1 Parquet table for the dataset's vocabulary (None: templates).
+    """
+
+    dataset: str = "cocostuff171"
+    root: str = "data"
+    split: str = "train2017"
+    layout: str = "auto"
+    base_short_side: int = 512
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    attribute_table: str | None = None
+
+    def __post_init__(self) -> None:
+        low, high = self.scale_range
+        if self.base_short_side < 1 or not 0 < low <= high:
+            raise ValueError(f"need base_short_side >= 1 and 0 < scale_range[0] <= scale_range[1], got "
+                             f"{self.base_short_side}, {self.scale_range}")
+
+    def samples(self, dataset: Any, *, crop: int, seed: int) -> TrainSamples:
+        """The :class:`TrainSamples` of the opened split ``dataset`` with this augmentation."""
+        return TrainSamples(dataset, crop=crop, base_short_side=self.base_short_side, scale_range=self.scale_range,
+                            seed=seed, ignore_index=dataset.ignore_index)
 
 
 class TrainSamples:

@@ -14,7 +14,9 @@ protocol, Trident's sub-images; MROVSeg can use it the same way):
    :func:`stitch` does it for all windows at once.
 
 Boxes are ``(y1, x1, y2, x2)``, end-exclusive, in pixels (or in any cell unit, as long as the
-maps and the canvas use the same one).
+maps and the canvas use the same one). A method that stitches feature maps (Trident's and
+MROVSeg's CLIP token maps) cuts its windows in pixels and stitches at the token grid:
+:func:`token_boxes` turns the pixel boxes into canvas cells.
 
 >>> boxes = window_grid(100, 150, window=64, stride=43)
 >>> stitcher = Stitcher(channels=N, canvas_hw=(100, 150))
@@ -32,7 +34,8 @@ import torch
 
 Box = tuple[int, int, int, int]
 
-__all__ = ["Box", "Stitcher", "batch_ranges", "crop_windows", "stitch", "window_grid", "window_starts"]
+__all__ = ["Box", "Stitcher", "batch_ranges", "crop_windows", "stitch", "token_boxes", "window_grid",
+           "window_starts"]
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -62,6 +65,21 @@ def window_grid(height: int, width: int, window: int, stride: int) -> list[Box]:
         for y in window_starts(height, window, stride)
         for x in window_starts(width, window, stride)
     ]
+
+
+def token_boxes(boxes: list[Box], patch: int, ratio: int = 1) -> list[Box]:
+    """Pixel boxes -> boxes in canvas cells: ``coordinate // patch * ratio`` (``patch`` pixels per
+    token, ``ratio`` canvas cells per token).
+
+    Raises:
+        ValueError: a box is not aligned to the ``patch``-pixel token grid.
+    """
+    out = []
+    for box in boxes:
+        if any(v % patch for v in box):
+            raise ValueError(f"window {box} is not aligned to the {patch}-pixel token grid")
+        out.append(tuple(v // patch * ratio for v in box))
+    return out
 
 
 def crop_windows(image: torch.Tensor, boxes: list[Box]) -> torch.Tensor:

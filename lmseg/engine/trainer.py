@@ -161,9 +161,13 @@ class Trainer:
         from torch.utils.data import DataLoader
 
         batch, accum, workers = self.config.optim.batch_size, self.config.optim.grad_accum, self.config.run.workers
+        # the loader's own generator: starting its iterator draws a worker base seed, which must not
+        # come from the global generator (a resume restores that one after step t, and a task may
+        # draw from it in its loss, e.g. MROVSeg's point sampling)
         return DataLoader(self.task.train_dataset(), batch_size=batch, collate_fn=self.task.collate,
                           sampler=StepSampler(start * accum, batch, world.rank, world.size),
-                          num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                          num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                          generator=torch.Generator().manual_seed(self.config.run.seed))
 
     # ---- the run --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from lmseg.config_overrides import override_dataclass
+from lmseg.data.train_samples import TrainData
 from lmseg.models.lmseg.config import LMSegConfig, config_from_dict, get_config
 from lmseg.models.lmseg.model import LMSegModel, segmentation_loss
 
@@ -55,30 +56,9 @@ class LMSegTrainModel:
 
 
 @dataclass(frozen=True)
-class LMSegTrainData:
-    """The ``data:`` section (see :class:`~lmseg.data.train_samples.TrainSamples` for the augmentation).
-
-    Attributes:
-        dataset: a name of :func:`lmseg.data.available_datasets` (``cocostuff171``).
-        root: the datasets root (holding ``coco-stuff/`` etc.).
-        split / layout: the training split and its layout (``auto``: the first one found).
-        base_short_side / scale_range: short side ``base_short_side * s``, ``s`` uniform in the range.
-        attribute_table: a stage-1 Parquet table for the dataset's vocabulary (None: templates).
-    """
-
-    dataset: str = "cocostuff171"
-    root: str = "data"
-    split: str = "train2017"
-    layout: str = "auto"
-    base_short_side: int = 512
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    attribute_table: str | None = None
-
-    def __post_init__(self) -> None:
-        low, high = self.scale_range
-        if self.base_short_side < 1 or not 0 < low <= high:
-            raise ValueError(f"need base_short_side >= 1 and 0 < scale_range[0] <= scale_range[1], got "
-                             f"{self.base_short_side}, {self.scale_range}")
+class LMSegTrainData(TrainData):
+    """The ``data:`` section: the shared fields of :class:`~lmseg.data.train_samples.TrainData`
+    (crops are the model's ``input_size``)."""
 
 
 class LMSegTask:
@@ -123,11 +103,7 @@ class LMSegTask:
         return self._text[device]
 
     def train_dataset(self):
-        from lmseg.data.train_samples import TrainSamples
-
-        data = self.data_section
-        return TrainSamples(self.dataset, crop=self.config.input_size, base_short_side=data.base_short_side,
-                            scale_range=data.scale_range, seed=self.seed, ignore_index=self.dataset.ignore_index)
+        return self.data_section.samples(self.dataset, crop=self.config.input_size, seed=self.seed)
 
     def collate(self, items: list[Any]) -> Any:
         return torch.utils.data.default_collate(items)

@@ -64,7 +64,7 @@ class MROVSegConfig:
         prompt_pooling: the class side of the cosine: ``mean`` (one embedding per class, the
             average of the attribute prompt channels; default, as FC-CLIP's one embedding per
             class) or ``channels`` (cosine with each channel, averaged).
-        num_prompts: prompt channels per class provided by :mod:`lmseg.text.attributes`
+        num_prompts: prompt channels per class provided by :mod:`lmseg.text.prompts`
             (template + colour + shape + texture = 4).
         finetune_clip_attention: train the image tower's attention projections (False: CLIP
             frozen, the abstract's "well-trained" encoder kept as is; SAN/FC-CLIP freeze it).

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from lmseg.backbones.clip_factory import create_dense_clip
-from lmseg.backbones.loading import load_strict
+from lmseg.backbones.loading import load_strict, load_torch_file, require_format
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSegConfig, config_from_dict
 from lmseg.models.mrovseg.model import MROVSegModel
@@ -58,40 +59,26 @@ def model_state(model: MROVSegModel) -> dict[str, Any]:
 
 
 def save_model(model: MROVSegModel, path: str | os.PathLike[str]) -> Path:
-    """Write a model checkpoint atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write a model checkpoint atomically (:func:`lmseg.engine.atomic.atomic_path`)."""
+    with atomic_path(path) as tmp:
         torch.save(model_state(model), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read an MROVSeg model checkpoint (or the ``"model"`` part of a training checkpoint).
+    """Read an MROVSeg model checkpoint (or the ``"model"`` part of a training checkpoint)
+    through the project's one safe reader (:func:`lmseg.backbones.loading.load_torch_file`).
 
     Raises:
         LmsegError: missing/unreadable file, or a checkpoint of another architecture (the
             message says which one and what to use instead).
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LmsegError(f"MROVSeg checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise LmsegError(f"cannot read {path} as a PyTorch checkpoint (weights_only=True): {exc!s:.300}") from None
+    obj = load_torch_file(path, what="MROVSeg checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and "format" in obj["model"]:
         obj = obj["model"]
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise LmsegError(f"{path} is not an MROVSeg checkpoint: it looks like {_describe(obj)}")
-    if obj.get("format_version") != FORMAT_VERSION:
-        raise LmsegError(f"{path} is an MROVSeg checkpoint of format version {obj.get('format_version')}; "
-                         f"this lmseg reads version {FORMAT_VERSION}")
-    return obj
+    return require_format(obj, path, FORMAT, FORMAT_VERSION, what="an MROVSeg checkpoint",
+                          otherwise=f"it looks like {_describe(obj)}")
 
 
 def load_model(checkpoint: str | os.PathLike[str], *, expected: str | None = None,

@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmseg.backbones.clip import DenseCLIP
+from lmseg.engine.tiler import batch_ranges, window_grid
 from lmseg.models.mrovseg.adapter import MultiResAdapter
 from lmseg.models.mrovseg.backbone import ClipTaps
 from lmseg.models.mrovseg.config import MROVSegConfig
 from lmseg.models.mrovseg.decoder import Prediction, QueryDecoder
-from lmseg.models.mrovseg.slices import global_view, slice_boxes, slice_stride, stitch, take_slices
+from lmseg.models.mrovseg.slices import global_view, slice_stride, stitch, take_slices
 
 
 @dataclass
@@ -109,8 +110,8 @@ class MROVSegModel(nn.Module):
         """Run the backbone over ``total`` views made chunk by chunk; concatenated tap maps."""
         maps: list[list[torch.Tensor]] = []
         denses = []
-        for start in range(0, total, self.config.slice_batch):
-            out, joint = self.backbone(make(start, min(total, start + self.config.slice_batch)), dense=dense)
+        for chunk in batch_ranges(total, self.config.slice_batch):
+            out, joint = self.backbone(make(chunk.start, chunk.stop), dense=dense)
             maps.append(out)
             denses.append(joint)
         cat = [torch.cat(per_tap) for per_tap in zip(*maps)]
@@ -128,7 +129,7 @@ class MROVSegModel(nn.Module):
             g_maps, g_dense = self._run(lambda i, j: glob[i:j], b, dense)
             if not cfg.use_slices:
                 return ViewFeatures(g_maps, None, g_dense)
-            boxes = slice_boxes(h, w, cfg.slice_size, self.slice_stride)
+            boxes = window_grid(h, w, cfg.slice_size, self.slice_stride)
             l_maps, l_dense = self._run(lambda i, j: take_slices(x, boxes, i, j), b * len(boxes), dense)
         n, grid = len(boxes), (h // p, w // p)
 

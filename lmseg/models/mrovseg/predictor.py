@@ -29,7 +29,7 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.text import Table, TextEmbedder
-from lmseg.text.attributes import PromptSpec
+from lmseg.text.prompts import PromptSpec
 from lmseg.text.cache import EmbeddingCache
 
 

@@ -1,13 +1,12 @@
 """The two views of MROVSeg and the stitching of slice features (no learned weights here).
 
 * global view: the whole image resized to ``slice_size x slice_size`` (bilinear);
-* local slices: the image at working resolution cut by a sliding window into
-  ``slice_size x slice_size`` slices, the last slice of each axis flush with the border.
-
-The window grid and the overlap-averaged stitching are the project's sliding-window code
-(:mod:`lmseg.models.trident.windows`: ``window_boxes``, ``crop_windows``, ``token_boxes``,
-``splice``), used as is; when the shared engine tiler (``lmseg/engine/tiler.py``) lands, these
-calls are the only ones to swap.
+* local slices: the image at working resolution cut by the shared sliding-window grid
+  (:func:`lmseg.engine.tiler.window_grid`: ``slice_size x slice_size`` slices, the last slice
+  of each axis flush with the border, row-major);
+* stitching: the slices' feature maps put back at the CLIP token grid, overlaps averaged
+  (:func:`lmseg.engine.tiler.stitch` over :func:`lmseg.engine.tiler.token_boxes`, i.e. the
+  pixel boxes divided by the patch size).
 """
 
 from __future__ import annotations
@@ -15,24 +14,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lmseg.models.trident.windows import Box, crop_windows, splice, token_boxes, window_boxes
+from lmseg.engine import tiler
+from lmseg.engine.tiler import Box
 
-__all__ = ["Box", "global_view", "slice_boxes", "slice_stride", "stitch", "take_slices"]
+__all__ = ["global_view", "slice_stride", "stitch", "take_slices"]
 
 
 def slice_stride(slice_size: int, overlap: float, patch: int) -> int:
     """Slice stride in pixels: ``slice_size * (1 - overlap)`` rounded down to a multiple of the
     patch size (at least one patch), so every slice starts on the full image's token grid."""
     return max(patch, int(slice_size * (1.0 - overlap)) // patch * patch)
-
-
-def slice_boxes(height: int, width: int, slice_size: int, stride: int) -> list[Box]:
-    """The slices ``(y1, x1, y2, x2)`` (pixels, end-exclusive, row-major) covering the image.
-
-    Raises:
-        ValueError: the image is smaller than a slice on either side.
-    """
-    return window_boxes(height, width, slice_size, stride)
 
 
 def global_view(images: torch.Tensor, slice_size: int) -> torch.Tensor:
@@ -46,7 +37,7 @@ def take_slices(images: torch.Tensor, boxes: list[Box], start: int, stop: int) -
     """Slices ``start .. stop-1`` of the image-major order (image ``i // len(boxes)``, box
     ``i % len(boxes)``) of a batch ``(B, 3, H, W)``, stacked: ``(stop - start, 3, S, S)``."""
     n = len(boxes)
-    return torch.cat([crop_windows(images[i // n:i // n + 1], [boxes[i % n]]) for i in range(start, stop)])
+    return torch.cat([tiler.crop_windows(images[i // n:i // n + 1], [boxes[i % n]]) for i in range(start, stop)])
 
 
 def stitch(slice_maps: torch.Tensor, boxes: list[Box], patch: int, grid: tuple[int, int]) -> torch.Tensor:
@@ -59,6 +50,6 @@ def stitch(slice_maps: torch.Tensor, boxes: list[Box], patch: int, grid: tuple[i
         grid: ``(h, w)`` the full image's grid (``H // patch, W // patch``).
 
     Returns:
-        ``(1, C, h, w)``: each cell the mean of the slice cells covering it.
+        ``(1, C, h, w)``: each cell the mean of the slice cells covering it (``slice_maps``' dtype).
     """
-    return splice(slice_maps, token_boxes(boxes, patch), grid)
+    return tiler.stitch(slice_maps, tiler.token_boxes(boxes, patch), grid).unsqueeze(0)

@@ -2,7 +2,7 @@
 ``lmseg/engine/task.py``; ``TRAIN_TASKS["mrovseg"]`` builds it from a YAML file's ``model:``
 and ``data:`` sections).
 
-Data: the project's training samples (:class:`pipelines.train.TrainSamples`: scale jitter,
+Data: the project's training samples (:class:`lmseg.data.train_samples.TrainSamples`: scale jitter,
 random crop padded with the ignore label, horizontal flip; sample ``k`` a pure function of
 ``(seed, k)``). Loss: semantic labels -> one binary mask per present class, Hungarian matching
 and Mask2Former's losses on every decoder layer (:mod:`.criterion`), against the CLIP text
@@ -11,6 +11,7 @@ embeddings of the dataset's vocabulary (frozen text tower, cached).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,26 +20,15 @@ import torch
 from torch.utils.data import default_collate
 
 from lmseg.config_overrides import override_dataclass
+from lmseg.data.train_samples import TrainData
+from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
+from lmseg.backbones.loading import load_strict
 from lmseg.models.mrovseg.factory import build_model, model_state
 from lmseg.models.mrovseg.model import MROVSegModel
 from lmseg.models.mrovseg.text import TextEmbedder
-
-try:
-    from lmseg.engine.task import ParamGroup
-except ModuleNotFoundError:  # until the engine branch is merged; the integrator deletes this fallback
-
-    @dataclass(frozen=True)
-    class ParamGroup:  # type: ignore[no-redef]
-        """Stand-in with the fields of ``lmseg.engine.task.ParamGroup`` (TASK_PROTOCOL.md)."""
-
-        name: str
-        params: list[torch.nn.Parameter]
-        lr_scale: float = 1.0
-        weight_decay: float | None = None
-
 
 @dataclass(frozen=True)
 class ModelSection:
@@ -61,27 +51,19 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
-class DataSection:
-    """The ``data:`` section: dataset, crop and augmentation.
+class DataSection(TrainData):
+    """The ``data:`` section: the shared fields of :class:`~lmseg.data.train_samples.TrainData`
+    (dataset, root, split, layout, scale augmentation, attribute table) and the crop.
 
     Attributes:
-        dataset / root / split / layout: as :func:`lmseg.data.open_dataset`.
         crop: side of the square training crop (the working resolution the slices are cut
             from): a multiple of CLIP's patch, at least ``slice_size``. Default 640
             (Mask2Former's COCO-Stuff crop).
-        base_short_side / scale_range: the image is resized so its short side is
-            ``base_short_side * s``, ``s`` uniform in ``scale_range`` (Mask2Former: 0.5-2.0).
-        attribute_table: a stage-1 Parquet table for the dataset's vocabulary (None: templates).
+        base_short_side: as in ``TrainData``; default 640 (with ``scale_range`` 0.5-2.0: Mask2Former's).
     """
 
-    dataset: str = "cocostuff171"
-    root: str = "data"
-    split: str = "train2017"
-    layout: str = "auto"
-    crop: int = 640
     base_short_side: int = 640
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    attribute_table: str | None = None
+    crop: int = 640
 
 
 class MROVSegTask:
@@ -109,15 +91,15 @@ class MROVSegTask:
             self._dataset = open_dataset(d.dataset, d.root, split=d.split, layout=d.layout)
         return self._dataset
 
+    def resolved_sections(self) -> dict[str, dict[str, Any]]:
+        """The ``model`` and ``data`` sections with every default filled in (the run's ``config.yaml``)."""
+        return {"model": dataclasses.asdict(self.model_section), "data": dataclasses.asdict(self.data)}
+
     def build_model(self) -> MROVSegModel:
         return build_model(self.config, clip=self.model_section.clip_weights).train()
 
     def train_dataset(self) -> torch.utils.data.Dataset:
-        from pipelines.train import TrainSamples
-
-        ds = self._open()
-        return TrainSamples(ds, crop=self.data.crop, base_short_side=self.data.base_short_side,
-                            scale_range=self.data.scale_range, seed=self.seed, ignore_index=ds.ignore_index)
+        return self.data.samples(self._open(), crop=self.data.crop, seed=self.seed)
 
     def collate(self, items: list[Any]) -> Any:
         return default_collate(items)
@@ -148,6 +130,10 @@ class MROVSegTask:
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
         return model_state(getattr(model, "module", model))
+
+    def load_model_checkpoint(self, model: torch.nn.Module, entry: Mapping[str, Any], source: str) -> None:
+        """Restore :meth:`model_checkpoint`'s weights into ``model`` (the Trainer's resume; strict)."""
+        load_strict(getattr(model, "module", model), entry["state_dict"], source=source, arch=str(entry["architecture"]))
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         core: MROVSegModel = getattr(model, "module", model)

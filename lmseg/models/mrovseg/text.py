@@ -1,5 +1,5 @@
 """Class text embeddings for MROVSeg: the project's prompts (templates + attribute sentences from
-an optional stage-1 table, :mod:`lmseg.text.attributes`) through the frozen CLIP text tower,
+an optional stage-1 table, :mod:`lmseg.text.prompts`) through the frozen CLIP text tower,
 cached on disk (:class:`lmseg.text.cache.EmbeddingCache`) and memoised per vocabulary."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from lmseg.backbones.clip import DenseCLIP
-from lmseg.text.attributes import Pooling, PromptSpec, build_prompts, encode_prompts
-from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint, table_sha256
+from lmseg.text.cache import EmbeddingCache, cached_prompt_embeddings, clip_text_fingerprint, table_sha256
+from lmseg.text.prompts import Pooling, PromptSpec, build_prompts, encode_prompts
 from lmseg.vocab import Vocabulary
 
 Table = str | os.PathLike[str] | Mapping[int, object] | None
@@ -59,7 +59,6 @@ class TextEmbedder:
             else:
                 if self._weights_id is None:
                     self._weights_id = clip_text_fingerprint(self.clip.model)
-                emb = self.cache.get_or_compute(prompts, self.clip.encode_text, model_name=self.clip.model_name,
-                                                weights_id=self._weights_id, table_id=memo[1])
+                emb = cached_prompt_embeddings(prompts, attrs, self.clip, self.cache, weights_id=self._weights_id)
             self._memo[memo] = emb.to(self.clip.visual.conv1.weight.device)
         return self._memo[memo]

@@ -27,12 +27,11 @@ from torch import nn
 from lmseg.backbones.clip import DenseCLIP
 from lmseg.backbones.dino import DenseDINO
 from lmseg.backbones.sam import SamEncoder, SamFeatures
+from lmseg.engine.tiler import crop_windows, stitch, token_boxes, window_grid
 from lmseg.models.trident.classify import query_cosines
 from lmseg.models.trident.config import CLIP_MEAN, CLIP_MEAN_255, CLIP_STD, CLIP_STD_255, TridentConfig
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
-from lmseg.engine.tiler import crop_windows, stitch, window_grid
-from lmseg.models.trident.windows import token_boxes
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmseg.models.mrovseg.adapter import ContinuityConv2d, ScaleAttention, TapAdapter
-from lmseg.models.mrovseg.slices import global_view, slice_boxes, slice_stride, stitch, take_slices
+from lmseg.engine.tiler import window_grid
+from lmseg.models.mrovseg.slices import global_view, slice_stride, stitch, take_slices
 
 from .conftest import tiny_model
 
@@ -32,19 +33,19 @@ def test_slice_grid_and_border() -> None:
     assert slice_stride(224, 1 / 3, 16) == 144  # 149.3 rounded down to the 16-px grid
     assert slice_stride(336, 1 / 3, 14) == 224
     assert slice_stride(64, 0.99, 16) == 16  # at least one patch
-    boxes = slice_boxes(96, 160, 64, 32)
+    boxes = window_grid(96, 160, 64, 32)
     assert [b[:2] for b in boxes] == [(0, 0), (0, 32), (0, 64), (0, 96), (32, 0), (32, 32), (32, 64), (32, 96)]
     assert all(y2 - y1 == 64 and x2 - x1 == 64 for y1, x1, y2, x2 in boxes)
-    last = slice_boxes(112, 112, 64, 32)  # 0, 32, then flush with the border at 48
+    last = window_grid(112, 112, 64, 32)  # 0, 32, then flush with the border at 48
     assert sorted({b[0] for b in last}) == [0, 32, 48] and max(b[2] for b in last) == 112
-    assert slice_boxes(64, 64, 64, 32) == [(0, 0, 64, 64)]
+    assert window_grid(64, 64, 64, 32) == [(0, 0, 64, 64)]
     with pytest.raises(ValueError, match="smaller than"):
-        slice_boxes(48, 128, 64, 32)
+        window_grid(48, 128, 64, 32)
 
 
 def test_take_slices_is_image_major() -> None:
     x = torch.arange(2 * 3 * 64 * 96, dtype=torch.float32).view(2, 3, 64, 96)
-    boxes = slice_boxes(64, 96, 64, 32)
+    boxes = window_grid(64, 96, 64, 32)
     got = take_slices(x, boxes, 1, 4)
     expected = [x[0, :, :, 32:96], x[1, :, :, 0:64], x[1, :, :, 32:96]]
     assert torch.equal(got, torch.stack(expected))

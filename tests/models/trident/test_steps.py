@@ -13,7 +13,7 @@ from lmseg.models.trident.classify import class_probabilities, labels_with_backg
 from lmseg.models.trident.preprocess import fit_to_patches, rescale_size, round_up_for_sam
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
-from lmseg.models.trident.windows import token_boxes
+from lmseg.engine.tiler import token_boxes
 
 
 # ---- proxy attention ---------------------------------------------------------------------
