@@ -125,7 +125,7 @@ def test_segment_on_ray_writes_the_local_files(ray_address, tmp_path) -> None:
                          *ray_args(ray_address, "--ray-workers", "2", "--ray-cpus-per-worker", "0.5")]) == 0
     local = {p.relative_to(tmp_path / "local"): p.read_bytes() for p in (tmp_path / "local").rglob("*") if p.is_file()}
     remote = {p.relative_to(tmp_path / "ray"): p.read_bytes() for p in (tmp_path / "ray").rglob("*") if p.is_file()}
-    assert len(local) == 1 + 2 * 3  # classes.txt, a label map and an overlay per image
+    assert len(local) == 2 + 2 * 3  # classes.txt, protocol.json, a label map and an overlay per image
     assert remote == local
 
 
