@@ -147,14 +147,14 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
                 report.failed.update(failures)
                 report.generated += len(new_rows)
                 if new_rows:  # with --overwrite, the old table stays until new rows replace it
-                    _save(rows, job.output)
+                    save_rows(rows, job.output)
                 bar.update(len(chunk))
                 log.info("saved %d rows to %s (%d failed so far)", len(rows), job.output, len(report.failed))
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _save(rows: dict[int, AttributeRow], output: Path) -> None:
+def save_rows(rows: dict[int, AttributeRow], output: Path) -> None:
     """Rewrite the table atomically; a failed write keeps the previous table intact."""
     try:
         write_table(rows_to_table(list(rows.values())), output)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmseg.attributes.backends.base import Backend, SamplingSettings
-from lmseg.attributes.generate import GenerationJob, answer_row, existing_rows, generate_chunk
+from lmseg.attributes.generate import GenerationJob, answer_row, existing_rows, generate_chunk, save_rows
 from lmseg.attributes.prompt import ChatMessages
-from lmseg.attributes.store import AttributeRow, rows_to_table, write_table
+from lmseg.attributes.store import AttributeRow
 
 
 @dataclass
@@ -75,4 +75,4 @@ class AttributeTableJob:
     def save(self, new_rows: Sequence[AttributeRow]) -> None:
         """Add rows to the table and rewrite it atomically."""
         self.rows.update({row.class_index: row for row in new_rows})
-        write_table(rows_to_table(list(self.rows.values())), self.job.output)
+        save_rows(self.rows, self.job.output)

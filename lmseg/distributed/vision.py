@@ -35,10 +35,10 @@ from lmseg.engine.decoding import DecodeFailure, decode_in_workers
 from lmseg.engine.progress import progress_bar
 from lmseg.engine.steps import SampleFailure, evaluate_sample
 from lmseg.evaluation.metric import SegmentationMetric
-from lmseg.evaluation.runner import EvaluationResult, _initial_state, _save, run_identity, select_indices
+from lmseg.evaluation.runner import EvaluationResult, initial_state, save_state, run_identity, select_indices
 from lmseg.evaluation.state import EvaluationState
 from lmseg.inference.outputs import (
-    SegmentSummary, _read_rgb, _segment_one, check_output_dir, find_images, write_run_files,
+    SegmentSummary, read_rgb, segment_one, check_output_dir, find_images, write_run_files,
 )
 from lmseg.inference.segmenter import Segmenter, segmenter_settings
 from lmseg.errors import LmsegError
@@ -92,10 +92,10 @@ class _SegmentActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         paths, stems = [Path(p) for p in batch["path"]], [str(s) for s in batch["stem"]]
         out: dict[str, list[Any]] = {"position": [], "written": [], "error": []}
-        read = partial(_read_rgb, limits=getattr(self.segmenter, "image_limits", None))
+        read = partial(read_rgb, limits=getattr(self.segmenter, "image_limits", None))
         for position, image in decode_in_workers(paths, read, num_workers=0):
             summary = SegmentSummary()
-            message = _segment_one(self.segmenter, image, self.vocabulary, self.output_dir, stems[position],
+            message = segment_one(self.segmenter, image, self.vocabulary, self.output_dir, stems[position],
                                    self.scores, summary)
             out["position"].append(int(batch["position"][position]))
             out["written"].append([str(p) for p in summary.written])
@@ -163,7 +163,7 @@ def evaluate_dataset_on_ray(
         settings = ray.get(ray.remote(_settings_of).options(**options.actor_resources()).remote(make_segmenter))
         full_identity = run_identity(_ReportedSettings(settings), dataset, identity, limit, None)
         selected = select_indices(len(dataset), limit=limit)
-        state = _initial_state(state_path, full_identity, dataset.num_classes, restart)
+        state = initial_state(state_path, full_identity, dataset.num_classes, restart)
         metric = SegmentationMetric.from_confusion(state.confusion, dataset.ignore_index)
         todo = [i for i in selected if dataset.pairs[i].sample_id not in state.done]
         started, processed = time.perf_counter(), 0
@@ -178,7 +178,7 @@ def evaluate_dataset_on_ray(
             bar.close()
             seconds = time.perf_counter() - started
             complete = all(dataset.pairs[i].sample_id in state.done for i in selected)
-            _save(state, metric, state_path, complete)  # also on any error or Ctrl-C
+            save_state(state, metric, state_path, complete)  # also on any error or Ctrl-C
     return EvaluationResult(
         scores=metric.compute(), identity=full_identity, class_names=tuple(dataset.class_names),
         num_samples=sum(dataset.pairs[i].sample_id in state.done for i in selected), num_selected=len(selected),
@@ -204,7 +204,7 @@ def _count_updates(results: Any, metric: SegmentationMetric, state: EvaluationSt
             processed += 1
             bar.update(1)
             if processed % save_every == 0:
-                _save(state, metric, state_path, False)
+                save_state(state, metric, state_path, False)
     return processed
 
 

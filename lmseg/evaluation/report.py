@@ -22,7 +22,6 @@ the report as ``confusion.npy`` so that reports of other runs can be summed.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 

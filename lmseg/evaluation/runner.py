@@ -178,7 +178,7 @@ def evaluate_dataset(
     """
     full_identity = run_identity(segmenter, dataset, identity, limit, shard)
     selected = select_indices(len(dataset), limit=limit, shard=shard)
-    state = _initial_state(state_path, full_identity, dataset.num_classes, restart)
+    state = initial_state(state_path, full_identity, dataset.num_classes, restart)
     metric = SegmentationMetric.from_confusion(state.confusion, dataset.ignore_index)
     todo = [i for i in selected if dataset.pairs[i].sample_id not in state.done]
     if state.done:
@@ -189,13 +189,13 @@ def evaluate_dataset(
     processed = 0
     try:
         processed = _count_samples(segmenter, dataset, todo, metric, state, bar, num_workers=num_workers,
-                                   save=lambda: _save(state, metric, state_path, False), save_every=save_every,
+                                   save=lambda: save_state(state, metric, state_path, False), save_every=save_every,
                                    on_sample=on_sample)
     finally:
         bar.close()
         seconds = time.perf_counter() - started
         complete = all(dataset.pairs[i].sample_id in state.done for i in selected)
-        _save(state, metric, state_path, complete)  # also on any error or Ctrl-C: counted samples are never lost
+        save_state(state, metric, state_path, complete)  # also on any error or Ctrl-C: counted samples are never lost
     return EvaluationResult(
         scores=metric.compute(),
         identity=full_identity,
@@ -227,14 +227,17 @@ def _count_samples(segmenter: Segmenter, dataset: SegmentationDataset, todo: lis
     return processed
 
 
-def _save(state: EvaluationState, metric: SegmentationMetric, state_path: str | Path | None, complete: bool) -> None:
+def save_state(state: EvaluationState, metric: SegmentationMetric, state_path: str | Path | None,
+               complete: bool) -> None:
+    """Write ``metric``'s confusion matrix into ``state`` and the state to ``state_path`` (if any)."""
     if state_path is not None:
         state.confusion = metric.confusion
         state.complete = complete
         state.save(Path(state_path))
 
 
-def _initial_state(state_path, identity: dict, num_classes: int, restart: bool) -> EvaluationState:
+def initial_state(state_path, identity: dict, num_classes: int, restart: bool) -> EvaluationState:
+    """The saved state at ``state_path`` to resume (its identity must equal ``identity``), or an empty one."""
     if state_path is None or restart or not Path(state_path).exists():
         return EvaluationState.empty(identity, num_classes)
     state = EvaluationState.load(Path(state_path))

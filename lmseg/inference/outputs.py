@@ -226,12 +226,12 @@ def segment_files(
     started = time.perf_counter()
     with progress_bar(len(images), "segmenting", enabled=progress) as bar:
         try:
-            read = partial(_read_rgb, limits=limits)
+            read = partial(read_rgb, limits=limits)
             decoded = decode_in_workers([p for p, _ in images], read, num_workers=num_workers,
                                         batch_size=batch_size)
             for position, image in decoded:
                 path, stem = images[position]
-                message = _segment_one(segmenter, image, vocab, output_dir, stem, scores, summary)
+                message = segment_one(segmenter, image, vocab, output_dir, stem, scores, summary)
                 if message is None:
                     summary.done.append(path)
                 else:
@@ -251,7 +251,7 @@ def write_run_files(output_dir: Path, vocabulary: Vocabulary, record: Mapping[st
     write_text(output_dir / "protocol.json", json.dumps(record, indent=2, default=str) + "\n")
 
 
-def _segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab: Vocabulary, output_dir: Path,
+def segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab: Vocabulary, output_dir: Path,
                  stem: str, scores: bool, summary: SegmentSummary) -> str | None:
     """Run the step for one decoded image; the failure message, or None when its outputs are written.
 
@@ -269,7 +269,7 @@ def _segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab:
     return None
 
 
-def _read_rgb(path: Path, limits: ImageLimits | None) -> np.ndarray:
+def read_rgb(path: Path, limits: ImageLimits | None) -> np.ndarray:
     """The image at ``path`` as HWC uint8 RGB; its size is checked against ``limits`` before decoding."""
     return as_rgb_array(path, limits)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError

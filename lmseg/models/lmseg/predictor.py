@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.engine.tiler import Stitcher, batch_ranges, window_grid
-from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.models.lmseg.config import InferenceConfig
