@@ -97,6 +97,22 @@ def test_fit_logs_freezes_checkpoints_and_resumes_exactly(tmp_path) -> None:
         (r["step"], r["loss"], r["bias"]) for r in records[3:]]
 
 
+class RandomLossTask(ToyTask):
+    """A loss that draws from torch's global generator (as MROVSeg's matching point sampling does)."""
+
+    def loss(self, model, batch):
+        x, y = batch
+        weights = torch.rand(x.shape[0])
+        return {"loss": (weights * ((model(x) - y) ** 2).squeeze(1)).mean()}
+
+
+def test_resume_is_exact_when_the_loss_draws_from_the_global_generator(tmp_path) -> None:
+    Trainer(_config(tmp_path / "a"), RandomLossTask()).fit()
+    Trainer(_config(tmp_path / "b"), RandomLossTask()).fit(resume=tmp_path / "a" / "checkpoints" / "step_0000003.pt")
+    assert [(r["step"], r["loss"]) for r in _metrics(tmp_path / "b")] == [
+        (r["step"], r["loss"]) for r in _metrics(tmp_path / "a")[3:]]
+
+
 def test_gradient_accumulation_matches_one_large_batch(tmp_path) -> None:
     Trainer(_config(tmp_path / "one", optim={"batch_size": 4}), ToyTask(norm=False)).fit()
     Trainer(_config(tmp_path / "two", optim={"batch_size": 2, "grad_accum": 2}), ToyTask(norm=False)).fit()
