@@ -7,7 +7,7 @@ The config names the method (``task:``, default ``lmseg``) and holds the shared 
 
 Examples::
 
-    python -m pipelines.train --config configs/lmseg_tiny_samples.yaml --set data.root=runs/samples_data
+    python -m pipelines.train --config configs/lmseg_tiny_samples.yaml    # the bundled samples, a few minutes on a CPU
     python -m pipelines.train --config configs/lmseg_vitb16_cocostuff.yaml --set optim.lr=1e-4 --set max_steps=40000
     torchrun --standalone --nproc_per_node=4 -m pipelines.train --config ... --set optim.batch_size=1
 
