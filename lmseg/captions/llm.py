@@ -11,10 +11,9 @@ templates (:class:`~lmseg.attributes.prompt.PromptTemplate`, default
 The model answers ``{"phrases": [...]}`` under a JSON schema. An answer is then cleaned
 (:func:`lmseg.captions.phrases.clean_phrase`, leading articles removed), and a phrase is
 kept only if it has at most ``max_words`` words, every word of it occurs in the caption (no
-invented objects), and it is not a duplicate. The schema asks for at least one phrase (a
-135M model otherwise answers ``[]`` for most captions); an answer is invalid (and retried)
-when it is not such a JSON object, or when it listed phrases but none survived. An empty list, which a server that
-ignores the schema may return, is accepted (a caption that names nothing visible).
+invented objects), and it is not a duplicate. An answer is invalid (and retried) when it is
+not such a JSON object, or when it listed phrases but none survived; an empty list is a valid
+answer (a caption that names nothing visible).
 """
 
 from __future__ import annotations
@@ -68,9 +67,7 @@ class PhraseLimits:
         return {
             "title": "CaptionPhrases",
             "type": "object",
-            # at least one phrase: small models otherwise take the empty list as an easy answer
-            "properties": {"phrases": {"type": "array", "items": item, "minItems": 1,
-                                       "maxItems": self.max_phrases}},
+            "properties": {"phrases": {"type": "array", "items": item, "maxItems": self.max_phrases}},
             "required": ["phrases"],
             "additionalProperties": False,
         }
