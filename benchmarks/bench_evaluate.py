@@ -45,6 +45,15 @@ class ConstantSegmenter:
         rgb = as_rgb_array(image)
         return Segmentation(np.zeros(rgb.shape[:2], np.int32), tuple(as_vocabulary(vocabulary).names))
 
+    def logits(self, image, vocabulary) -> np.ndarray:
+        rgb = as_rgb_array(image)
+        scores = np.zeros((len(as_vocabulary(vocabulary)), *rgb.shape[:2]), np.float32)
+        scores[0] = 1.0
+        return scores
+
+    def settings(self) -> dict:
+        return {"constant_class": 0}
+
 
 def build_split(root: Path, repeat: int) -> int:
     """Hard-link the ADE samples ``repeat`` times into ``root/images`` and ``root/labels``."""

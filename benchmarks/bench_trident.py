@@ -33,7 +33,7 @@ import torch
 from lmseg.models.trident.config import RefinementConfig, TridentConfig
 from lmseg.models.trident.factory import _assemble
 from lmseg.models.trident.preprocess import rescale_size
-from lmseg.models.trident.windows import window_boxes
+from lmseg.engine.tiler import window_grid
 from lmseg.vocab import Vocabulary, get_vocabulary
 
 
@@ -163,7 +163,7 @@ def main() -> None:
         segmenter.model.config = cfg
         rh, rw = rescale_size(height, width, short, cfg.max_long_side)
         fit = (max(-(-rh // 16) * 16, cfg.window), max(-(-rw // 16) * 16, cfg.window))
-        n_windows = len(window_boxes(*fit, cfg.window, cfg.stride))
+        n_windows = len(window_grid(*fit, cfg.window, cfg.stride))
         row = measure(segmenter, image, vocab, images, device)
         cells = [f"{short:>9}", f"{n_windows:>9}"] + [f"{row[k]:>9.3f}" for k in header[2:]]
         print(" | ".join(cells), flush=True)

@@ -1,7 +1,9 @@
 """Named segmenters: ``create_segmenter("trident_vitb16", ...)`` in one call.
 
-Each model package (``lmseg.models.<model>``) exposes ``SEGMENTERS``: a dict from a
-segmenter name to a builder ``(**kwargs) -> Segmenter``. Packages are imported only when a
+Each model package (``lmseg.models.<model>``) listed in :data:`MODEL_PACKAGES` exposes
+``SEGMENTERS``: a dict from a segmenter name to a builder ``(**kwargs) -> Segmenter`` (the one
+place segmenter names are registered), and, if it can train, ``TRAIN_TASKS`` (see
+:mod:`lmseg.engine.task`). Packages are imported only when a
 segmenter is asked for, so ``import lmseg`` never loads torch.
 """
 
@@ -17,8 +19,13 @@ from lmseg.inference.segmenter import Segmenter
 MODEL_PACKAGES: tuple[str, ...] = ("lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mgca")
 
 
-def _builders() -> dict[str, Callable[..., Segmenter]]:
-    builders: dict[str, Callable[..., Segmenter]] = {}
+def collect(attribute: str) -> dict[str, Any]:
+    """Merge the dict ``attribute`` (``"SEGMENTERS"``, ``"TRAIN_TASKS"``) of every installed model package.
+
+    Raises:
+        LmsegError: a model package needs a library this environment lacks.
+    """
+    found: dict[str, Any] = {}
     for package in MODEL_PACKAGES:
         try:
             module = importlib.import_module(package)
@@ -29,8 +36,12 @@ def _builders() -> dict[str, Callable[..., Segmenter]]:
                 f"the segmentation models need {exc.name!r}, which is not installed in this environment; "
                 "use the vision environment (`make setup`, then .venv/bin/python)"
             ) from None
-        builders.update(getattr(module, "SEGMENTERS", {}))
-    return builders
+        found.update(getattr(module, attribute, {}))
+    return found
+
+
+def _builders() -> dict[str, Callable[..., Segmenter]]:
+    return collect("SEGMENTERS")
 
 
 def available_segmenters() -> list[str]:

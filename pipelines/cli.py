@@ -16,6 +16,17 @@ from collections.abc import Callable, Sequence
 from lmseg.errors import LmsegError
 
 
+def stage_parser(stage: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m pipelines.<stage>``: its docstring's first paragraph as description,
+    the rest (examples, outputs, exit status) as the epilog of ``--help``."""
+    return argparse.ArgumentParser(
+        prog=f"python -m pipelines.{stage}",
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def run_command(
     parser: argparse.ArgumentParser,
     run: Callable[[argparse.Namespace], int],
@@ -48,3 +59,22 @@ def run_command(
     except LmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def vocabulary_from_args(args: argparse.Namespace):
+    """The vocabulary named by ``--dataset`` (built-in), ``--vocabulary`` (a file) or ``--classes``
+    (a comma list), with ``--name`` (if the command has it) naming a file or list vocabulary.
+
+    Raises:
+        LmsegError: a bad vocabulary, or ``--name`` with a built-in ``--dataset``.
+    """
+    from lmseg.vocab import get_vocabulary, load_vocabulary_file, parse_class_list
+
+    name = getattr(args, "name", None)
+    if args.dataset:
+        if name:
+            raise LmsegError("--name applies to --vocabulary or --classes, not to a built-in --dataset")
+        return get_vocabulary(args.dataset)
+    if args.vocabulary:
+        return load_vocabulary_file(args.vocabulary, name)
+    return parse_class_list(args.classes, name)

@@ -37,20 +37,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from lmseg.engine.shards import shard_from_args
+from lmseg.evaluation.metric import format_percent
 from lmseg.errors import LmsegError
-from pipelines.cli import run_command
+from pipelines.cli import run_command, stage_parser
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
     from lmseg.data import available_datasets
 
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.evaluate",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("evaluate", __doc__)
     add_model_arguments(parser, required=False)  # --merge needs no model
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -84,16 +81,6 @@ def weights_identity(options: dict[str, object]) -> dict[str, object]:
         for key, value in sorted(options.items())
         if isinstance(value, str) and value and Path(value).is_file()
     }
-
-
-def _shard(args: argparse.Namespace) -> tuple[int, int] | None:
-    if args.shard_index is None and args.num_shards is None:
-        return None
-    if args.shard_index is None or args.num_shards is None:
-        raise LmsegError("give both --shard-index and --num-shards")
-    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
-        raise LmsegError(f"--shard-index must be in 0..{args.num_shards - 1}, got {args.shard_index}")
-    return args.shard_index, args.num_shards
 
 
 def open_folder(args: argparse.Namespace):
@@ -134,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise LmsegError(f"--limit must be at least 1, got {args.limit}")
     if args.save_every < 1:
         raise LmsegError("--save-every must be at least 1")
-    shard = _shard(args)
+    shard = shard_from_args(args.shard_index, args.num_shards)
     options = parse_options(args)
     if args.dataset == "folder":
         split = "folder"
@@ -181,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
         num_selected=result.num_selected,
     )
     print(
-        f"{args.model} on {args.dataset}: mIoU {_pct(result.scores.mean_iou)}, "
-        f"mAcc {_pct(result.scores.mean_accuracy)}, pixel acc {_pct(result.scores.pixel_accuracy)} "
+        f"{args.model} on {args.dataset}: mIoU {format_percent(result.scores.mean_iou)}, "
+        f"mAcc {format_percent(result.scores.mean_accuracy)}, pixel acc {format_percent(result.scores.pixel_accuracy)} "
         f"over {result.num_samples} sample(s) ({throughput})"
     )
     print(f"report: {paths['markdown']} (also {paths['json'].name}, {paths['chart'].name})")
@@ -210,13 +197,9 @@ def merge(args: argparse.Namespace) -> int:
         num_samples=len(state.done),
         num_selected=len(state.done),
     )
-    print(f"merged {args.num_shards} shards ({len(state.done)} samples): mIoU {_pct(scores.mean_iou)}")
+    print(f"merged {args.num_shards} shards ({len(state.done)} samples): mIoU {format_percent(scores.mean_iou)}")
     print(f"report: {paths['markdown']}")
     return 0
-
-
-def _pct(value: float) -> str:
-    return "n/a" if value != value else f"{100 * value:.2f}%"
 
 
 def run_or_report(args: argparse.Namespace) -> int:

@@ -25,11 +25,12 @@ from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
 from lmseg.attributes.prompt import load_template
-from lmseg.attributes.shards import merge_shards, shard_indices
+from lmseg.attributes.shards import merge_shards
+from lmseg.engine.shards import shard_from_args, shard_range
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path, default_llm_path
-from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, load_vocabulary_file, parse_class_list
-from pipelines.cli import run_command
+from lmseg.vocab import builtin_vocabularies
+from pipelines.cli import run_command, vocabulary_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,16 +88,6 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
 
 
-def resolve_vocabulary(args: argparse.Namespace) -> Vocabulary:
-    if args.dataset:
-        if args.name:
-            raise LmsegError("--name applies to --vocabulary or --classes, not to a built-in --dataset")
-        return get_vocabulary(args.dataset)
-    if args.vocabulary:
-        return load_vocabulary_file(args.vocabulary, args.name)
-    return parse_class_list(args.classes, args.name)
-
-
 def build_backend(args: argparse.Namespace) -> Backend:
     if args.backend == "openai":
         if not args.base_url:
@@ -123,11 +114,7 @@ def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
         if args.shard_index is not None:
             raise LmsegError("--merge-shards takes --num-shards but not --shard-index")
         return None
-    if args.shard_index is None and args.num_shards is None:
-        return None
-    if args.shard_index is None or args.num_shards is None:
-        raise LmsegError("--shard-index and --num-shards go together")
-    return args.shard_index, args.num_shards
+    return shard_from_args(args.shard_index, args.num_shards)
 
 
 def dry_run(job: GenerationJob, indices: list[int]) -> None:
@@ -156,14 +143,14 @@ def print_summary(report: GenerationReport, max_attempts: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    vocabulary = resolve_vocabulary(args)
+    vocabulary = vocabulary_from_args(args)
     shard = shard_of(args)
     settings = SamplingSettings(
         temperature=args.temperature, retry_temperature=args.retry_temperature, max_tokens=args.max_tokens,
         seed=args.seed,
     )
     template = load_template(args.template)
-    indices = list(shard_indices(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
+    indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     if args.chunk_size < 1 or args.max_attempts < 1:
         raise LmsegError("--chunk-size and --max-attempts must be >= 1")
 

@@ -2,20 +2,22 @@
 
 ``--model NAME`` picks a segmenter of :func:`lmseg.registry.create_segmenter`;
 ``--checkpoint`` and ``--device`` become its ``checkpoint=`` and ``device=``; every
-``--opt KEY=VALUE`` becomes another keyword argument. Values are parsed as JSON when they can
-be (``0.5``, ``true``, ``null``, ``[1,2]``, ``{"a": 1}``), otherwise kept as text. A dotted
-key sets one field of a settings object: ``--opt config.stride=112`` becomes
-``config={"stride": 112}``, which the builders apply as overrides of their settings
-dataclass (:func:`lmseg.config_overrides.override_dataclass`). Later options win.
+``--set KEY=VALUE`` (old spelling ``--opt``, still accepted) becomes another keyword argument,
+with the override syntax of every stage (:func:`lmseg.config_overrides.parse_overrides`):
+values are JSON when they are valid JSON (``0.5``, ``true``, ``null``, ``[1,2]``), else YAML
+(``[a, b]``, plain text). A dotted key sets one field of a settings object: ``--set
+config.stride=112`` becomes ``config={"stride": 112}``, which the builders apply as
+overrides of their settings dataclass (:func:`lmseg.config_overrides.override_dataclass`:
+unknown fields and wrong types are errors). Later options win.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lmseg.config_overrides import parse_overrides
 from lmseg.errors import LmsegError
 
 if TYPE_CHECKING:
@@ -31,31 +33,20 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
     model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
     model.add_argument("--device", help="passed to the builder as device= (e.g. cpu, cuda)")
     model.add_argument(
-        "--opt", action="append", default=[], metavar="KEY=VALUE",
-        help="any other builder option; a dotted key sets a settings field (config.stride=112)",
+        "--set", "--opt", dest="opt", action="append", default=[], metavar="KEY=VALUE",
+        help="any other builder option (JSON or YAML value); a dotted key sets a settings field "
+             "(config.stride=112); --opt is the old spelling",
     )
 
 
 def parse_options(args: argparse.Namespace) -> dict[str, object]:
-    """Builder keyword arguments from --checkpoint, --device and --opt key=value.
+    """Builder keyword arguments from --checkpoint, --device and --set key=value.
 
     A dotted key builds nested mappings: ``config.refinement.enabled=true`` becomes
     ``{"config": {"refinement": {"enabled": True}}}``, which the builders apply as field
     overrides of their settings dataclasses.
     """
-    options: dict[str, object] = {}
-    for item in args.opt:
-        key, sep, text = item.partition("=")
-        path = key.strip().split(".")
-        if not sep or not all(part.isidentifier() for part in path):
-            raise LmsegError(
-                f"--opt expects KEY=VALUE with KEY a Python identifier or a dotted path (config.stride), got {item!r}"
-            )
-        try:
-            value: object = json.loads(text)
-        except ValueError:
-            value = text
-        _set_nested(options, path, value, item)
+    options: dict[str, object] = parse_overrides(args.opt, flag="--set")
     if args.checkpoint is not None:
         if not args.checkpoint.is_file():
             raise LmsegError(f"--checkpoint {args.checkpoint} does not exist or is not a file")
@@ -63,19 +54,6 @@ def parse_options(args: argparse.Namespace) -> dict[str, object]:
     if args.device is not None:
         options["device"] = args.device
     return options
-
-
-def _set_nested(options: dict[str, object], path: list[str], value: object, item: str) -> None:
-    node = options
-    for depth, part in enumerate(path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise LmsegError(f"--opt {item!r}: {'.'.join(path[: depth + 1])} was already given a plain value")
-        node = child
-    if isinstance(node.get(path[-1]), dict) and isinstance(value, dict):
-        node[path[-1]] = {**node[path[-1]], **value}
-    else:
-        node[path[-1]] = value
 
 
 def build_segmenter(name: str, options: dict[str, object]) -> Segmenter:

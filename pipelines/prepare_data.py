@@ -47,7 +47,7 @@ from lmseg.data.prepare import (
     prepare_pc459,
 )
 from lmseg.errors import LmsegError
-from pipelines.cli import run_command
+from pipelines.cli import run_command, stage_parser
 
 Converter = Callable[..., ConversionSummary]
 CONVERTERS: dict[str, Converter] = {
@@ -62,12 +62,7 @@ CONVERTERS: dict[str, Converter] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.prepare_data",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("prepare_data", __doc__)
     parser.add_argument("--dataset", required=True, choices=available_datasets())
     parser.add_argument("--raw-root", type=Path, help="where the official downloads are unpacked")
     parser.add_argument("--out-root", type=Path, help="datasets root the readers use (default: --raw-root)")
@@ -87,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     out_root = args.out_root or args.raw_root
     if out_root is None:
         raise LmsegError("give --out-root (and --raw-root to convert)")
+    if out_root.exists() and not out_root.is_dir():
+        raise LmsegError(f"--out-root {out_root} is an existing file, not a folder; give the datasets folder")
     if not args.check_only:
         _convert(args, split, out_root)
     dataset = benchmark.open(out_root, split=split)

@@ -18,8 +18,17 @@ In Python::
     from lmseg import create_segmenter; from lmseg.inference.outputs import segment_files
     segment_files(create_segmenter("trident_vitb16", ...), "photos/", ["cat", "dog"], "out/")
 
-Exit status: 0 all images done; 1 some images failed (listed; the others are written);
-2 bad input (no images, bad vocabulary, unknown model, output folder inside the input).
+Model options as for evaluate: --checkpoint, --device, --set KEY=VALUE (old spelling --opt).
+--shard-index I --num-shards N segments only the I-th contiguous block of the sorted images
+(run the shards anywhere with the same --output).
+
+An image that cannot be segmented (unreadable or truncated file, too large, an aspect ratio
+or size the model refuses) is reported at once on stderr as "error: <file>: <why>", counted in
+the final summary, and never stops the rest of the folder.
+
+Exit status: 0 all images done; 1 some images failed (each named; the others are written);
+2 bad input (no images, bad vocabulary, unknown model or option, output folder inside the
+input or an existing file).
 """
 
 from __future__ import annotations
@@ -28,17 +37,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli import run_command
+from pipelines.cli import run_command, stage_parser, vocabulary_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.segment",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = stage_parser("segment", __doc__)
     parser.add_argument("input", type=Path, help="an image file or a folder of images")
     add_model_arguments(parser, required=True)
     vocab = parser.add_argument_group("classes (one of)")
@@ -53,46 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--scores", action="store_true", help="also write per-class score maps")
     out.add_argument("--batch-size", type=int, default=4, help="images decoded per batch")
     out.add_argument("--workers", type=int, default=2, help="image decoding processes (0 = none)")
+    out.add_argument("--shard-index", type=int, help="segment only this shard of the images (0-based)")
+    out.add_argument("--num-shards", type=int, help="number of shards")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
-def vocabulary_from_args(args: argparse.Namespace):
-    from lmseg.vocab import get_vocabulary, load_vocabulary_file, parse_class_list
-
-    if args.classes is not None:
-        return parse_class_list(args.classes)
-    if args.vocabulary is not None:
-        return load_vocabulary_file(args.vocabulary)
-    return get_vocabulary(args.dataset)
-
-
 def run(args: argparse.Namespace) -> int:
+    from lmseg.engine.shards import shard_from_args
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
 
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
+    shard = shard_from_args(args.shard_index, args.num_shards)
     find_images(args.input)  # fail on a missing input before loading a model
     check_output_dir(args.input, args.output)
     segmenter = build_segmenter(args.model, options)
     summary = segment_files(
-        segmenter,
-        args.input,
-        vocabulary,
-        args.output,
-        scores=args.scores,
-        batch_size=args.batch_size,
-        num_workers=args.workers,
+        segmenter, args.input, vocabulary, args.output, scores=args.scores, batch_size=args.batch_size,
+        num_workers=args.workers, shard=shard,
+        on_failure=lambda path, message: print(f"error: {path}: {message}", file=sys.stderr),
     )
-    count = len(summary.done)
     print(
-        f"segmented {count} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
-        f"outputs in {args.output}"
+        f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
+        f"{len(summary.failed)} failed; outputs in {args.output}"
     )
     if summary.failed:
-        print(f"{len(summary.failed)} image(s) failed and were skipped:", file=sys.stderr)
-        for path, message in summary.failed:
-            print(f"  {path}: {message}", file=sys.stderr)
+        print(f"{len(summary.failed)} image(s) failed and were skipped (listed above):", file=sys.stderr)
+        for path, _ in summary.failed:
+            print(f"  {path}", file=sys.stderr)
         return 1
     return 0
 

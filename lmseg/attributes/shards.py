@@ -1,7 +1,8 @@
 """Splitting a vocabulary across machines, and merging the parts into one table.
 
 Shard ``k`` of ``n`` owns the contiguous block of class indices
-``[k * C // n, (k + 1) * C // n)`` of a vocabulary of ``C`` classes. Each shard writes its own
+``[k * C // n, (k + 1) * C // n)`` of a vocabulary of ``C`` classes (the project's one shard
+rule, :func:`lmseg.engine.shards.shard_range`). Each shard writes its own
 part file; :func:`merge_shards` checks that the parts were made the same way and cover the
 vocabulary exactly, then writes the whole table.
 """
@@ -13,17 +14,6 @@ from pathlib import Path
 from lmseg.attributes.store import read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
-
-
-def shard_indices(num_classes: int, shard_index: int, num_shards: int) -> range:
-    """The class indices owned by one shard.
-
-    Raises:
-        LmsegError: ``num_shards < 1`` or ``shard_index`` outside ``[0, num_shards)``.
-    """
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise LmsegError(f"--shard-index must be in [0, {num_shards}) and --num-shards >= 1")
-    return range(shard_index * num_classes // num_shards, (shard_index + 1) * num_classes // num_shards)
 
 
 def merge_shards(vocabulary: Vocabulary, parts: list[Path], output: Path) -> int:

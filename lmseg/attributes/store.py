@@ -31,6 +31,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lmseg.attributes.answer import GROUPS
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
 SCHEMA_VERSION = "1"
@@ -73,7 +75,7 @@ def rows_to_table(rows: Sequence[AttributeRow]) -> pa.Table:
     """Build a table with the fixed schema, sorted by class index."""
     ordered = sorted(rows, key=lambda r: r.class_index)
     columns = {name: [getattr(r, name) for r in ordered] for name in SCHEMA.names}
-    for group in ("colour", "shape", "texture"):
+    for group in GROUPS:
         columns[group] = [list(v) for v in columns[group]]
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
@@ -124,22 +126,9 @@ def read_table(path: str | Path) -> pa.Table:
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` to ``path`` atomically (temporary file, fsync, rename, fsync folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write ``table`` to ``path`` atomically (:func:`lmseg.engine.atomic.atomic_path`)."""
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @contextlib.contextmanager

@@ -40,9 +40,8 @@ from lmseg.errors import LmsegError
 OPEN_CLIP_CONFIG_DIR = Path(__file__).with_name("open_clip_configs")
 open_clip.add_model_config(OPEN_CLIP_CONFIG_DIR)
 
-#: The project's default CLIP (CAT-Seg/LMSeg base, Trident) and its large option.
+#: The project's default CLIP (CAT-Seg/LMSeg base, Trident).
 DEFAULT_CLIP = "ViT-B-16"
-LARGE_CLIP = "ViT-L-14-336"
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """Reading checkpoint files safely and loading them strictly into a model.
 
+* :func:`load_torch_file` is the one reader of ``torch.save`` files (model, training and
+  backbone checkpoints): ``weights_only=True`` always, and a file it cannot read is reported as
+  corrupt or not a checkpoint (never with PyTorch's advice to turn ``weights_only`` off, which
+  would let the file run code).
 * :func:`read_state_dict` reads ``.safetensors`` files with safetensors and everything else with
   ``torch.load(map_location="cpu", weights_only=True)`` (no arbitrary code runs while loading).
   A ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper and a DistributedDataParallel
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -51,18 +56,64 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             obj: object = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise LmsegError(f"cannot read {path} as a safetensors file: {exc}") from exc
-    elif _is_torchscript(path):
+    else:
+        obj = load_torch_file(path, what="checkpoint")
+    return _as_state_dict(obj, path)
+
+
+def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint") -> object:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with clear errors.
+
+    Args:
+        path: the file.
+        what: what the file should be, for messages (``"LMSeg checkpoint"``).
+
+    Raises:
+        LmsegError: the file is missing, a folder, a TorchScript archive, holds Python objects
+            other than tensors and plain containers, or is corrupt / not a PyTorch file at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LmsegError(f"{what} not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if _is_torchscript(path):
         raise LmsegError(
             f"{path} is a TorchScript archive (like OpenAI's original CLIP .pt files), not a state dict; "
             "lmseg loads state dicts only (weights_only=True). Use the matching open_clip pretrained tag, "
             "or the same weights as a state dict (e.g. the open_clip_model.safetensors of its hub page)."
         )
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise LmsegError(f"cannot read {path} as a PyTorch checkpoint (weights_only=True): {exc}") from exc
-    return _as_state_dict(obj, path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc) and "Unsupported global" in str(exc):
+            raise LmsegError(
+                f"{path} is not a plain {what}: it holds Python objects that lmseg does not load (only tensors, "
+                "numbers, strings and containers are read, so that no code in the file can run); re-save it "
+                "as a state dict"
+            ) from None
+        raise LmsegError(_corrupt(path, what)) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+        raise LmsegError(_corrupt(path, what)) from None
+
+
+def require_format(obj: object, path: str | os.PathLike[str], fmt: str, version: int, *, what: str,
+                   otherwise: str) -> dict:
+    """``obj`` if it is a dict of ``{"format": fmt, "format_version": version, ...}``.
+
+    Raises:
+        LmsegError: ``"<path> is not <what>: <otherwise>"`` for another format, or a message
+            naming both versions for another format version.
+    """
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise LmsegError(f"{path} is not {what}: {otherwise}")
+    if obj.get("format_version") != version:
+        raise LmsegError(f"{path} is {what} of format version {obj.get('format_version')}; "
+                         f"this lmseg reads version {version}")
+    return obj
+
+
+def _corrupt(path: Path, what: str) -> str:
+    return (f"{path} is corrupt or not a {what} (PyTorch cannot read it: truncated, damaged, or another kind of "
+            "file); download or copy it again, or pick the right file")
 
 
 def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, arch: str) -> None:
@@ -77,7 +128,13 @@ def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], *, sourc
     Raises:
         CheckpointMismatchError: there are missing keys, unexpected keys or shape mismatches.
     """
-    expected = module.state_dict()
+    check_fit(module.state_dict(), state_dict, source=source, arch=arch)
+    module.load_state_dict(state_dict, strict=True)
+
+
+def check_fit(expected: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], *, source: str,
+              arch: str) -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``state_dict`` has exactly ``expected``'s keys and shapes."""
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     mismatched = [
@@ -97,7 +154,6 @@ def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], *, sourc
             f"{source} does not fit {arch}: " + "; ".join(problems) + ". Is it a checkpoint of another model or "
             "size (for example ViT-H weights for a ViT-B model)? Pick the architecture that matches the file."
         )
-    module.load_state_dict(state_dict, strict=True)
 
 
 def _first(items: list[str]) -> str:

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from segment_anything import sam_model_registry
+from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
 from segment_anything.utils.transforms import ResizeLongestSide
@@ -247,6 +247,30 @@ class SamEncoder(nn.Module):
             handle.remove()
         weights, values = last_block_attention(block.attn, captured[-1])
         return SamFeatures(features, input_hw, self.patch_size, weights, values)
+
+
+def predictor_with_features(sam: Sam, features: torch.Tensor, original_size: tuple[int, int],
+                            input_size: tuple[int, int]) -> SamPredictor:
+    """A stock ``SamPredictor`` whose image is already encoded into ``features``.
+
+    ``SamPredictor.set_torch_image`` would run the image encoder a second time; a method that
+    already has the encoder output hands it over instead, setting exactly the attributes
+    ``set_torch_image`` sets (``features``, ``original_size``, ``input_size``,
+    ``is_image_set``), so ``predict`` behaves as after ``set_image``.
+
+    Args:
+        sam: the SAM model.
+        features: ``(1, 256, 64, 64)`` image embeddings (cast to float32).
+        original_size: ``(H, W)`` of the image the masks are for.
+        input_size: ``(h, w)`` of the resized image inside the 1024 canvas.
+    """
+    predictor = SamPredictor(sam)
+    predictor.reset_image()
+    predictor.features = features.float()
+    predictor.original_size = tuple(original_size)
+    predictor.input_size = tuple(input_size)
+    predictor.is_image_set = True
+    return predictor
 
 
 def create_sam_encoder(

@@ -8,7 +8,7 @@ user and calls :func:`resolve_weights`, which returns the path of a file on disk
   :data:`KNOWN_WEIGHTS`) is looked up in the weights cache, ``<cache>/weights/<filename>``
   (``<cache>`` is :func:`lmseg.paths.cache_dir`). If it is not there it is downloaded from its
   official URL with a progress bar, checked against its size and sha256, and moved into place
-  atomically (a temporary file in the same folder, then ``os.replace``), so an interrupted or
+  atomically (:func:`lmseg.engine.atomic.atomic_path`), so an interrupted or
   corrupt download never leaves a file under the final name;
 * anything else is an :class:`~lmseg.errors.LmsegError` that says what to download and where to
   put it.
@@ -33,12 +33,12 @@ import http.client
 import logging
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 from lmseg.paths import cache_dir
 
@@ -188,6 +188,45 @@ def fetch_known(entry: KnownWeights, *, download: bool | None = None, root: Path
     return dest
 
 
+def _download_to(tmp: Path, url: str, dest: Path, *, what: str, size: int | None, sha256: str | None,
+                 timeout: float) -> int:
+    """Stream ``url`` into ``tmp`` and verify size and checksum; returns the bytes received."""
+    digest = hashlib.sha256()
+    received = 0
+    with open(tmp, "wb") as out:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+                total = int(length) if length and length.isdigit() else size
+                with _progress(total, dest.name) as bar:
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                reason: object = f"HTTP {exc.code} {exc.reason}"
+            else:
+                reason = getattr(exc, "reason", None) or exc
+            raise LmsegError(
+                f"could not download {what} from {url}: {reason}. Download it yourself (for example "
+                f"with a browser or `curl -L -o {dest} {url}`) and put it at {dest}, or pass the path "
+                "of a copy you already have."
+            ) from exc
+    if size is not None and received != size:
+        raise LmsegError(
+            f"download of {what} from {url} is incomplete or wrong: got {received} bytes, expected {size}. "
+            "Nothing was saved; try again."
+        )
+    if sha256 is not None and digest.hexdigest() != sha256.lower():
+        raise LmsegError(
+            f"checksum mismatch for {what} downloaded from {url}: sha256 {digest.hexdigest()}, expected "
+            f"{sha256}. Nothing was saved; the server sent other data than the known checkpoint."
+        )
+    return received
+
+
 def download_file(
     url: str,
     dest: Path,
@@ -219,47 +258,8 @@ def download_file(
     """
     dest = Path(dest)
     what = what or dest.name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        received = 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-                    total = int(length) if length and length.isdigit() else size
-                    with _progress(total, dest.name) as bar:
-                        while chunk := response.read(_CHUNK):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            received += len(chunk)
-                            bar.update(len(chunk))
-            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-                if isinstance(exc, urllib.error.HTTPError):
-                    reason: object = f"HTTP {exc.code} {exc.reason}"
-                else:
-                    reason = getattr(exc, "reason", None) or exc
-                raise LmsegError(
-                    f"could not download {what} from {url}: {reason}. Download it yourself (for example "
-                    f"with a browser or `curl -L -o {dest} {url}`) and put it at {dest}, or pass the path "
-                    "of a copy you already have."
-                ) from exc
-        if size is not None and received != size:
-            raise LmsegError(
-                f"download of {what} from {url} is incomplete or wrong: got {received} bytes, expected {size}. "
-                "Nothing was saved; try again."
-            )
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise LmsegError(
-                f"checksum mismatch for {what} downloaded from {url}: sha256 {digest.hexdigest()}, expected "
-                f"{sha256}. Nothing was saved; the server sent other data than the known checkpoint."
-            )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(dest) as tmp:
+        received = _download_to(tmp, url, dest, what=what, size=size, sha256=sha256, timeout=timeout)
     log.info("saved %s (%d bytes) to %s", what, received, dest)
     return dest
 

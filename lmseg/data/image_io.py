@@ -16,13 +16,12 @@ Conventions:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
 __all__ = ["image_size", "pil_to_rgb", "read_image", "read_label_file", "write_label_file"]
@@ -113,7 +112,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def write_label_file(path: str | Path, label: np.ndarray) -> None:
-    """Write a label map atomically (temporary file, then rename).
+    """Write a label map atomically (:func:`lmseg.engine.atomic.atomic_path`).
 
     Args:
         path: destination; ``.png`` for uint8 maps, ``.tif``/``.tiff`` (or ``.png``) for uint16.
@@ -126,12 +125,5 @@ def write_label_file(path: str | Path, label: np.ndarray) -> None:
         raise LmsegError(f"a label map must be a (H, W) uint8 or uint16 array, got {label.dtype} {label.shape}")
     if label.dtype == np.uint16 and path.suffix.lower() not in (".tif", ".tiff", ".png"):
         raise LmsegError(f"16-bit labels need a .tif or .png file name, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(label).save(tmp_name, format="TIFF" if path.suffix.lower() in (".tif", ".tiff") else "PNG")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        Image.fromarray(label).save(tmp, format="TIFF" if path.suffix.lower() in (".tif", ".tiff") else "PNG")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from lmseg.evaluation.metric import format_percent
 from lmseg.inference.text_drawing import fit_text, load_font
 
 __all__ = ["draw_iou_chart", "save_iou_chart"]
@@ -53,7 +54,8 @@ def draw_iou_chart(iou: Sequence[float], class_names: Sequence[str], *, title: s
     draw = ImageDraw.Draw(image)
     left = MARGIN + NAME_WIDTH
     undefined = len(values) - len(shown)
-    draw.text((MARGIN, MARGIN), (title + "  " if title else "") + f"mIoU {_pct(mean)}", fill="black", font=heading_font)
+    draw.text((MARGIN, MARGIN), (title + "  " if title else "") + f"mIoU {format_percent(mean, 1)}",
+              fill="black", font=heading_font)
     draw.text(
         (MARGIN, MARGIN + 18),
         f"{len(shown)} classes with a defined IoU"
@@ -69,7 +71,7 @@ def draw_iou_chart(iou: Sequence[float], class_names: Sequence[str], *, title: s
         length = int(round(values[index] * BAR_WIDTH))
         if length > 0:
             draw.rectangle((left, y + 2, left + length, y + ROW - 2), fill=BAR_COLOUR)
-        draw.text((left + length + 4, y + ROW // 2), _pct(values[index]), fill="black", font=font, anchor="lm")
+        draw.text((left + length + 4, y + ROW // 2), format_percent(values[index], 1), fill="black", font=font, anchor="lm")
     bottom = top + ROW * max(len(shown), 1)
     draw.line((left, top, left, bottom), fill="black")
     for tick in range(0, 101, 20):
@@ -89,8 +91,3 @@ def save_iou_chart(path: str | Path, iou: Sequence[float], class_names: Sequence
     path.parent.mkdir(parents=True, exist_ok=True)
     draw_iou_chart(iou, class_names, title=title).save(path, format="PNG")
     return path
-
-
-def _pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
-

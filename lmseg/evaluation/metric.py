@@ -259,3 +259,8 @@ def _nanmean(values: np.ndarray) -> float:
 
 def _json_float(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
+
+
+def format_percent(value: float | None, digits: int = 2, suffix: str = "%") -> str:
+    """``0.4567 -> "45.67%"``; ``"n/a"`` for None or NaN (a class absent everywhere)."""
+    return "n/a" if value is None or value != value else f"{100 * value:.{digits}f}{suffix}"

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from lmseg.engine.atomic import atomic_path, write_text
 from lmseg.evaluation.chart import save_iou_chart
-from lmseg.evaluation.metric import SegmentationScores
+from lmseg.evaluation.metric import SegmentationScores, format_percent
 
 __all__ = ["build_report", "render_markdown", "write_report"]
 
@@ -89,10 +88,10 @@ def render_markdown(report: Mapping, *, chart_name: str | None = "iou.png") -> s
         "",
         "| metric | value (%) |",
         "|---|---|",
-        f"| mIoU | {_pct(scores['mean_iou'])} |",
-        f"| mAcc | {_pct(scores['mean_accuracy'])} |",
-        f"| pixel accuracy | {_pct(scores['pixel_accuracy'])} |",
-        f"| fwIoU | {_pct(scores['fw_iou'])} |",
+        f"| mIoU | {_percent(scores['mean_iou'])} |",
+        f"| mAcc | {_percent(scores['mean_accuracy'])} |",
+        f"| pixel accuracy | {_percent(scores['pixel_accuracy'])} |",
+        f"| fwIoU | {_percent(scores['fw_iou'])} |",
         "",
         "mIoU follows the mmsegmentation protocol: one confusion matrix over the whole split; classes absent "
         "from both labels and predictions are left out of the means; a class predicted but absent from the "
@@ -114,7 +113,7 @@ def render_markdown(report: Mapping, *, chart_name: str | None = "iou.png") -> s
     lines += ["|---|---|---|---|---|---|"]
     for row in report["per_class"]:
         lines.append(
-            f"| {row['index']} | {_cell(row['name'])} | {_pct(row['iou'])} | {_pct(row['accuracy'])} | "
+            f"| {row['index']} | {_cell(row['name'])} | {_percent(row['iou'])} | {_percent(row['accuracy'])} | "
             f"{row['gt_pixels']} | {row['predicted_pixels']} |"
         )
     return "\n".join(lines) + "\n"
@@ -146,28 +145,15 @@ def write_report(
         "chart": output_dir / "iou.png",
         "confusion": output_dir / "confusion.npy",
     }
-    _atomic_text(paths["json"], json.dumps(report, indent=2, allow_nan=False) + "\n")
-    _atomic_text(paths["markdown"], render_markdown(report, chart_name=paths["chart"].name))
+    write_text(paths["json"], json.dumps(report, indent=2, allow_nan=False) + "\n")
+    write_text(paths["markdown"], render_markdown(report, chart_name=paths["chart"].name))
     dataset = settings.get("dataset", {})
     title = f"{settings.get('model', 'segmenter')} / {dataset.get('name', '') if isinstance(dataset, Mapping) else ''}"
-    tmp_chart = paths["chart"].with_name(f".{paths['chart'].name}.tmp")
-    save_iou_chart(tmp_chart, scores.iou, class_names, title=title)
-    os.replace(tmp_chart, paths["chart"])
-    tmp_cm = paths["confusion"].with_name(".confusion.tmp.npy")
-    np.save(tmp_cm, scores.confusion)
-    os.replace(tmp_cm, paths["confusion"])
+    with atomic_path(paths["chart"]) as tmp:
+        save_iou_chart(tmp, scores.iou, class_names, title=title)
+    with atomic_path(paths["confusion"]) as tmp:
+        np.save(tmp, scores.confusion)
     return paths
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _flatten(mapping: Mapping, prefix: str = "") -> list[tuple[str, object]]:
@@ -180,8 +166,8 @@ def _flatten(mapping: Mapping, prefix: str = "") -> list[tuple[str, object]]:
     return items
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+def _percent(value: float | None) -> str:
+    return format_percent(value, suffix="")
 
 
 def _cell(value: object) -> str:

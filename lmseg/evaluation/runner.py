@@ -19,49 +19,41 @@ How it works:
   end. A later call with the same settings skips the counted samples and continues; with
   different settings it refuses and says which settings differ (``restart=True`` discards
   the old state).
-* ``shard=(i, n)`` takes every ``n``-th sample starting at ``i`` (after ``limit``); the
-  shards' matrices sum to the full split's (:func:`lmseg.evaluation.shards.merge_states`).
+* ``shard=(i, n)`` takes the ``i``-th of ``n`` contiguous blocks of the selected samples
+  (after ``limit``; the project's one shard rule, :mod:`lmseg.engine.shards`); the shards'
+  matrices sum to the full split's (:func:`lmseg.evaluation.shards.merge_states`).
+* Each sample goes through :func:`lmseg.engine.steps.evaluate_sample`, the step a
+  distributed executor calls too; this module is the local loop around it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from lmseg.data.dataset import Sample, SegmentationDataset
+from lmseg.data.dataset import SegmentationDataset
+from lmseg.engine.decoding import DecodeFailure, decode_in_workers
+from lmseg.engine.progress import progress_bar
+from lmseg.engine.shards import shard_range
+from lmseg.engine.steps import SampleFailure, evaluate_sample
 from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import SegmentationMetric, SegmentationScores
 from lmseg.evaluation.state import EvaluationState, describe_differences
+from lmseg.inference.segmenter import Segmenter, jsonable, segmenter_settings
 
 __all__ = [
     "EvaluationResult",
     "SampleFailure",
     "dataset_identity",
     "evaluate_dataset",
-    "segmenter_settings",
+    "run_identity",
     "select_indices",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class SampleFailure(LmsegError):
-    """A sample could not be decoded or the segmenter's answer for it is unusable (progress is saved)."""
-
-
-@dataclass(frozen=True)
-class FailedSample:
-    """A sample that could not be decoded (returned by the loader instead of raising)."""
-
-    sample_id: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -98,44 +90,6 @@ class EvaluationResult:
 # ------------------------------------------------------------------------- settings
 
 
-def segmenter_settings(segmenter: object) -> dict:
-    """The settings a segmenter reports about itself, JSON-ready (``{}`` if it reports none).
-
-    A segmenter may expose them as a ``settings()`` method or ``settings`` attribute, a
-    ``describe()`` method, or a ``config`` attribute; each may be a mapping or a dataclass
-    (resize, sliding window, background threshold, weights, attribute table, ...).
-    """
-    for name in ("settings", "describe", "config"):
-        value = getattr(segmenter, name, None)
-        if callable(value) and not dataclasses.is_dataclass(value):
-            value = value()
-        if value is None:
-            continue
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            value = dataclasses.asdict(value)
-        if isinstance(value, Mapping):
-            return jsonable(dict(value))
-    return {}
-
-
-def jsonable(value: object) -> object:
-    """``value`` with paths, tuples, numpy scalars and other objects turned into JSON types."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    return str(value)
-
-
 def dataset_identity(dataset: SegmentationDataset) -> dict:
     """What identifies the evaluated data: name, layout, classes, ignore index, split size."""
     vocabulary = dataset.vocabulary
@@ -152,71 +106,38 @@ def dataset_identity(dataset: SegmentationDataset) -> dict:
 
 
 def select_indices(num_samples: int, *, limit: int | None = None, shard: tuple[int, int] | None = None) -> list[int]:
-    """Sample indices of the first ``limit`` samples, then every ``n``-th from ``i`` for shard ``(i, n)``."""
+    """Sample indices of the first ``limit`` samples, then shard ``(i, n)``'s contiguous block of them."""
     if limit is not None and limit < 1:
         raise LmsegError(f"--limit must be at least 1, got {limit}")
     indices = list(range(num_samples if limit is None else min(limit, num_samples)))
     if shard is not None:
-        index, count = shard
-        if count < 1 or not 0 <= index < count:
-            raise LmsegError(f"shard index must be in 0..{count - 1} for {count} shards, got {index}")
-        indices = indices[index::count]
+        indices = [indices[k] for k in shard_range(len(indices), *shard)]
     return indices
 
 
-# ------------------------------------------------------------------------- loading
+def run_identity(segmenter: Segmenter, dataset: SegmentationDataset, identity: Mapping[str, object] | None,
+                 limit: int | None, shard: tuple[int, int] | None) -> dict:
+    """Every setting that defines an evaluation's result (saved with its progress and in reports)."""
+    from lmseg import __version__
 
-
-class _DecodeSamples:
-    """Map-style dataset over chosen indices; decoding errors come back as :class:`FailedSample`."""
-
-    def __init__(self, dataset: SegmentationDataset, indices: Sequence[int]) -> None:
-        self.dataset = dataset
-        self.indices = list(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, position: int) -> Sample | FailedSample:
-        index = self.indices[position]
-        try:
-            return self.dataset[index]
-        except LmsegError as exc:
-            return FailedSample(self.dataset.pairs[index].sample_id, str(exc))
-
-
-def collate_samples(batch: list) -> list:
-    """Keep a batch as a list (images differ in size; :class:`Sample` is a dataclass)."""
-    return list(batch)
-
-
-def iterate_samples(
-    dataset: SegmentationDataset, indices: Sequence[int], *, num_workers: int = 2, prefetch_factor: int = 2
-):
-    """Yield decoded samples (or :class:`FailedSample`) in ``indices`` order, decoded by workers."""
-    from torch.utils.data import DataLoader  # torch only where evaluation actually runs
-
-    source = _DecodeSamples(dataset, indices)
-    if not len(source):
-        return
-    loader = DataLoader(
-        source,
-        batch_size=1,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=collate_samples,
-        prefetch_factor=prefetch_factor if num_workers > 0 else None,
-        persistent_workers=False,
-    )
-    for batch in loader:
-        yield from batch
+    full = {
+        "lmseg_version": __version__,
+        **jsonable(dict(identity or {})),
+        "segmenter": segmenter_settings(segmenter),
+        "dataset": dataset_identity(dataset),
+        "limit": limit,
+        "shard": list(shard) if shard else None,
+    }
+    if shard:  # states of the earlier every-n-th rule must not be resumed with this one
+        full["shard_rule"] = "contiguous"
+    return full
 
 
 # ------------------------------------------------------------------------- the run
 
 
 def evaluate_dataset(
-    segmenter: object,
+    segmenter: Segmenter,
     dataset: SegmentationDataset,
     *,
     identity: Mapping[str, object] | None = None,
@@ -238,7 +159,7 @@ def evaluate_dataset(
             with the segmenter's own :func:`segmenter_settings`, the dataset's identity,
             ``limit``, ``shard`` and the lmseg version.
         limit: only the first ``limit`` samples of the split.
-        shard: ``(index, count)``: only every ``count``-th selected sample from ``index``.
+        shard: ``(index, count)``: only that contiguous block of the selected samples.
         state_path: where progress is saved and resumed from; None = no saving.
         restart: discard an existing state instead of resuming it.
         save_every: save the state after this many newly counted samples.
@@ -255,66 +176,26 @@ def evaluate_dataset(
             class count or values.
         LmsegError: the saved state belongs to other settings or is corrupt.
     """
-    from lmseg import __version__
-
-    full_identity = {
-        "lmseg_version": __version__,
-        **jsonable(dict(identity or {})),
-        "segmenter": segmenter_settings(segmenter),
-        "dataset": dataset_identity(dataset),
-        "limit": limit,
-        "shard": list(shard) if shard else None,
-    }
+    full_identity = run_identity(segmenter, dataset, identity, limit, shard)
     selected = select_indices(len(dataset), limit=limit, shard=shard)
     state = _initial_state(state_path, full_identity, dataset.num_classes, restart)
     metric = SegmentationMetric.from_confusion(state.confusion, dataset.ignore_index)
     todo = [i for i in selected if dataset.pairs[i].sample_id not in state.done]
     if state.done:
         log.info("resuming: %d of %d samples already counted", len(selected) - len(todo), len(selected))
-
-    vocabulary = dataset.vocabulary
-    processed, unsaved = 0, 0
     started = time.perf_counter()
-
-    def save(complete: bool = False) -> None:
-        if state_path is not None:
-            state.confusion = metric.confusion
-            state.complete = complete
-            state.save(Path(state_path))
-
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=len(selected),
-        initial=len(selected) - len(todo),
-        desc=f"evaluating {dataset.name}",
-        unit="img",
-        disable=not sys.stderr.isatty() if progress is None else not progress,
-    )
+    bar = progress_bar(len(selected), f"evaluating {dataset.name}", initial=len(selected) - len(todo),
+                       enabled=progress)
+    processed = 0
     try:
-        for item in iterate_samples(dataset, todo, num_workers=num_workers):
-            if isinstance(item, FailedSample):
-                raise SampleFailure(f"sample {item.sample_id}: {item.message}")
-            prediction = _predict(segmenter, item, vocabulary)
-            try:
-                metric.update(prediction, item.label)
-            except LmsegError as exc:
-                raise SampleFailure(f"sample {item.sample_id} ({item.image_path}): {exc}") from None
-            state.done.add(item.sample_id)
-            processed += 1
-            unsaved += 1
-            bar.update(1)
-            if on_sample is not None:
-                on_sample(item.sample_id)
-            if unsaved >= save_every:
-                save()
-                unsaved = 0
+        processed = _count_samples(segmenter, dataset, todo, metric, state, bar, num_workers=num_workers,
+                                   save=lambda: _save(state, metric, state_path, False), save_every=save_every,
+                                   on_sample=on_sample)
     finally:
         bar.close()
         seconds = time.perf_counter() - started
         complete = all(dataset.pairs[i].sample_id in state.done for i in selected)
-        save(complete)  # on success, and also on any error or Ctrl-C: counted samples are never lost
-
+        _save(state, metric, state_path, complete)  # also on any error or Ctrl-C: counted samples are never lost
     return EvaluationResult(
         scores=metric.compute(),
         identity=full_identity,
@@ -325,6 +206,32 @@ def evaluate_dataset(
         seconds=seconds,
         processed=processed,
     )
+
+
+def _count_samples(segmenter: Segmenter, dataset: SegmentationDataset, todo: list[int], metric: SegmentationMetric,
+                   state: EvaluationState, bar, *, num_workers: int, save: Callable[[], None], save_every: int,
+                   on_sample: Callable[[str], None] | None) -> int:
+    """Decode ``todo`` in workers and count each sample; returns how many were counted."""
+    processed = 0
+    for position, sample in decode_in_workers(todo, dataset.__getitem__, num_workers=num_workers):
+        if isinstance(sample, DecodeFailure):
+            raise SampleFailure(f"sample {dataset.pairs[todo[position]].sample_id}: {sample.message}")
+        evaluate_sample(segmenter, sample, dataset.vocabulary, metric)
+        state.done.add(sample.sample_id)
+        processed += 1
+        bar.update(1)
+        if on_sample is not None:
+            on_sample(sample.sample_id)
+        if processed % save_every == 0:
+            save()
+    return processed
+
+
+def _save(state: EvaluationState, metric: SegmentationMetric, state_path: str | Path | None, complete: bool) -> None:
+    if state_path is not None:
+        state.confusion = metric.confusion
+        state.complete = complete
+        state.save(Path(state_path))
 
 
 def _initial_state(state_path, identity: dict, num_classes: int, restart: bool) -> EvaluationState:
@@ -340,19 +247,3 @@ def _initial_state(state_path, identity: dict, num_classes: int, restart: bool) 
     if state.confusion.shape != (num_classes, num_classes):
         raise LmsegError(f"evaluation state {state_path} has a {state.confusion.shape} matrix, expected {num_classes}")
     return state
-
-
-def _predict(segmenter: object, sample: Sample, vocabulary) -> np.ndarray:
-    result = segmenter.predict(sample.image, vocabulary)
-    label_map = np.asarray(result.label_map)
-    if label_map.shape != sample.label.shape:
-        raise SampleFailure(
-            f"sample {sample.sample_id}: the segmenter returned a {label_map.shape} label map for a "
-            f"{sample.label.shape} label (it must predict at the image's resolution)"
-        )
-    if len(result.class_names) != len(vocabulary):
-        raise SampleFailure(
-            f"sample {sample.sample_id}: the segmenter returned {len(result.class_names)} classes for a "
-            f"{len(vocabulary)}-class vocabulary"
-        )
-    return label_map

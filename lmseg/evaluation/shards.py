@@ -1,6 +1,7 @@
 """Sharded evaluation: one state file per shard, summed by a merge step.
 
-Shard ``i`` of ``n`` writes ``<output>/shard-<i>-of-<n>.state.npz`` (an
+Shard ``i`` of ``n`` evaluates the ``i``-th contiguous block of the selected samples
+(:mod:`lmseg.engine.shards`) and writes ``<output>/shard-<i>-of-<n>.state.npz`` (an
 :class:`~lmseg.evaluation.state.EvaluationState`); an unsharded run writes
 ``<output>/state.npz``. Merging checks that every shard is there, finished, made with the
 same settings and that no sample was counted twice, then sums the confusion matrices.
@@ -74,4 +75,6 @@ def merge_states(paths: list[Path]) -> EvaluationState:
 
 
 def _without_shard(identity: dict) -> dict:
-    return {**identity, "shard": None}
+    merged = {**identity, "shard": None}
+    merged.pop("shard_rule", None)
+    return merged

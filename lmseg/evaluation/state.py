@@ -1,6 +1,6 @@
 """The saved progress of an evaluation: what makes a run resumable and shards mergeable.
 
-A state file (``.npz``, written atomically: temporary file, then rename) holds
+A state file (``.npz``, written atomically by :func:`lmseg.engine.atomic.atomic_path`) holds
 
 * ``confusion``: the ``(K, K)`` int64 confusion matrix accumulated so far;
 * ``done``: the sample ids already counted in it (so a resumed run skips exactly those);
@@ -16,25 +16,18 @@ either in both or in neither.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
-__all__ = ["EvaluationState", "describe_differences", "identity_digest"]
+__all__ = ["EvaluationState", "describe_differences"]
 
 STATE_VERSION = 1
-
-
-def identity_digest(identity: dict) -> str:
-    """sha256 of the canonical JSON of ``identity`` (sorted keys)."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -59,25 +52,15 @@ class EvaluationState:
 
     def save(self, path: Path) -> None:
         """Write the state atomically to ``path`` (parent folders are created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    version=np.array(STATE_VERSION),
-                    identity=np.array(json.dumps(self.identity, sort_keys=True)),
-                    confusion=self.confusion,
-                    done=np.array(sorted(self.done), dtype=str),
-                    complete=np.array(self.complete),
-                )
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                version=np.array(STATE_VERSION),
+                identity=np.array(json.dumps(self.identity, sort_keys=True)),
+                confusion=self.confusion,
+                done=np.array(sorted(self.done), dtype=str),
+                complete=np.array(self.complete),
+            )
 
     @classmethod
     def load(cls, path: Path) -> EvaluationState:

@@ -18,17 +18,16 @@ structure is kept under the output folder) it writes:
 ``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary. Inputs are
 never overwritten: an output folder that is the input folder or lies inside it is refused.
 An image that cannot be read or segmented is reported by name and skipped; the others are
-still done (:attr:`SegmentSummary.failed`).
+still done (:attr:`SegmentSummary.failed`). Each image goes through
+:func:`lmseg.engine.steps.segment_image`, the step a web handler or a distributed executor
+calls too; this module is the local loop around it and the writer of the files.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +36,16 @@ from PIL import Image
 
 from lmseg.data.image_io import read_image, write_label_file
 from lmseg.data.pairing import IMAGE_SUFFIXES
+from lmseg.engine.atomic import atomic_path, write_text
+from lmseg.engine.decoding import DecodeFailure, decode_in_workers
+from lmseg.engine.progress import progress_bar
+from lmseg.engine.shards import shard_range
+from lmseg.engine.steps import segment_image
 from lmseg.errors import LmsegError
 from lmseg.inference.image_input import as_rgb_array
 from lmseg.inference.overlay import draw_overlay
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
+from lmseg.vocab import Vocabulary
 
 __all__ = ["SegmentSummary", "check_output_dir", "find_images", "segment_files", "write_segmentation"]
 
@@ -104,11 +109,13 @@ def find_images(source: str | Path) -> list[tuple[Path, str]]:
 
 
 def check_output_dir(source: str | Path, output_dir: str | Path) -> None:
-    """Refuse an output folder that is the input folder (or the folder of an input image) or lies inside it.
+    """Refuse an output folder that is a file, the input folder (or the folder of an input image) or inside it.
 
     Raises:
         LmsegError: naming both folders.
     """
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise LmsegError(f"output {output_dir} is an existing file, not a folder; choose a folder (it is created)")
     source = Path(source).resolve()
     input_dir = source if source.is_dir() else source.parent
     output = Path(output_dir).resolve()
@@ -164,7 +171,7 @@ def write_segmentation(
 
 
 def segment_files(
-    segmenter: object,
+    segmenter: Segmenter,
     source: str | Path,
     vocabulary: VocabularyInput,
     output_dir: str | Path,
@@ -173,6 +180,8 @@ def segment_files(
     batch_size: int = 4,
     num_workers: int = 2,
     progress: bool | None = None,
+    shard: tuple[int, int] | None = None,
+    on_failure: Callable[[Path, str], None] | None = None,
 ) -> SegmentSummary:
     """Segment one image or every image of a folder and write the outputs.
 
@@ -186,96 +195,71 @@ def segment_files(
         batch_size: images decoded per loader batch.
         num_workers: decoding processes (0 = decode in this process).
         progress: show a tqdm bar (default: when stderr is a terminal).
+        shard: ``(index, count)``: only that contiguous block of the sorted images
+            (:mod:`lmseg.engine.shards`).
+        on_failure: called with ``(path, message)`` as soon as an image fails (e.g. to print it).
 
     Returns:
-        A summary; images that failed are listed in ``failed`` and the others are still done.
+        A summary; images that failed (unreadable, refused by the model: too large, too
+        small, extreme aspect ratio, ...) are listed in ``failed`` and the others are still done.
 
     Raises:
         LmsegError: bad input folder, no images, an output folder that would mix with the
-            inputs, or a bad vocabulary (before anything is written).
+            inputs or is a file, or a bad vocabulary (before anything is written).
     """
-    from tqdm import tqdm
-
     vocab = as_vocabulary(vocabulary)
     images = find_images(source)
+    if shard is not None:
+        images = [images[k] for k in shard_range(len(images), *shard)]
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocab.names)))
+    write_text(output_dir / "classes.txt", "".join(f"{i}\t{n}\n" for i, n in enumerate(vocab.names)))
     summary = SegmentSummary()
     started = time.perf_counter()
-    bar = tqdm(
-        total=len(images),
-        desc="segmenting",
-        unit="img",
-        disable=not sys.stderr.isatty() if progress is None else not progress,
-    )
-    try:
-        for position, decoded in _decoded(images, batch_size=batch_size, num_workers=num_workers):
-            path, stem = images[position]
-            try:
-                if isinstance(decoded, str):
-                    raise LmsegError(decoded)
-                result = segmenter.predict(decoded, vocab, return_scores=scores)
-                summary.written += write_segmentation(output_dir, stem, decoded, result, scores=scores)
-                summary.done.append(path)
-            except LmsegError as exc:
-                summary.failed.append((path, str(exc)))
-            bar.update(1)
-    finally:
-        bar.close()
-        summary.seconds = time.perf_counter() - started
+    with progress_bar(len(images), "segmenting", enabled=progress) as bar:
+        try:
+            decoded = decode_in_workers([p for p, _ in images], _read_rgb, num_workers=num_workers,
+                                        batch_size=batch_size)
+            for position, image in decoded:
+                path, stem = images[position]
+                message = _segment_one(segmenter, image, vocab, output_dir, stem, scores, summary)
+                if message is None:
+                    summary.done.append(path)
+                else:
+                    summary.failed.append((path, message))
+                    if on_failure is not None:
+                        on_failure(path, message)
+                bar.update(1)
+        finally:
+            summary.seconds = time.perf_counter() - started
     return summary
 
 
-class _ReadImages:
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self.paths = list(paths)
+def _segment_one(segmenter: Segmenter, image: np.ndarray | DecodeFailure, vocab: Vocabulary, output_dir: Path,
+                 stem: str, scores: bool, summary: SegmentSummary) -> str | None:
+    """Run the step for one decoded image; the failure message, or None when its outputs are written.
 
-    def __len__(self) -> int:
-        return len(self.paths)
+    Any exception of the model on one image (LmsegError, or e.g. a ValueError / RuntimeError
+    on a size it cannot handle) is that image's failure: the rest of the folder goes on.
+    """
+    if isinstance(image, DecodeFailure):
+        return image.message
+    try:
+        summary.written += segment_image(segmenter, image, vocab, output_dir, stem, scores=scores)
+    except LmsegError as exc:
+        return str(exc)
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        return f"the model failed on this image ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+    return None
 
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | str]:
-        try:
-            return index, as_rgb_array(read_image(self.paths[index]))
-        except LmsegError as exc:
-            return index, str(exc)
 
-
-def _collate(batch: list) -> list:
-    return list(batch)
-
-
-def _decoded(images: list[tuple[Path, str]], *, batch_size: int, num_workers: int):
-    from torch.utils.data import DataLoader
-
-    loader = DataLoader(
-        _ReadImages([p for p, _ in images]),
-        batch_size=max(1, batch_size),
-        num_workers=num_workers,
-        collate_fn=_collate,
-        prefetch_factor=2 if num_workers > 0 else None,
-    )
-    for batch in loader:
-        yield from batch
+def _read_rgb(path: Path) -> np.ndarray:
+    return as_rgb_array(read_image(path))
 
 
 def _save_image(path: Path, image: Image.Image) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _slug(name: str) -> str:

@@ -1,18 +1,35 @@
-"""The predictor interface shared by every model (LMSeg, Trident, ...).
+"""The predictor contract shared by every model (LMSeg, Trident, MROVSeg, ...).
 
 A segmenter takes an image and a vocabulary chosen at call time, and returns a label map at
-the image's resolution. Evaluation and the ``segment`` command use only this interface, so
-any model that implements it works with them.
+the image's resolution. Evaluation, the ``segment`` command, the runners of
+:mod:`lmseg.engine.runners` and web front ends use only this interface, so any model that
+implements it works with all of them. The contract, in full:
+
+* ``predict(image, vocabulary, *, return_scores=False) -> Segmentation``: the label map
+  (``(H, W)`` int32 indices into the vocabulary) and, if asked for, the scores.
+* ``logits(image, vocabulary) -> np.ndarray``: ``(N, H, W)`` float32 **per-class
+  probabilities in [0, 1]** (despite the historical name: after each method's sigmoid or
+  softmax, window / view averaging and resizing to the image, but before any background
+  threshold, refinement or argmax). ``scores()`` is the same under its accurate name.
+* ``settings() -> dict``: a JSON-able description of every setting that affects the output
+  (model config, weights, resize, windows, thresholds, prompts, ...). Evaluation records it in
+  reports and in the identity of saved progress, so a changed setting is never mixed with
+  results of another.
+
+Segmenter names are registered in one place: the ``SEGMENTERS`` dict of each model package
+listed in :data:`lmseg.registry.MODEL_PACKAGES` (:func:`lmseg.registry.create_segmenter`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageInput
 from lmseg.vocab import Vocabulary, get_vocabulary, vocabulary_from_names
 
@@ -51,13 +68,59 @@ class Segmentation:
 
 
 class Segmenter(Protocol):
-    """Anything that segments an image into the classes of a vocabulary chosen at call time."""
+    """Anything that segments an image into the classes of a vocabulary chosen at call time
+    (the contract is in the module docstring)."""
 
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
         """Segment one image (path, PIL or HWC uint8 RGB array) into ``vocabulary``."""
         ...
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
-        """``(N, H, W)`` float32 per-class scores at the image's resolution, before any
-        background threshold or argmax (one channel per vocabulary class)."""
+        """``(N, H, W)`` float32 per-class probabilities in [0, 1] at the image's resolution,
+        before any background threshold, refinement or argmax (one channel per vocabulary class)."""
         ...
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-able description of every setting that affects the output (recorded in reports)."""
+        ...
+
+
+def scores(segmenter: Segmenter, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+    """``segmenter.logits(image, vocabulary)`` under its accurate name: ``(N, H, W)`` float32
+    per-class probabilities in [0, 1]."""
+    return segmenter.logits(image, vocabulary)
+
+
+def segmenter_settings(segmenter: Segmenter) -> dict[str, Any]:
+    """``segmenter.settings()`` as JSON types (paths, tuples, numpy scalars, dataclasses converted).
+
+    Raises:
+        LmsegError: the object has no ``settings()`` method (it is not a Segmenter).
+    """
+    method = getattr(segmenter, "settings", None)
+    if not callable(method):
+        raise LmsegError(
+            f"{type(segmenter).__name__} is not a Segmenter: it lacks settings() (see lmseg.inference.segmenter)"
+        )
+    value = method()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return jsonable(dict(value))
+
+
+def jsonable(value: object) -> object:
+    """``value`` with paths, tuples, numpy scalars and other objects turned into JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    return str(value)

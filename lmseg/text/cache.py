@@ -9,7 +9,7 @@ sha256 over the text tower's parameters and buffers, so a fine-tuned or random t
 reuses another's entries), the content hash of the attribute table rows used, and the prompt
 structure (every sentence, i.e. templates, names, synonyms and attributes, and the pooling).
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``). Every file stores
+Writes are atomic (:func:`lmseg.engine.atomic.atomic_path`). Every file stores
 its key and a sha256 of its tensor bytes in the safetensors metadata; a file that cannot be
 read, has another key, shape or checksum is reported with a warning and recomputed, never used.
 """
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
+from lmseg.engine.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
-from lmseg.text.attributes import ClassPrompts, encode_prompts
+from lmseg.text.prompts import ClassPrompts, encode_prompts
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,15 @@ def table_sha256(attributes: Mapping[int, object] | None) -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
-def cache_key(*, model_name: str, weights_id: str, table_id: str, prompts: ClassPrompts) -> str:
-    payload = {"v": CACHE_VERSION, "model": model_name, "weights": weights_id, "table": table_id,
-               "prompts": prompts.content_sha256()}
+def cache_key(*, model_name: str, weights_id: str, **content: str) -> str:
+    """sha256 of the model name, the text weights' identity and the content hashes (``prompts=``,
+    ``table=`` for LMSeg; ``queries=`` for template-ensemble queries)."""
+    payload = {"v": CACHE_VERSION, "model": model_name, "weights": weights_id, **content}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 class EmbeddingCache:
-    """Get-or-compute store of ``(N, P, D)`` prompt embeddings.
+    """Get-or-compute store of text embeddings (every method's: LMSeg prompts, Trident queries).
 
     Args:
         root: the folder (default ``cache_dir() / "embeddings"``, resolved at each call so that
@@ -100,7 +102,7 @@ class EmbeddingCache:
         """The embeddings of ``prompts``: from the cache, or encoded now and stored.
 
         Args:
-            prompts: from :func:`lmseg.text.attributes.build_prompts`.
+            prompts: from :func:`lmseg.text.prompts.build_prompts`.
             encode: sentences -> ``(S, D)`` embeddings (e.g. ``DenseCLIP.encode_text``).
             model_name: the CLIP model name.
             weights_id: identity of the text encoder's weights (:func:`clip_text_fingerprint`).
@@ -109,16 +111,29 @@ class EmbeddingCache:
         Returns:
             ``(N, P, D)`` float32 on the CPU.
         """
-        key = cache_key(model_name=model_name, weights_id=weights_id, table_id=table_id, prompts=prompts)
+        key = cache_key(model_name=model_name, weights_id=weights_id, table=table_id, prompts=prompts.content_sha256())
+        return self.tensor(model_name, key, prompts.num_classes, lambda: encode_prompts(prompts, encode))
+
+    def tensor(self, model_name: str, key: str, rows: int, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The tensor stored under ``key`` (:func:`cache_key`), or ``compute()`` stored now.
+
+        Args:
+            model_name: the CLIP model name (the sub-folder).
+            key: from :func:`cache_key`.
+            rows: the expected first dimension (a stored tensor of another size is recomputed).
+            compute: makes the tensor (any shape with ``rows`` rows).
+
+        Returns:
+            float32 on the CPU.
+        """
         path = self.path(model_name, key)
-        expected_n = prompts.num_classes
         if path.exists():
-            cached = self._read(path, key, expected_n)
+            cached = self._read(path, key, rows)
             if cached is not None:
                 return cached
-        embeddings = encode_prompts(prompts, encode).detach().cpu().float().contiguous()
-        self._write(path, key, embeddings)
-        return embeddings
+        value = compute().detach().cpu().float().contiguous()
+        self._write(path, key, value)
+        return value
 
     def _read(self, path: Path, key: str, expected_n: int) -> torch.Tensor | None:
         from safetensors import safe_open
@@ -131,7 +146,7 @@ class EmbeddingCache:
             return self._corrupt(path, f"unreadable ({exc!s:.120})")
         if meta.get("key") != key:
             return self._corrupt(path, "its key does not match its name")
-        if tensor.dim() != 3 or tensor.shape[0] != expected_n:
+        if tensor.dim() < 1 or tensor.shape[0] != expected_n:
             return self._corrupt(path, f"unexpected shape {tuple(tensor.shape)}")
         if meta.get("sha256") != _tensor_sha(tensor):
             return self._corrupt(path, "checksum mismatch")
@@ -146,15 +161,24 @@ class EmbeddingCache:
     def _write(path: Path, key: str, embeddings: torch.Tensor) -> None:
         from safetensors.torch import save_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            save_file({"embeddings": embeddings}, str(tmp), metadata={"key": key, "sha256": _tensor_sha(embeddings)})
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                save_file({"embeddings": embeddings}, str(tmp), metadata={"key": key, "sha256": _tensor_sha(embeddings)})
         except OSError as exc:
             log.warning("could not write the embedding cache %s: %s", path, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+
+def cached_prompt_embeddings(prompts: ClassPrompts, attributes: Mapping[int, object] | None, clip,
+                             cache: EmbeddingCache | None = None, *, weights_id: str | None = None) -> torch.Tensor:
+    """``(N, P, D)`` float32 CPU embeddings of ``prompts`` by a :class:`~lmseg.backbones.clip.DenseCLIP`
+    text tower, through ``cache`` (default: a cache in ``cache_dir()``), keyed by the CLIP model,
+    its text weights (``weights_id``, default :func:`clip_text_fingerprint`), the attribute rows
+    and the prompt content."""
+    cache = cache if cache is not None else EmbeddingCache()
+    return cache.get_or_compute(
+        prompts, clip.encode_text, model_name=clip.model_name, weights_id=weights_id or clip_text_fingerprint(clip.model),
+        table_id=table_sha256(attributes),
+    )
 
 
 def _tensor_sha(t: torch.Tensor) -> str:

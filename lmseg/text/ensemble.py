@@ -117,10 +117,18 @@ def encode_vocabulary(
     *,
     replace: dict[int, Sequence[str]] | None = None,
     batch_size: int = 256,
+    embed: Callable[[list[str]], torch.Tensor] | None = None,
 ) -> QueryEmbeddings:
-    """Embeddings of all queries of ``vocabulary`` (see :func:`vocabulary_queries`)."""
+    """Embeddings of all queries of ``vocabulary`` (see :func:`vocabulary_queries`).
+
+    ``embed``: queries -> ``(Q, D)`` embeddings instead of :func:`ensemble_embeddings` (e.g. the
+    same through the embedding cache).
+    """
     queries, owners = vocabulary_queries(vocabulary, replace=replace)
-    embeddings = ensemble_embeddings(encoder, queries, templates, batch_size=batch_size)
+    if embed is not None:
+        embeddings = embed(queries)
+    else:
+        embeddings = ensemble_embeddings(encoder, queries, templates, batch_size=batch_size)
     return QueryEmbeddings(
         embeddings=embeddings,
         query_to_class=torch.tensor(owners, dtype=torch.int64, device=embeddings.device),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lmseg.attributes.shards import merge_shards, shard_indices
+from lmseg.attributes.shards import merge_shards
+from lmseg.engine.shards import shard_range as shard_indices
 from lmseg.attributes.store import read_table, rows_to_table, write_table
 from lmseg.errors import LmsegError
 from lmseg.vocab import parse_class_list

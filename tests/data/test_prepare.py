@@ -268,3 +268,9 @@ def test_cli_help_lists_datasets(capsys):
     out = capsys.readouterr().out
     assert "ade847" in out and "Exit status" in out
     assert os.linesep in out
+
+
+def test_out_root_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    code, _, err = run_cli(capsys, "--dataset", "ade150", "--raw-root", tmp_path, "--out-root", tmp_path / "taken")
+    assert code == 2 and err.startswith("error: --out-root") and "existing file" in err and "Traceback" not in err

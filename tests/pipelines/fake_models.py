@@ -119,3 +119,16 @@ class OutOfRangeSegmenter(PixelSegmenter):
 
 
 SEGMENTERS["fake_out_of_range"] = OutOfRangeSegmenter
+
+
+class PickySegmenter(PixelSegmenter):
+    """Refuses images wider than 8x their height with a ValueError, as a model's own size check would."""
+
+    def predict(self, image, vocabulary, *, return_scores: bool = False) -> Segmentation:
+        rgb = as_rgb_array(image)
+        if rgb.shape[1] > 8 * rgb.shape[0]:
+            raise ValueError(f"aspect ratio {rgb.shape[1] / rgb.shape[0]:.0f}:1 is not supported")
+        return super().predict(rgb, vocabulary, return_scores=return_scores)
+
+
+SEGMENTERS["fake_picky"] = PickySegmenter

@@ -302,7 +302,7 @@ def test_unusable_predictions_are_refused(model, message, ade_root, tmp_path, ca
 
 
 def test_runner_refuses_a_bad_shard(ade_root):
-    with pytest.raises(LmsegError, match="shard index"):
+    with pytest.raises(LmsegError, match="--shard-index must be in 0..1 for --num-shards 2"):
         evaluate_dataset(PixelSegmenter(), open_dataset("ade150", ade_root), shard=(3, 2))
 
 

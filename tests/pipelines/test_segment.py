@@ -156,3 +156,51 @@ def test_python_api_with_a_real_tiny_model(tiny_model, tmp_path):
         assert len(list((tmp_path / "out" / f"{image.stem}_scores").iterdir())) == 3
     with pytest.raises(LmsegError, match="input folder"):
         segment_files(create_segmenter(tiny_model), source, ["road"], source)
+
+
+def test_one_bad_image_never_stops_the_folder(tmp_path, capsys):
+    """Unreadable, too small to decode, and refused by the model (ValueError): each is named on an
+    error: line and counted; every other image is written; exit status 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rgb = np.asarray(Image.open(images(ADE150)[0]).convert("RGB"))
+    Image.fromarray(rgb[:100, :120]).save(folder / "a_ok.png")
+    Image.fromarray(np.ascontiguousarray(rgb[:40, :400])).save(folder / "b_wide.png")  # 10:1, the model refuses
+    Image.fromarray(rgb[:1, :50]).save(folder / "c_tiny.png")  # 1 pixel high: refused when decoded
+    (folder / "d_truncated.jpg").write_bytes(images(ADE150)[1].read_bytes()[:300])
+    Image.fromarray(rgb[:90, :90]).save(folder / "e_ok.png")
+    out = tmp_path / "out"
+    assert segment_cli(folder, "--model", "fake_picky", "--classes", "a,b", "--output", out, "--workers", 0) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3 and "Traceback" not in captured.err, captured.err
+    assert "b_wide.png: the model failed on this image (ValueError: aspect ratio 10:1" in errors[0]
+    assert "c_tiny.png" in errors[1] and "d_truncated.jpg" in errors[2]
+    assert "segmented 2 image(s) into 2 classes" in captured.out and "3 failed" in captured.out
+    assert sorted(p.name for p in out.glob("*_label.png")) == ["a_ok_label.png", "e_ok_label.png"]
+
+
+def test_shards_split_the_sorted_images_into_blocks(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    for index in (0, 1):
+        segment_cli(photos, "--model", "fake_pixel", "--classes", "a,b", "--output", out,
+                    "--shard-index", index, "--num-shards", 2)
+    # 4 images in sorted order (2 ADE, broken.jpg, street/...): blocks [0, 2) and [2, 4); all but broken.jpg written
+    assert len(list(out.rglob("*_label.png"))) == 3
+    assert segment_cli(photos, "--model", "fake_pixel", "--classes", "a", "--shard-index", 1) == 2
+    assert "give both --shard-index and --num-shards" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "threshold=[0.5"], "neither valid JSON nor valid YAML"),
+    (["--set", "no_value"], "--set expects KEY=VALUE"),
+    (["--opt", "colour=red"], "does not accept these options"),
+])
+def test_bad_options_and_an_output_that_is_a_file(args, message, tmp_path, capsys):
+    image = images(ADE150)[0]
+    assert segment_cli(image, "--model", "fake_pixel", "--classes", "a", "--output", tmp_path / "o", *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    (tmp_path / "taken").write_text("x")
+    assert segment_cli(image, "--model", "fake_pixel", "--classes", "a", "--output", tmp_path / "taken") == 2
+    assert "is an existing file, not a folder" in capsys.readouterr().err

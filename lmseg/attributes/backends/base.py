@@ -8,9 +8,8 @@ malformed answer is retried by the caller with the next attempt's sampling setti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lmseg.attributes.prompt import ChatMessages
@@ -60,10 +59,6 @@ class SamplingSettings:
     def for_attempt(self, attempt: int) -> tuple[float, int]:
         """(temperature, seed) of attempt ``attempt`` (0-based)."""
         return (self.temperature if attempt == 0 else self.retry_temperature, self.seed + attempt)
-
-    def to_json(self) -> str:
-        """A canonical JSON text of the settings (stored with every row)."""
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 class Backend(Protocol):

@@ -38,6 +38,7 @@ from lmseg.data.pairing import require_dir
 from lmseg.data.prepare.files import ConversionSummary, convert_split, link_or_copy
 from lmseg.data.prepare.resize import resize_bilinear, resize_nearest, shorter_side_size
 from lmseg.data.prepare.tables import ade847_train_ids
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 
 __all__ = ["ade847_label_map", "decode_ade_seg", "prepare_ade150", "prepare_ade847"]
@@ -123,7 +124,5 @@ def _convert_one_847(
 
 
 def _save_jpeg(pixels: np.ndarray, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    Image.fromarray(pixels).save(tmp, format="JPEG")
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        Image.fromarray(pixels).save(tmp, format="JPEG")

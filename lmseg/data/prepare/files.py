@@ -12,6 +12,7 @@ from lmseg.data.image_io import read_label_file, write_label_file
 from lmseg.data.label_map import LabelMap
 from lmseg.data.layout import Layout
 from lmseg.data.pairing import Pair
+from lmseg.engine.atomic import atomic_path
 
 __all__ = ["ConversionSummary", "convert_labels", "convert_split", "link_or_copy"]
 
@@ -44,9 +45,8 @@ def link_or_copy(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)
     except OSError:
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copy2(source, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            shutil.copy2(source, tmp)
     return True
 
 

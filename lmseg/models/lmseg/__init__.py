@@ -7,7 +7,7 @@
 Modules: :mod:`.config` (typed configs, named presets), :mod:`.fusion` (F = w F_clip +
 (1 - w) proj(F_sam), cost volume), :mod:`.aggregation` (window + linear class attention),
 :mod:`.decoder`, :mod:`.model` (the ``nn.Module`` and the loss), :mod:`.factory` (building,
-checkpoints), :mod:`.predictor` (the ``Segmenter``).
+checkpoints), :mod:`.predictor` (the ``Segmenter``), :mod:`.task` (training, ``TRAIN_TASKS``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,18 @@ from lmseg.models.lmseg.config import LMSEG_CONFIGS, InferenceConfig, LMSegConfi
 from lmseg.models.lmseg.factory import build_model, load_model, save_model
 from lmseg.models.lmseg.model import LMSegHead, LMSegModel, segmentation_loss
 from lmseg.models.lmseg.predictor import LMSegPredictor
+from lmseg.models.lmseg.task import TRAIN_TASKS, LMSegTask
 
 __all__ = [
     "LMSEG_CONFIGS",
     "SEGMENTERS",
+    "TRAIN_TASKS",
     "InferenceConfig",
     "LMSegConfig",
     "LMSegHead",
     "LMSegModel",
     "LMSegPredictor",
+    "LMSegTask",
     "build_model",
     "config_from_dict",
     "get_config",

@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.text.prompts import Pooling
 
-Pooling = Literal["channels", "mean"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ A model checkpoint is a ``torch.save`` dict readable with ``weights_only=True``:
      "sam": state dict of the SAM model, only for sam_model="tiny" (no official file exists)}
 
 SAM is frozen, so the official SAM file is loaded separately and not copied into every
-checkpoint. Training checkpoints (:mod:`pipelines.train`) hold one of these under ``"model"``
+checkpoint. Training checkpoints (:mod:`lmseg.engine.checkpoints`) hold one of these under ``"model"``
 and are accepted wherever a model checkpoint is.
 """
 
@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from lmseg.backbones.clip_factory import create_dense_clip
-from lmseg.backbones.loading import load_strict
+from lmseg.backbones.loading import load_strict, load_torch_file, require_format
 from lmseg.backbones.sam import SamEncoder, create_sam_encoder
+from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
 from lmseg.models.lmseg.config import LMSegConfig, config_from_dict
 from lmseg.models.lmseg.model import LMSegModel
@@ -84,13 +85,8 @@ def model_state(model: LMSegModel) -> dict[str, Any]:
 def save_model(model: LMSegModel, path: str | os.PathLike[str]) -> Path:
     """Write a model checkpoint atomically (temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(model_state(model), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -102,20 +98,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             says what it looks like).
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LmsegError(f"LMSeg checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise LmsegError(f"cannot read {path} as a PyTorch checkpoint (weights_only=True): {exc!s:.300}") from None
+    obj = load_torch_file(path, what="checkpoint of LMSeg")
     if isinstance(obj, dict) and obj.get("format") == "lmseg-train" and isinstance(obj.get("model"), dict):
         obj = obj["model"]
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise LmsegError(f"{path} is not an LMSeg checkpoint: it looks like {_describe(obj)}")
-    if obj.get("format_version") != FORMAT_VERSION:
-        raise LmsegError(f"{path} is an LMSeg checkpoint of format version {obj.get('format_version')}; "
-                         f"this lmseg reads version {FORMAT_VERSION}")
-    return obj
+    return require_format(obj, path, FORMAT, FORMAT_VERSION, what="an LMSeg checkpoint",
+                          otherwise=f"it looks like {_describe(obj)}")
 
 
 def load_model(
@@ -147,13 +134,23 @@ def load_model(
             "once with a checksum) or the path of the official checkpoint file"
         )
     model = build_model(config, clip=None, sam=sam if config.sam_model != "tiny" else None)
-    load_strict(model.clip.model, state["clip"], source=str(checkpoint), arch=f"open_clip {config.clip_model}")
-    load_strict(model.head, state["head"], source=str(checkpoint), arch=f"LMSeg head of {config.name}")
+    load_weights(model, state, source=str(checkpoint))
+    return model.to(device).eval()
+
+
+def load_weights(model: LMSegModel, state: dict[str, Any], *, source: str) -> None:
+    """Load a checkpoint dict's CLIP, head (and tiny SAM) weights into ``model``, strictly.
+
+    Raises:
+        LmsegError: a part is missing or does not fit the model's architecture.
+    """
+    config = model.config
+    load_strict(model.clip.model, state["clip"], source=source, arch=f"open_clip {config.clip_model}")
+    load_strict(model.head, state["head"], source=source, arch=f"LMSeg head of {config.name}")
     if config.sam_model == "tiny":
         if "sam" not in state:
-            raise LmsegError(f"{checkpoint} ({config.name}) lacks the weights of its tiny SAM encoder")
-        load_strict(model.sam.sam, state["sam"], source=str(checkpoint), arch="tiny SAM")
-    return model.to(device).eval()
+            raise LmsegError(f"{source} ({config.name}) lacks the weights of its tiny SAM encoder")
+        load_strict(model.sam.sam, state["sam"], source=source, arch="tiny SAM")
 
 
 def _describe(obj: object) -> str:

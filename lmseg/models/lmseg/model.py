@@ -159,7 +159,7 @@ class LMSegModel(nn.Module):
                 normalise their own way), ``H`` and ``W`` multiples of CLIP's patch size
                 (``config.input_size`` in training and inference).
             text: ``(N, P, D)`` (or ``(B, N, P, D)``) prompt embeddings from the frozen CLIP
-                text tower (:mod:`lmseg.text.attributes`), any scale.
+                text tower (:mod:`lmseg.text.prompts`), any scale.
             class_chunk: decode this many classes at a time (memory only, same result).
 
         Returns:

@@ -12,13 +12,12 @@ Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceC
 4. the result is resized to the input image's size: ``scores`` ``(N, H, W)`` in [0, 1];
    the label map is their argmax.
 
-Text embeddings come from :mod:`lmseg.text.attributes` (template + attribute channels from an
+Text embeddings come from :mod:`lmseg.text.prompts` (template + attribute channels from an
 optional attribute table), cached on disk by :class:`lmseg.text.cache.EmbeddingCache`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -29,22 +28,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lmseg.engine.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
-from lmseg.text.attributes import PromptSpec, build_prompts
-from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint, table_sha256
+from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
+from lmseg.text.cache import EmbeddingCache, cached_prompt_embeddings, clip_text_fingerprint, table_sha256
 from lmseg.vocab import Vocabulary
-
-
-def window_starts(length: int, window: int, stride: int) -> list[int]:
-    """Start offsets of the sliding windows along one axis (the last one flush with the end)."""
-    if length <= window:
-        return [0]
-    n = math.ceil((length - window) / stride) + 1
-    return [min(i * stride, length - window) for i in range(n)]
 
 
 class LMSegPredictor:
@@ -120,16 +112,11 @@ class LMSegPredictor:
         if memo not in self._text:
             clip = self.model.clip
             if self.cache is None:
-                from lmseg.text.attributes import encode_prompts
-
                 emb = encode_prompts(prompts, clip.encode_text)
             else:
                 if self._weights_id is None:
                     self._weights_id = clip_text_fingerprint(clip.model)
-                emb = self.cache.get_or_compute(
-                    prompts, clip.encode_text, model_name=clip.model_name, weights_id=self._weights_id,
-                    table_id=memo[1],
-                )
+                emb = cached_prompt_embeddings(prompts, attrs, clip, self.cache, weights_id=self._weights_id)
             self._text[memo] = emb.to(self.device)
         return self._text[memo]
 
@@ -176,26 +163,21 @@ class LMSegPredictor:
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
         s = self.window
         stride = max(1, int(s * (1.0 - self.inference.overlap)))
-        boxes = [(y0, x0) for y0 in window_starts(h, s, stride) for x0 in window_starts(w, s, stride)]
-        views = [x[:, :, y0:y0 + s, x0:x0 + s] for y0, x0 in boxes]
+        boxes = window_grid(h, w, s, stride)
+        views = [x[:, :, y1:y2, x1:x2] for y1, x1, y2, x2 in boxes]
         if self.inference.global_view:
             views.append(x if (h, w) == (s, s) else F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False))
-        n = text.shape[0]
-        canvas = torch.zeros(n, h, w, device=x.device)
-        count = torch.zeros(1, h, w, device=x.device)
+        stitcher = Stitcher(text.shape[0], (h, w), device=x.device)
         glob = None
-        per_batch = self._views_per_batch(n)
-        for i in range(0, len(views), per_batch):  # probabilities are accumulated batch by batch
-            probs = self._forward(torch.cat(views[i:i + per_batch]), text)
-            for j, p in enumerate(probs, start=i):
+        for batch in batch_ranges(len(views), self._views_per_batch(text.shape[0])):
+            probs = self._forward(torch.cat(views[batch]), text)  # accumulated batch by batch
+            for j, p in enumerate(probs, start=batch.start):
                 if j < len(boxes):
-                    y0, x0 = boxes[j]
-                    canvas[:, y0:y0 + s, x0:x0 + s] += p
-                    count[:, y0:y0 + s, x0:x0 + s] += 1
+                    stitcher.add(p, boxes[j])
                 else:
                     glob = p
             del probs
-        out = canvas.div_(count)
+        out = stitcher.result()
         if glob is not None:
             if (h, w) != (s, s):
                 glob = F.interpolate(glob[None], size=(h, w), mode="bilinear", align_corners=False)[0]

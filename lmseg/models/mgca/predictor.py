@@ -6,7 +6,7 @@ Protocol (all fields of :class:`~lmseg.models.mgca.config.InferenceConfig`):
    rounded to multiples of the patch size; one forward pass of the whole image;
 2. per-patch class scores: softmax over the vocabulary of ``cos(patch, class) / temperature``
    (class embeddings: template ensembles of every name of the class, from
-   :mod:`lmseg.text.attributes` with the on-disk :class:`~lmseg.text.cache.EmbeddingCache`);
+   :mod:`lmseg.text.prompts` with the on-disk :class:`~lmseg.text.cache.EmbeddingCache`);
 3. bilinear upsampling of the scores to the input image's size;
 4. the prediction unit (:mod:`.units`): ``pixel``, ``region`` (SLIC superpixels or the model's
    groups) or ``adaptive`` (the abstract's adaptive semantic unit).
@@ -27,7 +27,7 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
-from lmseg.text.attributes import PromptSpec, build_prompts, encode_prompts
+from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
 from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
 
 

@@ -4,7 +4,7 @@
 :class:`~lmseg.backbones.dino.DenseDINO`, :class:`~lmseg.backbones.sam.SamEncoder`) and runs
 SEEDS 2.1 steps 3-10 on one image:
 
-1. windows of the CLIP-normalised image (:mod:`.windows`), batched through CLIP blocks
+1. windows of the CLIP-normalised image (:mod:`lmseg.engine.tiler`), batched through CLIP blocks
    ``0..L-2`` and through DINO (re-normalised to ImageNet statistics);
 2. the last CLIP block as DINO-proxy attention (:mod:`.proxy_attention`);
 3. splicing into one canvas, bilinear to the SAM valid grid;
@@ -31,7 +31,8 @@ from lmseg.models.trident.classify import query_cosines
 from lmseg.models.trident.config import CLIP_MEAN, CLIP_MEAN_255, CLIP_STD, CLIP_STD_255, TridentConfig
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
-from lmseg.models.trident.windows import crop_windows, splice, token_boxes, window_boxes
+from lmseg.engine.tiler import crop_windows, stitch, window_grid
+from lmseg.models.trident.windows import token_boxes
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class TridentModel(nn.Module):
             published models; see :meth:`_ratio`).
         """
         height, width = image.shape[-2:]
-        boxes = window_boxes(height, width, self.config.window, self.config.stride)
+        boxes = window_grid(height, width, self.config.window, self.config.stride)
         maps = self.window_tokens(crop_windows(image, boxes))
         clip_grid = (self.config.window // self.patch,) * 2
         ratio = self._ratio(tuple(maps.shape[-2:]), clip_grid)
@@ -139,7 +140,7 @@ class TridentModel(nn.Module):
         if tuple(maps.shape[-2:]) != target:
             maps = F.interpolate(maps, size=target, mode="bilinear", align_corners=False)
         canvas_hw = (height // self.patch * ratio, width // self.patch * ratio)
-        return splice(maps, token_boxes(boxes, self.patch, ratio), canvas_hw)
+        return stitch(maps, token_boxes(boxes, self.patch, ratio), canvas_hw)[None]
 
     @staticmethod
     def _ratio(dino_grid: tuple[int, int], clip_grid: tuple[int, int]) -> int:

@@ -11,15 +11,22 @@
 * cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
   over each class's queries -> background threshold -> optional SAM refinement.
 
-Text embeddings are cached per vocabulary (content hash and background names).
+Text embeddings are memoised per vocabulary (content hash and background names) and stored in
+the shared embedding cache (:class:`lmseg.text.cache.EmbeddingCache`).
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from dataclasses import replace as replace_fields
 
 import numpy as np
 import torch
 from segment_anything import SamPredictor
 
+from lmseg.backbones.sam import predictor_with_features
 from lmseg.errors import LmsegError
 from lmseg.inference import ImageInput, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
 from lmseg.models.trident.classify import class_probabilities, labels_with_background
@@ -27,7 +34,8 @@ from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
 from lmseg.models.trident.refine import refine_with_sam
-from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary
+from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
+from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
 from lmseg.vocab import Vocabulary
 
 
@@ -39,15 +47,23 @@ class TridentSegmenter:
         device: where inputs go (the model must already be there).
     """
 
-    def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu",
+                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
         self.model = model.eval()
         self.device = torch.device(device)
+        self.cache = cache
         self._text_cache: dict[tuple, QueryEmbeddings] = {}
+        self._weights_id: str | None = None
 
     @property
     def config(self) -> TridentConfig:
         """The method's constants."""
         return self.model.config
+
+    def settings(self) -> dict[str, object]:
+        """What decides the output, for reports: every field of :class:`TridentConfig` (resize,
+        window / stride, background threshold and names, refinement, ...)."""
+        return asdict(self.config)
 
     # ---- text ----------------------------------------------------------------------------
 
@@ -72,8 +88,24 @@ class TridentSegmenter:
             replace = {index: cfg.background_names}
         key = (vocab.content_sha256(), cfg.background_index, cfg.background_names)
         if key not in self._text_cache:
-            self._text_cache[key] = encode_vocabulary(self.model.clip, vocab, replace=replace)
+            self._text_cache[key] = self._encode(vocab, replace)
         return vocab, self._text_cache[key]
+
+    def _encode(self, vocab: Vocabulary, replace: dict[int, tuple[str, ...]] | None) -> QueryEmbeddings:
+        """Template-ensemble query embeddings on the device, through the shared embedding cache
+        (keyed by the CLIP model, its text weights and the queries) unless ``cache`` is None."""
+        text = encode_vocabulary(self.model.clip, vocab, replace=replace,
+                                 embed=None if self.cache is None else self._cached_ensemble)
+        return replace_fields(text, embeddings=text.embeddings.to(self.device),
+                              query_to_class=text.query_to_class.to(self.device))
+
+    def _cached_ensemble(self, queries: list[str]) -> torch.Tensor:
+        clip = self.model.clip
+        if self._weights_id is None:
+            self._weights_id = clip_text_fingerprint(clip.model)
+        digest = hashlib.sha256(json.dumps(["imagenet80", queries]).encode()).hexdigest()
+        key = cache_key(model_name=clip.model_name, weights_id=self._weights_id, queries=digest)
+        return self.cache.tensor(clip.model_name, key, len(queries), lambda: ensemble_embeddings(clip, queries))
 
     # ---- images --------------------------------------------------------------------------
 
@@ -140,15 +172,10 @@ class TridentSegmenter:
 
     def _sam_predictor(self, rounded: np.ndarray, sam_features, sam_inputs: list[SamInput]) -> SamPredictor:
         """A stock SamPredictor whose image is ``rounded`` (encoded once more only for split halves)."""
-        predictor = SamPredictor(self.model.sam.sam)
         if len(sam_inputs) == 1:
             feats = sam_features[0].features
             input_hw = sam_inputs[0].input_hw
         else:  # Cityscapes: the public code sets the whole image for the prompts
             canvas, input_hw = self.model.sam.preprocess_numpy(rounded)
             feats = self.model.sam.encode(canvas.to(self.device), input_hw).features
-        predictor.features = feats.float() if feats.dtype != torch.float32 else feats
-        predictor.original_size = tuple(rounded.shape[:2])
-        predictor.input_size = tuple(input_hw)
-        predictor.is_image_set = True
-        return predictor
+        return predictor_with_features(self.model.sam.sam, feats, rounded.shape[:2], input_hw)

@@ -33,10 +33,6 @@ import torch.nn.functional as F
 from lmseg.models.trident.config import RefinementConfig
 from lmseg.models.trident.regions import class_regions
 
-#: Side of SAM's mask prompt for the official 1024-pixel models.
-MASK_PROMPT_SIZE = 256
-
-
 @dataclass(frozen=True)
 class RefinementResult:
     """Refined labels and scores.
@@ -78,7 +74,7 @@ def refine_with_sam(
     regions = class_regions(
         labels_down, probs_down, coarse_thresh=config.coarse_thresh, minimal_area=config.minimal_area
     )
-    side = int(predictor.model.prompt_encoder.mask_input_size[0])  # MASK_PROMPT_SIZE for official SAMs
+    side = int(predictor.model.prompt_encoder.mask_input_size[0])  # 256 for the official SAMs
     prompt_h, prompt_w = predictor.transform.get_preprocess_shape(height, width, side)
 
     kept_logits: list[torch.Tensor] = []

@@ -1,5 +1,6 @@
-"""A real short training run of lmseg_tiny on the real COCO-Object sample images: loss falls,
-checkpoints are written atomically, and a resumed run reproduces the same losses exactly."""
+"""A real short training run of lmseg_tiny (the LMSeg task in the shared Trainer) on the real
+COCO-Object sample images: loss falls, checkpoints are written atomically, and a resumed run
+reproduces the same losses exactly."""
 
 from __future__ import annotations
 
@@ -12,11 +13,19 @@ import yaml
 
 import lmseg
 from lmseg.errors import LmsegError
-from pipelines.train import TrainSamples, load_config, lr_factor, main, train
+from lmseg.data.train_samples import TrainSamples
+from lmseg.engine.config import load_train_config as load_config
+from lmseg.engine.schedule import lr_factor
+from lmseg.engine.trainer import Trainer
+from pipelines.train import main
 
 from .conftest import build_coco_object_root
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "lmseg_tiny_samples.yaml"
+
+
+def train(config, resume=None):
+    return Trainer(config).fit(resume=resume)
 
 
 def _losses(run: Path) -> dict[int, float]:
@@ -36,7 +45,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     ckpts = run_a / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "step_0000004.pt", "step_0000008.pt"]
     saved = yaml.safe_load((run_a / "config.yaml").read_text())
-    assert saved["optim"]["max_steps"] == 8 and saved["model"] == "lmseg_tiny"
+    assert saved["run"]["max_steps"] == 8 and saved["model"]["preset"] == "lmseg_tiny"
 
     # resume from step 4 in another folder: steps 5..8 give the very same losses
     run_b = tmp_path / "b"
@@ -73,6 +82,7 @@ def test_schedule_and_config_errors(tmp_path, capsys) -> None:
     assert lr_factor(0, 10, 100) == pytest.approx(0.1)
     assert lr_factor(10, 10, 100) == pytest.approx(1.0)
     assert lr_factor(100, 10, 100) == pytest.approx(0.0)
+    assert lr_factor(55, 10, 100, schedule="poly", power=1.0) == pytest.approx(0.5)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: lmseg_tiny\noptim: {learning_rate: 1}\n")
     with pytest.raises(LmsegError, match="optim: unknown field.*learning_rate"):
@@ -85,7 +95,7 @@ def test_schedule_and_config_errors(tmp_path, capsys) -> None:
     other.write_text("model: lmseg_tiny\nmodel_overrides: {hidden_size: 3}\n")
     cfg = load_config(other)
     with pytest.raises(LmsegError, match="LMSeg config: unknown field.*hidden_size"):
-        train(cfg)
+        train(cfg)  # refused when the task is built, before any model
 
 
 def test_ddp_with_torchrun_on_cpu(tmp_path) -> None:

@@ -13,7 +13,7 @@ from lmseg.models.trident.classify import class_probabilities, labels_with_backg
 from lmseg.models.trident.preprocess import fit_to_patches, rescale_size, round_up_for_sam
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
-from lmseg.models.trident.windows import splice, token_boxes, window_boxes
+from lmseg.models.trident.windows import token_boxes
 
 
 # ---- proxy attention ---------------------------------------------------------------------
@@ -87,23 +87,7 @@ def test_window_tokens_equal_explicit_last_block(tiny_segmenter) -> None:
 
 # ---- windows and splicing ----------------------------------------------------------------
 
-def test_window_grid_is_mmseg_slide_grid() -> None:
-    boxes = window_boxes(448, 597, 336, 224)
-    assert boxes == [(0, 0, 336, 336), (0, 224, 336, 560), (0, 261, 336, 597),
-                     (112, 0, 448, 336), (112, 224, 448, 560), (112, 261, 448, 597)]
-    assert len(window_boxes(336, 336, 336, 224)) == 1
-    assert len(window_boxes(336, 448, 336, 112)) == 2 and len(window_boxes(336, 560, 336, 112)) == 3  # VOC-20
-    with pytest.raises(ValueError, match="smaller than"):
-        window_boxes(300, 400, 336, 224)
-
-
-def test_splice_single_window_is_identity_and_overlaps_average() -> None:
-    g = torch.Generator().manual_seed(3)
-    maps = torch.randn(1, 5, 4, 4, generator=g)
-    torch.testing.assert_close(splice(maps, [(0, 0, 4, 4)], (4, 4)), maps, rtol=0, atol=0)
-    const = torch.stack([torch.full((2, 4, 4), 1.0), torch.full((2, 4, 4), 3.0), torch.full((2, 4, 4), 8.0)])
-    out = splice(const, [(0, 0, 4, 4), (0, 2, 4, 6), (0, 3, 4, 7)], (4, 7))[0, 0]
-    assert out[0].tolist() == [1, 1, 2, (1 + 3 + 8) / 3, 5.5, 5.5, 8]
+# (the window grid and the overlap averaging themselves: tests/engine/test_tiler.py)
 
 
 @torch.no_grad()

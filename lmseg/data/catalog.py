@@ -1,4 +1,5 @@
-"""Name -> benchmark registry and the one-call opener."""
+"""The catalog of benchmarks: name -> Benchmark, and the one-call opener (not to be confused with
+:mod:`lmseg.registry`, the names of segmenters)."""
 
 from __future__ import annotations
 

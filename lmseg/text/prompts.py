@@ -30,12 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lmseg.attributes.answer import GROUPS
 from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
 
 Pooling = Literal["channels", "mean"]
 
-GROUPS: tuple[str, ...] = ("colour", "shape", "texture")
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,6 @@ class PromptSpec:
         for t in self.attribute_templates:
             if "{name}" not in t or "{value}" not in t:
                 raise LmsegError(f"attribute template {t!r} needs '{{name}}' and '{{value}}'")
-
-    @property
-    def num_channels(self) -> int:
-        """P in ``channels`` mode: 1 + number of attribute groups."""
-        return 1 + len(GROUPS)
 
 
 @dataclass(frozen=True)
@@ -165,7 +160,7 @@ def _class_sentences(name: str, spec: PromptSpec) -> list[str]:
     return [t.format(name) for t in spec.templates]
 
 
-def pool_embeddings(prompts: ClassPrompts, sentence_embeddings, *, normalize_fn: Callable | None = None):
+def pool_embeddings(prompts: ClassPrompts, sentence_embeddings):
     """Average sentence embeddings into ``(N, P, D)`` (``channels``) or ``(N, 1, D)`` (``mean``).
 
     Args:

@@ -1,0 +1,102 @@
+"""The training-task contract: what a method gives the shared :class:`~lmseg.engine.trainer.Trainer`.
+
+A method that can train (LMSeg, MROVSeg, MGCA, ...) implements :class:`TrainTask` in its own
+package (``lmseg/models/<method>/task.py``) and lists a builder in that package's
+``TRAIN_TASKS`` dict; :func:`build_task` finds it through the model packages of
+:mod:`lmseg.registry`. The Trainer owns the optimiser, schedule, AMP, clipping, accumulation,
+DDP, checkpoints, resume, ``metrics.jsonl`` and progress; the task owns the model, the data and
+the loss. ``TrainTask`` is a structural ``Protocol``: a task need not import this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lmseg.errors import LmsegError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ParamGroup", "TaskBuilder", "TrainTask", "available_tasks", "build_task"]
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters trained with one learning rate.
+
+    Attributes:
+        name: e.g. ``"head"``, ``"clip"``; the metrics log it as ``lr_<name>`` (the first
+            group's rate is logged as ``lr``).
+        params: the parameters.
+        lr_scale: multiplies ``OptimConfig.lr``.
+        weight_decay: None = ``OptimConfig.weight_decay``.
+    """
+
+    name: str
+    params: list[torch.nn.Parameter]
+    lr_scale: float = 1.0
+    weight_decay: float | None = None
+
+
+class TrainTask(Protocol):
+    """One method's training recipe (see the module docstring)."""
+
+    name: str
+
+    def build_model(self) -> torch.nn.Module:
+        """The trainable model, on the CPU, in train mode; deterministic under ``torch.manual_seed``."""
+        ...
+
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        """Map-style; item ``k`` is a pure function of ``(seed, k)`` (the Trainer asks for global
+        sample counters ``k = (micro_step * world + rank) * batch + j``), so resumption is exact."""
+        ...
+
+    def collate(self, items: list[Any]) -> Any:
+        """Batch the items (``torch.utils.data.default_collate`` will often do)."""
+        ...
+
+    def loss(self, model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+        """``{"loss": scalar to minimise, ...other scalar terms to log}``; called under autocast.
+        ``model`` may be wrapped (DDP): call it, and reach its attributes through ``.module``."""
+        ...
+
+    def param_groups(self, model: torch.nn.Module) -> list[ParamGroup]:
+        """Exactly the parameters to train (the others get ``requires_grad=False``)."""
+        ...
+
+    def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The ``"model"`` entry of a training checkpoint: what the method's factory loads."""
+        ...
+
+    def log_values(self, model: torch.nn.Module) -> dict[str, float]:
+        """Extra values to log each step (e.g. LMSeg's fusion weight ``w``); ``{}`` if none."""
+        ...
+
+
+TaskBuilder = Callable[[Mapping[str, Any], Mapping[str, Any], int], TrainTask]
+
+
+def _builders() -> dict[str, TaskBuilder]:
+    from lmseg.registry import collect
+
+    return collect("TRAIN_TASKS")
+
+
+def available_tasks() -> list[str]:
+    """Task names accepted in a training config's ``task:`` field, sorted."""
+    return sorted(_builders())
+
+
+def build_task(name: str, model: Mapping[str, Any], data: Mapping[str, Any], seed: int) -> TrainTask:
+    """The task ``name`` built from its config sections.
+
+    Raises:
+        LmsegError: unknown task name, or the task's own validation of its sections.
+    """
+    builders = _builders()
+    if name not in builders:
+        raise LmsegError(f"unknown training task {name!r}; available: {', '.join(sorted(builders)) or 'none'}")
+    return builders[name](model, data, seed)

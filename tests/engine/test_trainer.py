@@ -1,0 +1,130 @@
+"""The shared Trainer on a toy task (seconds): logging, frozen parameters, checkpoints, exact
+resume through the generic "trained" entry, gradient accumulation, the poly schedule, and the
+refusal of changed settings on resume. LMSeg's own run: tests/models/lmseg/test_train.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmseg.engine.config import config_from_data
+from lmseg.engine.task import ParamGroup
+from lmseg.engine.trainer import Trainer
+from lmseg.errors import LmsegError
+
+
+class ToyData(torch.utils.data.Dataset):
+    """Item ``k``: ``x`` (4,) and ``y = x . (1, -2, 3, 0.5)`` + noise, drawn from ``(seed, k)``."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return 2**31
+
+    def __getitem__(self, k: int):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
+        x = torch.randn(4, generator=g)
+        return x, (x * torch.tensor([1.0, -2.0, 3.0, 0.5])).sum(0, keepdim=True) + 0.01 * torch.randn(1, generator=g)
+
+
+class ToyTask:
+    """A TrainTask without ``load_model_checkpoint``: the Trainer keeps its trained weights itself."""
+
+    name = "toy"
+
+    def __init__(self, seed: int = 0, norm: bool = True) -> None:
+        self.seed, self.norm = seed, norm
+
+    def build_model(self) -> torch.nn.Module:
+        middle = torch.nn.BatchNorm1d(8) if self.norm else torch.nn.Identity()
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), middle, torch.nn.Linear(8, 1)).train()
+
+    def train_dataset(self):
+        return ToyData(self.seed)
+
+    def collate(self, items):
+        return torch.utils.data.default_collate(items)
+
+    def loss(self, model, batch):
+        x, y = batch
+        error = model(x) - y
+        return {"loss": (error**2).mean(), "mae": error.abs().mean()}
+
+    def param_groups(self, model):
+        return [ParamGroup("first", list(model[0].parameters())),
+                ParamGroup("last", list(model[2].parameters()), lr_scale=0.5, weight_decay=0.0)]
+
+    def model_checkpoint(self, model):
+        return {"format": "toy", "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+    def log_values(self, model):
+        return {"bias": float(model[2].bias.detach())}
+
+
+def _config(out: Path, **changes):
+    run = {"max_steps": 6, "output_dir": str(out), "checkpoint_every": 3, "log_every": 1, "device": "cpu",
+           "workers": 0, **changes.pop("run", {})}
+    optim = {"lr": 0.05, "warmup_steps": 2, "batch_size": 4, "amp": False, **changes.pop("optim", {})}
+    return config_from_data({"task": "toy", "run": run, "optim": optim}, where="test")
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_fit_logs_freezes_checkpoints_and_resumes_exactly(tmp_path) -> None:
+    summary = Trainer(_config(tmp_path / "a", optim={"warmup_steps": 4}), ToyTask()).fit()
+    records = _metrics(tmp_path / "a")
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and summary["step"] == 6
+    assert list(records[0]) == ["step", "loss", "mae", "lr", "lr_last", "bias", "elapsed_s"]
+    # the rate logged after step t is the one of the next step: 2/4 of lr during the warm-up
+    assert records[0]["lr"] == pytest.approx(0.025) and records[0]["lr_last"] == pytest.approx(0.0125)
+    assert records[-1]["lr"] == pytest.approx(0.0)  # cosine reaches 0 at max_steps
+    assert records[-1]["loss"] < records[0]["loss"]
+    state = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["model"]["format"] == "toy" and state["step"] == 6
+    assert "1.weight" not in state["trained"]  # BatchNorm's affine weight is in no group: frozen, not saved
+    assert "1.running_mean" in state["trained"]  # buffers are kept for an exact resume
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == [
+        "last.pt", "step_0000003.pt", "step_0000006.pt"]
+
+    Trainer(_config(tmp_path / "b", optim={"warmup_steps": 4}), ToyTask()).fit(resume=tmp_path / "a" / "checkpoints" / "step_0000003.pt")
+    assert [(r["step"], r["loss"], r["bias"]) for r in _metrics(tmp_path / "b")] == [
+        (r["step"], r["loss"], r["bias"]) for r in records[3:]]
+
+
+def test_gradient_accumulation_matches_one_large_batch(tmp_path) -> None:
+    Trainer(_config(tmp_path / "one", optim={"batch_size": 4}), ToyTask(norm=False)).fit()
+    Trainer(_config(tmp_path / "two", optim={"batch_size": 2, "grad_accum": 2}), ToyTask(norm=False)).fit()
+    one, two = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5) and b["bias"] == pytest.approx(a["bias"], rel=1e-5)
+
+
+def test_poly_schedule(tmp_path) -> None:
+    cfg = _config(tmp_path / "p", optim={"schedule": "poly", "poly_power": 1.0, "warmup_steps": 0})
+    Trainer(cfg, ToyTask()).fit()
+    assert [r["lr"] for r in _metrics(tmp_path / "p")] == pytest.approx(
+        [0.05 * (1 - s / 6) for s in range(1, 7)])
+
+
+def test_resume_refuses_changed_settings_and_applies_harmless_ones(tmp_path, caplog) -> None:
+    out = tmp_path / "r"
+    Trainer(_config(out, run={"max_steps": 3}), ToyTask()).fit()
+    with pytest.raises(LmsegError, match=r"cannot resume .*\n  optim.lr: 0.05 -> 0.01\n.*another output_dir"):
+        Trainer(_config(out, run={"max_steps": 3}, optim={"lr": 0.01}), ToyTask()).fit()
+    assert json.loads(json.dumps(_metrics(out)))[-1]["step"] == 3  # nothing was run or rewritten
+    with caplog.at_level("INFO", logger="lmseg.engine.trainer"):
+        summary = Trainer(_config(out, run={"max_steps": 3, "log_every": 2}), ToyTask()).fit()
+    assert summary["step"] == 3
+    assert "changed settings (applied): run.log_every: 1 -> 2" in caplog.text
+
+
+def test_output_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LmsegError, match="is an existing file"):
+        Trainer(_config(tmp_path / "file"), ToyTask())

@@ -1,0 +1,26 @@
+"""``lmseg <stage>`` runs ``python -m pipelines.<stage>``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.__main__ import main, stages
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_stages_and_dispatch(capsys) -> None:
+    assert {"train", "evaluate", "segment", "prepare_data", "gen_prompts"} <= set(stages())
+    assert "cli" not in stages() and "model_options" not in stages()
+    assert main(["--help"]) == 0 and "stages: " in capsys.readouterr().out
+    assert main(["nope"]) == 2 and "unknown stage 'nope'" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+def test_the_console_script_is_declared_and_runs_a_stage() -> None:
+    assert 'lmseg = "pipelines.__main__:main"' in (REPO / "pyproject.toml").read_text()
+    done = subprocess.run([sys.executable, "-m", "pipelines", "prepare_data", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--out-root" in done.stdout
