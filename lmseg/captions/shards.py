@@ -98,7 +98,7 @@ def list_shards(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
     text = os.fspath(spec)
     path = Path(text).expanduser()
     if path.is_dir():
-        found = sorted(path.glob("*.tar"))
+        found = sorted(p for p in path.glob("*.tar") if not p.name.startswith("."))  # not a shard being written
     elif path.is_file():
         found = [path]
     else:

@@ -3,12 +3,14 @@
 Shard ``k`` is ``<folder>/{k:05d}.tar``; sample ``j`` of it has the key ``{k:05d}{j:04d}`` and
 the members ``<key>.<ext>`` (the encoded image as given), ``<key>.txt`` (the caption, UTF-8)
 and ``<key>.json`` (``{"key", "caption", "source"}``), as img2dataset writes them. Each shard
-is written to a temporary name and renamed when complete.
+is written through :func:`lmseg.engine.atomic.atomic_path` (a temporary file, renamed when
+complete).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import tarfile
@@ -16,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lmseg.captions.sources import Pair
+from lmseg.engine.atomic import atomic_path
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -34,22 +37,19 @@ def write_shards(pairs: Iterable[Pair], folder: str | os.PathLike[str], *, per_s
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    tar: tarfile.TarFile | None = None
-    for index, pair in enumerate(pairs):
-        shard, j = divmod(index, per_shard)
-        if j == 0:
-            if tar is not None:
-                tar.close()
-                os.replace(written[-1].with_suffix(".tar.tmp"), written[-1])
-            written.append(folder / f"{shard:05d}.tar")
-            tar = tarfile.open(written[-1].with_suffix(".tar.tmp"), "w", format=tarfile.USTAR_FORMAT)
-        key = f"{shard:05d}{j:04d}"
-        ext = Path(pair.image_name).suffix.lstrip(".").lower() or "jpg"
-        _add(tar, f"{key}.{ext}", pair.read_image_bytes())
-        _add(tar, f"{key}.txt", pair.caption.encode("utf-8"))
-        _add(tar, f"{key}.json", json.dumps({"key": key, "caption": pair.caption,
-                                             "source": str(pair.image_name)}).encode("utf-8"))
-    if tar is not None:
-        tar.close()
-        os.replace(written[-1].with_suffix(".tar.tmp"), written[-1])
+    remaining = iter(pairs)
+    while chunk := list(itertools.islice(remaining, per_shard)):
+        shard = len(written)
+        written.append(folder / f"{shard:05d}.tar")
+        with atomic_path(written[-1]) as tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for j, pair in enumerate(chunk):
+                _add_pair(tar, f"{shard:05d}{j:04d}", pair)
     return written
+
+
+def _add_pair(tar: tarfile.TarFile, key: str, pair: Pair) -> None:
+    ext = Path(pair.image_name).suffix.lstrip(".").lower() or "jpg"
+    _add(tar, f"{key}.{ext}", pair.read_image_bytes())
+    _add(tar, f"{key}.txt", pair.caption.encode("utf-8"))
+    _add(tar, f"{key}.json", json.dumps({"key": key, "caption": pair.caption,
+                                         "source": str(pair.image_name)}).encode("utf-8"))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lmseg.backbones.clip_factory import create_dense_clip
-from lmseg.backbones.loading import load_strict
+from lmseg.backbones.loading import load_strict, load_torch_file
 from lmseg.errors import LmsegError
 from lmseg.models.mgca.config import MGCAConfig, config_from_dict
 from lmseg.models.mgca.model import MGCAModel
@@ -62,12 +62,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         LmsegError: missing or unreadable file, or a checkpoint of something else.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LmsegError(f"MGCA checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise LmsegError(f"cannot read {path} as a PyTorch checkpoint (weights_only=True): {exc!s:.300}") from None
+    obj = load_torch_file(path, what="MGCA checkpoint")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and obj.get("format") != FORMAT:
         obj = obj["model"]
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -27,22 +27,12 @@ from lmseg.captions.shards import SkipLog, list_shards
 from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
 from lmseg.captions.table import read_caption_table
 from lmseg.config_overrides import override_dataclass
+from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
 from lmseg.models.mgca.config import MGCAConfig, config_from_dict
 from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLookup, collate
 from lmseg.models.mgca.factory import build_model, model_checkpoint
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
-
-
-@dataclass(frozen=True)
-class ParamGroupSpec:
-    """A named group of parameters with its learning-rate multiplier (the engine's
-    ``ParamGroup`` has the same fields; the integrator may return that type instead)."""
-
-    name: str
-    params: list[torch.nn.Parameter]
-    lr_scale: float = 1.0
-    weight_decay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,15 +119,15 @@ class MGCATask:
         images = batch["images"].to(next(model.parameters()).device, non_blocking=True)
         return model(images, batch["captions"], PhraseBatch.from_lists(batch["phrases"]))
 
-    def param_groups(self, model: torch.nn.Module) -> list[ParamGroupSpec]:
+    def param_groups(self, model: torch.nn.Module) -> list[ParamGroup]:
         net = _unwrap(model)
         image = [p for n, p in net.clip.model.named_parameters() if n.startswith("visual.")]
         heads = [p for n, p in net.named_parameters() if not n.startswith("clip.")]
-        groups = [ParamGroupSpec("clip_image", image, self.config.image_lr_scale), ParamGroupSpec("heads", heads)]
+        groups = [ParamGroup("clip_image", image, self.config.image_lr_scale), ParamGroup("heads", heads)]
         if self.config.tune_text:
             text = [p for n, p in net.clip.model.named_parameters()
                     if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
-            groups.append(ParamGroupSpec("clip_text", text, self.config.text_lr_scale))
+            groups.append(ParamGroup("clip_text", text, self.config.text_lr_scale))
         return [g for g in groups if g.params]
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
