@@ -29,7 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.backends.base import Backend, SamplingSettings
@@ -290,10 +290,20 @@ def merge(args: argparse.Namespace, vocabulary: Vocabulary) -> int:
 
 def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options: RayOptions) -> GenerationReport:
     """``--executor ray``: the same job on a Ray cluster (workers build the backend from ``args``)."""
+    from lmseg.distributed.attributes import generate_attributes_on_ray
+
+    return generate_attributes_on_ray(job, options, model_name=model_name,
+                                      **ray_llm_arguments(args, options, scored=job.scoring is not None))
+
+
+def ray_llm_arguments(args: argparse.Namespace, options: RayOptions, *, scored: bool = False) -> dict[str, Any]:
+    """The engine, backend factory, model and worker settings of an LLM table stage on Ray, from
+    the arguments of :func:`add_backend_arguments` and ``--ray-llm-engine`` (keyword arguments of
+    :func:`lmseg.distributed.llm_tables.fill_table_on_ray`); shared with ``pipelines.parse_captions``."""
     from functools import partial
 
     from lmseg.attributes.backends.vllm_backend import resolve_model
-    from lmseg.distributed.attributes import choose_engine, generate_attributes_on_ray
+    from lmseg.distributed.attributes import choose_engine
 
     if args.backend == "vllm":  # workers may run elsewhere: give them the resolved model path
         args = argparse.Namespace(**{**vars(args), "model": resolve_model(args.model or default_llm_path())[0]})
@@ -301,13 +311,12 @@ def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, op
                      "tensor_parallel_size": args.tensor_parallel_size}
     if args.gpu_memory_utilization is not None:
         engine_kwargs["gpu_memory_utilization"] = args.gpu_memory_utilization
-    return generate_attributes_on_ray(
-        job, options, model_name=model_name, engine=choose_engine(args.ray_llm_engine or "auto", args.backend, options,
-                                                         scored=job.scoring is not None),
-        make_backend=partial(build_backend, args), model_source=args.model, vllm_engine_kwargs=engine_kwargs,
+    return {
+        "engine": choose_engine(args.ray_llm_engine or "auto", args.backend, options, scored=scored),
+        "make_backend": partial(build_backend, args), "model_source": args.model, "vllm_engine_kwargs": engine_kwargs,
         # vLLM's engine inside the actor itself: no child processes left behind when Ray kills an actor
-        worker_env={"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if args.backend == "vllm" else {},
-    )
+        "worker_env": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if args.backend == "vllm" else {},
+    }
 
 
 def _vllm_model_name(args: argparse.Namespace) -> str:

@@ -6,6 +6,8 @@ Examples::
     python -m pipelines.parse_captions --table pairs.csv --backend openai --base-url http://127.0.0.1:8000/v1
     python -m pipelines.parse_captions --shards 'data/cc3m/*.tar' --shard-index 0 --num-shards 8
     python -m pipelines.parse_captions --captions captions.txt --dry-run
+    python -m pipelines.parse_captions --shards data/cc3m/ --executor ray --ray-address auto --ray-workers 8 \\
+        --ray-gpus-per-worker 1 --model Qwen/Qwen2.5-7B-Instruct
 
 Captions are streamed from webdataset shards (img2dataset's ``{key}.txt``), a CSV/Parquet
 table, or a text file with one caption per line. Finished chunks are kept; running the same
@@ -30,7 +32,8 @@ from lmseg.engine.shards import shard_from_args
 from lmseg.errors import LmsegError
 from lmseg.paths import cache_dir, model_slug
 from pipelines.cli import run_command
-from pipelines.gen_prompts import add_backend_arguments, build_backend, check_backend_numbers
+from pipelines.executor_options import add_executor_arguments, ray_options_from_args
+from pipelines.gen_prompts import add_backend_arguments, build_backend, check_backend_numbers, ray_llm_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--num-shards", type=int, help="number of shards (captions are split by hash)")
     out.add_argument("--dry-run", action="store_true", help="print the prompts of the first 3 captions; call no model")
     out.add_argument("-v", "--verbose", action="store_true")
+    add_executor_arguments(parser, llm=True)
     return parser
 
 
@@ -99,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                                 max_tokens=args.max_tokens, seed=args.seed)
     template = template_from(args.template)
     limits = PhraseLimits(max_phrases=args.max_phrases)
+    ray_options = ray_options_from_args(args, default_batch_size=16)
     skips = SkipLog()
     captions = caption_stream(args, skips)
     if args.dry_run:
@@ -111,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     job = CaptionJob(template, settings, limits, output, shard=shard, chunk_size=args.chunk_size,
                      max_attempts=args.max_attempts)
     try:
-        report = run_caption_parsing(captions, job, backend)
+        if ray_options is None:
+            report = run_caption_parsing(captions, job, backend)
+        else:
+            from lmseg.distributed.captions import parse_captions_on_ray
+
+            report = parse_captions_on_ray(captions, job, ray_options, model_name=backend.model_name,
+                                           **ray_llm_arguments(args, ray_options))
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import PromptTemplate, load_template
+from lmseg.attributes.prompt import ChatMessages, PromptTemplate, load_template
 from lmseg.attributes.store import exclusive_lock, write_table
 from lmseg.captions.phrase_table import SCHEMA, PhraseTable, caption_sha256, read_phrase_table, shard_of, shard_prefix
 from lmseg.captions.phrases import clean_phrase
@@ -150,8 +150,8 @@ class CaptionReport:
     seconds: float = 0.0
 
 
-def _pending(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: CaptionReport
-             ) -> Iterator[list[tuple[str, str]]]:
+def pending_chunks(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: CaptionReport
+                   ) -> Iterator[list[tuple[str, str]]]:
     """Chunks of unique (hash, caption) this run owns that the table lacks (the others it owns
     are counted in ``report.skipped``)."""
     chunk: list[tuple[str, str]] = []
@@ -173,7 +173,12 @@ def _pending(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report
         yield chunk
 
 
-def _check_provenance(job: CaptionJob, model_name: str) -> PhraseTable:
+def check_provenance(job: CaptionJob, model_name: str) -> PhraseTable:
+    """The table of ``job.output`` (empty if absent).
+
+    Raises:
+        LmsegError: it holds rows made with another model, template or sampling settings.
+    """
     table = read_phrase_table(job.output)
     ours = (model_name, job.template.sha256, job.settings_json())
     other = [p for p in table.provenance if p != ours]
@@ -197,29 +202,52 @@ def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backe
     """
     report = CaptionReport()
     start = time.perf_counter()
-    prefix = shard_prefix(job.shard)
-    with exclusive_lock(job.output / f"{prefix}.parquet"):
-        done = _check_provenance(job, backend.model_name)
-        counter = len(list(job.output.glob(f"{prefix}.chunk-*.parquet")))
-        for chunk in _pending(captions, job, done, report):
-            rows, failures = _parse_chunk(job, backend, chunk)
+    with exclusive_lock(lock_path(job)):
+        done = check_provenance(job, backend.model_name)
+        for chunk in pending_chunks(captions, job, done, report):
+            rows, failures = parse_chunk(job, backend, chunk)
             report.failed.update(failures)
             if rows:
-                chunk_file = job.output / f"{prefix}.chunk-{counter:06d}.parquet"
-                write_table(pa.Table.from_pylist(rows, schema=SCHEMA), chunk_file)
-                counter += 1
+                write_chunk(job, rows)
             report.parsed += len(rows)
             log.info("saved %d captions (%d failed so far) to %s", report.parsed, len(report.failed), job.output)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _parse_chunk(job: CaptionJob, backend: Backend, chunk: list[tuple[str, str]]
-                 ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
-    """Ask, validate and retry one chunk; its valid rows and its failures."""
+def lock_path(job: CaptionJob) -> Path:
+    """The lock file of this run's shard of the table (held for the whole run)."""
+    return job.output / f"{shard_prefix(job.shard)}.parquet"
+
+
+def write_chunk(job: CaptionJob, rows: list[dict[str, Any]]) -> Path:
+    """Write rows (of :func:`caption_row`) as the next chunk file of this run's shard, atomically."""
+    prefix = shard_prefix(job.shard)
+    numbers = [int(p.name[len(prefix) + 7:-8]) for p in job.output.glob(f"{prefix}.chunk-*.parquet")]
+    chunk_file = job.output / f"{prefix}.chunk-{max(numbers, default=-1) + 1:06d}.parquet"
+    write_table(pa.Table.from_pylist(rows, schema=SCHEMA), chunk_file)
+    return chunk_file
+
+
+def caption_row(job: CaptionJob, sha: str, caption: str, answer: str, model_name: str) -> dict[str, Any]:
+    """The table row of one answer, validated and cleaned (raises ``InvalidPhrases``)."""
+    phrases = parse_phrases(answer, caption, job.limits)
+    return {"caption_sha256": sha, "caption": caption, "phrases": list(phrases), "model": model_name,
+            "template_sha256": job.template.sha256, "created_at": datetime.now(timezone.utc),
+            "sampling": job.settings_json()}
+
+
+def conversation(job: CaptionJob, caption: str) -> ChatMessages:
+    """The rendered prompt of one (stripped) caption."""
+    return job.template.render_variables(caption=caption, max_phrases=job.limits.max_phrases)
+
+
+def parse_chunk(job: CaptionJob, backend: Backend, chunk: list[tuple[str, str]]
+                ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
+    """Ask, validate and retry one chunk of (hash, caption); its valid rows and its failures
+    (hash -> (caption, last reason))."""
     captions = dict(chunk)
-    conversations = {sha: job.template.render_variables(caption=text, max_phrases=job.limits.max_phrases)
-                     for sha, text in chunk}
+    conversations = {sha: conversation(job, text) for sha, text in chunk}
     reasons: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     pending = [sha for sha, _ in chunk]
@@ -235,14 +263,11 @@ def _parse_chunk(job: CaptionJob, backend: Backend, chunk: list[tuple[str, str]]
                 reasons[sha] = f"request failed: {answer.reason}"
                 continue
             try:
-                phrases = parse_phrases(answer, captions[sha], job.limits)
+                rows.append(caption_row(job, sha, captions[sha], answer, backend.model_name))
             except InvalidPhrases as exc:
                 reasons[sha] = f"invalid answer: {exc}"
                 retry.append(sha)
                 continue
             reasons.pop(sha, None)
-            rows.append({"caption_sha256": sha, "caption": captions[sha], "phrases": list(phrases),
-                         "model": backend.model_name, "template_sha256": job.template.sha256,
-                         "created_at": datetime.now(timezone.utc), "sampling": job.settings_json()})
         pending = retry
     return rows, {sha: (captions[sha], why) for sha, why in reasons.items()}

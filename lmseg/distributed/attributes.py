@@ -1,7 +1,7 @@
 """The attribute stage (``gen_prompts --executor ray``) on a Ray cluster.
 
 The driver holds the table's lock for the whole run (as the local run does), connects to
-Ray, picks the engine and runs :func:`lmseg.distributed.llm_tables.run_llm_table_on_ray` on
+Ray and runs :func:`lmseg.distributed.llm_tables.fill_table_on_ray` on
 an :class:`~lmseg.attributes.table_job.AttributeTableJob`: the same table, schema and
 provenance as a local run, so local and Ray runs may even continue each other's tables.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from lmseg.attributes.generate import GenerationJob, GenerationReport
-from lmseg.attributes.store import exclusive_lock
 from lmseg.attributes.table_job import AttributeTableJob
-from lmseg.distributed.cluster import RayOptions, ray_cluster
-from lmseg.distributed.llm_tables import BackendFactory, LLMEngine, run_llm_table_on_ray
+from lmseg.distributed.cluster import RayOptions
+from lmseg.distributed.llm_tables import BackendFactory, LLMEngine, fill_table_on_ray
 from lmseg.errors import LmsegError
 
 EngineChoice = Literal["auto", "actors", "ray-data-llm"]
@@ -64,15 +63,9 @@ def generate_attributes_on_ray(
         LmsegError: the table cannot be extended, another run holds it, the cluster cannot be
             reached, or ``ray-data-llm`` was asked for on a cluster without GPUs.
     """
-    with exclusive_lock(job.output), ray_cluster(options) as ray:
-        if engine == "ray-data-llm" and not ray.cluster_resources().get("GPU"):
-            raise LmsegError(
-                "--ray-llm-engine ray-data-llm needs GPU nodes (ray.data.llm runs the official vLLM on GPUs) and "
-                "this cluster has none; use --ray-llm-engine actors"
-            )
-        report = run_llm_table_on_ray(
-            AttributeTableJob(job, model_name), options, engine=engine, make_backend=make_backend,
-            vllm_engine_kwargs=vllm_engine_kwargs, model_source=model_source, worker_env=worker_env,
-        )
+    report = fill_table_on_ray(
+        AttributeTableJob(job, model_name), options, lock=job.output, engine=engine, make_backend=make_backend,
+        vllm_engine_kwargs=vllm_engine_kwargs, model_source=model_source, worker_env=worker_env,
+    )
     report.output = job.output
     return report

@@ -25,13 +25,15 @@ import logging
 import pickle
 import time
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from lmseg.attributes.answer import InvalidAnswer
 from lmseg.attributes.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationReport
 from lmseg.attributes.prompt import ChatMessages
-from lmseg.distributed.cluster import RayOptions, import_ray
+from lmseg.attributes.store import exclusive_lock
+from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
 from lmseg.errors import LmsegError
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,36 @@ def run_llm_table_on_ray(
             _run_ray_data_llm(job, options, model_source, vllm_engine_kwargs or {}, keys, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def fill_table_on_ray(
+    job: LLMTableJob,
+    options: RayOptions,
+    *,
+    lock: Path,
+    engine: LLMEngine,
+    make_backend: BackendFactory | None = None,
+    vllm_engine_kwargs: dict[str, Any] | None = None,
+    model_source: str | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> GenerationReport:
+    """:func:`run_llm_table_on_ray` as a command runs it: holding the table's ``lock`` (the
+    local run's lock file) and connected to the cluster of ``options`` for the whole run.
+
+    Raises:
+        LmsegError: another run holds the lock, the cluster cannot be reached, or
+            ``ray-data-llm`` was asked for on a cluster without GPUs.
+    """
+    with exclusive_lock(lock), ray_cluster(options) as ray:
+        if engine == "ray-data-llm" and not ray.cluster_resources().get("GPU"):
+            raise LmsegError(
+                "--ray-llm-engine ray-data-llm needs GPU nodes (ray.data.llm runs the official vLLM on GPUs) and "
+                "this cluster has none; use --ray-llm-engine actors"
+            )
+        return run_llm_table_on_ray(
+            job, options, engine=engine, make_backend=make_backend, vllm_engine_kwargs=vllm_engine_kwargs,
+            model_source=model_source, worker_env=worker_env,
+        )
 
 
 # ------------------------------------------------------------------------- actor pool

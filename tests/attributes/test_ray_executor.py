@@ -1,4 +1,4 @@
-"""gen_prompts --executor ray: a real Ray cluster on loopback, the real default model.
+"""gen_prompts and parse_captions --executor ray: a real Ray cluster on loopback, the real default model.
 
 One local Ray cluster (2 CPUs, no dashboard) serves the module; every run is the real
 command in its own process that joins it with --ray-address, as a user joins a cluster.
@@ -7,6 +7,7 @@ command in its own process that joins it with --ray-address, as a user joins a c
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,10 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from lmseg.attributes.backends.base import SamplingSettings
 from lmseg.attributes.store import read_table, table_to_rows
+from lmseg.captions.llm import CaptionJob, PhraseLimits, default_template
+from lmseg.captions.phrase_table import caption_sha256, part_files
 from lmseg.vocab import get_vocabulary
+from pipelines.parse_captions import main as parse_captions_main
 from tests.attributes.conftest import REPO, run_cli, summary
+from tests.attributes.phrase_checks import check_phrase_table
 from tests.attributes.table_checks import check_table
+from tests.captions.fixture import fixture_pairs
 
 pytest.importorskip("ray", reason="Ray is not installed in this environment (run `make setup`)")
 
@@ -137,3 +144,61 @@ def test_ray_not_installed_names_make_setup(cache: Path) -> None:
     assert result.returncode == 2
     assert "error: --executor ray needs Ray, which is not installed" in result.stderr
     assert "make setup" in result.stderr and "Traceback" not in result.stderr
+
+
+def parse_captions(*args: str) -> tuple[subprocess.CompletedProcess, tuple[int, int, list[str]]]:
+    """Run `python -m pipelines.parse_captions ARGS`; (the process, (parsed, skipped, failed hashes))."""
+    result = subprocess.run([sys.executable, "-m", "pipelines.parse_captions", *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=900, check=False)
+    match = re.search(r"done: (\d+) parsed, (\d+) skipped \(already present\), (\d+) failed", result.stderr)
+    assert match, f"no summary in:\n{result.stderr[-3000:]}"
+    failed = re.findall(r"^  failed: caption ([0-9a-f]{12}) ", result.stderr, flags=re.MULTILINE)
+    assert len(failed) == int(match.group(3))  # every failed caption is named
+    return result, (int(match.group(1)), int(match.group(2)), failed)
+
+
+def test_parse_captions_on_ray_writes_the_local_table_and_reruns_nothing(
+    llm_dir: Path, ray_address: str, tmp_path: Path
+) -> None:
+    captions = [pair.caption for pair in fixture_pairs()][::2][:6]  # real COCO captions and written ones
+    source = tmp_path / "captions.txt"
+    source.write_text("\n".join(captions) + "\n", encoding="utf-8")
+    output = tmp_path / "phrases"
+    args = ["--captions", str(source), "--output", str(output), "--max-phrases", "6", "--executor", "ray",
+            "--ray-address", ray_address, "--ray-workers", "1", "--ray-batch-size", "3", *MODEL_ARGS]
+
+    result, (parsed, skipped, failed) = parse_captions(*args)
+    assert result.returncode == (1 if failed else 0), result.stderr[-3000:]
+    assert parsed + len(failed) == 6 and skipped == 0 and parsed >= 4, result.stderr[-3000:]
+    failed_hashes = {caption_sha256(c) for c in captions if caption_sha256(c)[:12] in failed}
+    table = check_phrase_table(output, captions, failed_hashes, max_phrases=6)
+    local_job = CaptionJob(default_template(), SamplingSettings(max_tokens=96), PhraseLimits(max_phrases=6), output)
+    assert table.provenance == {("SmolLM2-135M-Instruct", local_job.template.sha256, local_job.settings_json())}
+
+    files = {path: path.read_bytes() for path in part_files(output)}
+    again, (parsed_again, skipped_again, failed_again) = parse_captions(*args)
+    assert again.returncode == (1 if failed_again else 0), again.stderr[-3000:]
+    assert skipped_again == parsed and parsed_again + len(failed_again) == len(failed)  # only failed ones retried
+    after = {path: path.read_bytes() for path in part_files(output)}
+    assert files.items() <= after.items() and len(after) == len(files) + (parsed_again > 0)  # finished chunks kept
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--executor", "ray", "--ray-workers", "0"], "error: --ray-workers must be at least 1, got 0"),
+        (["--executor", "ray", "--shard-index", "0", "--num-shards", "2"], "leave out --shard-index/--num-shards"),
+        (["--ray-batch-size", "4"], "error: --ray-batch-size only apply with --executor ray"),
+    ],
+)
+def test_parse_captions_refuses_bad_ray_options_before_loading(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str
+) -> None:
+    source = tmp_path / "captions.txt"
+    source.write_text("A dog on a sofa.\n", encoding="utf-8")
+    missing_model = str(tmp_path / "no-model")  # never reached: loading it would fail differently
+    code = parse_captions_main(["--captions", str(source), "--output", str(tmp_path / "out"),
+                                "--model", missing_model, *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
