@@ -10,7 +10,7 @@ Examples::
 The page listens on 127.0.0.1 (this machine only) unless --host says otherwise, e.g.
 --host 0.0.0.0 to let other machines in. The model options are those of `segment`
 (--checkpoint, --device, --opt KEY=VALUE). Programs can call the page too: see
-docs/readme/web.md (Gradio client, endpoint /segment).
+docs/web.md (Gradio client, endpoint /segment).
 
 Exit status: 0 stopped with Ctrl-C or SIGTERM; 2 bad arguments, unknown model, or the port is taken.
 """

@@ -3,7 +3,7 @@
 The config names the method (``task:``, default ``lmseg``) and holds the shared sections
 (``run:``, ``optim:``) and the method's own (``model:``, ``data:``); see
 :mod:`lmseg.engine.config`. The loop, checkpoints, exact resume, metrics and DDP are
-:class:`lmseg.engine.trainer.Trainer`'s (docs/readme/engine.md).
+:class:`lmseg.engine.trainer.Trainer`'s (docs/engine.md).
 
 Examples::
 

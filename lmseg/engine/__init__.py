@@ -9,5 +9,5 @@ Data flow (one concept per module; none of them imports torch at package import)
                 shards.py (which items a shard owns) -> runners/ (per-sample steps of
                 evaluation and segmentation, and the loops around them)
 
-See docs/readme/engine.md for the layout and how a new method plugs in.
+See docs/engine.md for the layout and how a new method plugs in.
 """

@@ -5,7 +5,7 @@ built-in vocabulary; an optional attribute table for models that use one; Run); 
 the result (overlay, legend, class table, a per-class score heat map, downloads). Every error a
 user can fix appears in the status line above the result; the server keeps serving.
 
-Programs call the hidden ``/segment`` endpoint (see :func:`build_app` and docs/readme/web.md):
+Programs call the hidden ``/segment`` endpoint (see :func:`build_app` and docs/web.md):
 inputs image file, class text, vocabulary name ("" = the class text); outputs the label PNG,
 the overlay PNG and the class table as JSON. Its errors come back as ``gradio.Error``.
 """

@@ -1,4 +1,4 @@
-"""Programs call the page through Gradio's client (the example of docs/readme/web.md)."""
+"""Programs call the page through Gradio's client (the example of docs/web.md)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ continuity across slices, a scale attention fuses global and local features, at 
 depths), and object queries with masked cross-attention to the multi-resolution features.
 Everything below that level is an assumption of ours (the paper's full text is not available);
 each one is a field here, its default and the reason in the docstring, so a reader of the
-paper can switch it by configuration. ``docs/readme/mrovseg.md`` lists them.
+paper can switch it by configuration. ``docs/mrovseg.md`` lists them.
 """
 
 from __future__ import annotations
