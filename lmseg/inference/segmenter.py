@@ -67,6 +67,17 @@ class Segmentation:
     scores: np.ndarray | None = None
 
 
+def segmentation_from_scores(scores, vocabulary: Vocabulary, *, return_scores: bool = False) -> Segmentation:
+    """The :class:`Segmentation` of ``scores``: an ``(N, H, W)`` torch tensor of per-class scores
+    (any device) for the N classes of ``vocabulary``; the label map is the argmax over classes,
+    the scores are returned as float32 numpy when asked for."""
+    return Segmentation(
+        label_map=scores.argmax(dim=0).int().cpu().numpy(),
+        class_names=tuple(vocabulary.names),
+        scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
+    )
+
+
 class Segmenter(Protocol):
     """Anything that segments an image into the classes of a vocabulary chosen at call time
     (the contract is in the module docstring)."""

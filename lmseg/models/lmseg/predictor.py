@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from lmseg.engine.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
 from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
@@ -221,10 +221,4 @@ class LMSegPredictor:
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
         """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
         vocab = as_vocabulary(vocabulary)
-        scores = self.scores_tensor(image, vocab)
-        label = scores.argmax(dim=0).to(torch.int32).cpu().numpy()
-        return Segmentation(
-            label_map=label,
-            class_names=tuple(vocab.names),
-            scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
-        )
+        return segmentation_from_scores(self.scores_tensor(image, vocab), vocab, return_scores=return_scores)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageInput, as_rgb_array
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
@@ -127,9 +127,4 @@ class MGCAPredictor:
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
         """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
         vocab = as_vocabulary(vocabulary)
-        scores = self.scores_tensor(image, vocab)
-        return Segmentation(
-            label_map=scores.argmax(dim=0).to(torch.int32).cpu().numpy(),
-            class_names=tuple(vocab.names),
-            scores=scores.cpu().numpy().astype(np.float32, copy=False) if return_scores else None,
-        )
+        return segmentation_from_scores(self.scores_tensor(image, vocab), vocab, return_scores=return_scores)
