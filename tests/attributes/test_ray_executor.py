@@ -95,7 +95,7 @@ def test_ray_data_llm_engine_is_refused_on_a_cluster_without_gpus(
     llm_dir: Path, ray_address: str, tmp_path: Path
 ) -> None:
     result = run_cli("--dataset", "voc20", "--executor", "ray", "--ray-address", ray_address,
-                     "--ray-llm-engine", "ray-data-llm", "--output", str(tmp_path / "t.parquet"))
+                     "--ray-llm-engine", "ray-data-llm", "--method", "generate", "--output", str(tmp_path / "t.parquet"))
     assert result.returncode == 2, result.stderr[-2000:]
     assert "error: --ray-llm-engine ray-data-llm needs GPU nodes" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "t.parquet").exists()
