@@ -16,9 +16,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 source "$here/scripts/pip_quiet.sh"
 echo "setup: installing the vision stack into $venv (first time: several GB, a few minutes)"
-run_pip "$venv" install -r "$here/requirements/vision.txt"
-# The web page (pipelines.demo) and its browser test, resolved with vision.txt's pins kept.
-run_pip "$venv" install -r "$here/requirements/web.txt" -c "$here/requirements/vision.txt"
+# With the web page's requirements (pipelines.demo and its browser test) in one resolution, so
+# pip refuses rather than moves any exact pin of either file.
+run_pip "$venv" install -r "$here/requirements/vision.txt" -r "$here/requirements/web.txt"
 # The project itself, editable. Its base dependencies (jinja2, openai, pyarrow, tqdm) are small
 # and let stage-2 code read the stage-1 attribute tables. setuptools comes with torch, so the
 # build needs no isolated environment (and no network).
