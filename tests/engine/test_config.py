@@ -23,7 +23,7 @@ def test_older_lmseg_layout_equals_the_current_layout(tmp_path) -> None:
         "optim": {"lr": 0.001, "weight_decay": 0.0001, "warmup_steps": 5, "batch_size": 2, "amp": False},
         "model": {"preset": "lmseg_tiny", "overrides": {"prompt_pooling": "mean"}, "clip_weights": None,
                   "sam_weights": None, "clip_lr_mult": 0.01},
-        "data": {"dataset": "coco_object", "root": "runs/samples_data", "split": "train2017", "base_short_side": 80,
+        "data": {"dataset": "coco_object", "root": "samples/coco_object", "split": "train2017", "base_short_side": 80,
                  "scale_range": [0.8, 1.25]},
     }
     (tmp_path / "new.yaml").write_text(yaml.safe_dump(current))
