@@ -76,7 +76,8 @@ def group_quality(frame: pd.DataFrame, group: str) -> GroupQuality:
     sets = Counter(tuple(sorted(phrases)) for phrases in frame[group])
     top_set, top_count = sets.most_common(1)[0]
     per_class = Counter(p for phrases in frame[group] for p in set(phrases))
-    common = tuple((p, n / len(frame)) for p, n in per_class.most_common() if n > len(frame) / 2)
+    ranked = sorted(per_class.items(), key=lambda item: (-item[1], item[0]))  # ties in alphabetical order
+    common = tuple((p, n / len(frame)) for p, n in ranked if n > len(frame) / 2)
     phrases = [p for phrases in frame[group] for p in phrases]
     colour_share = None if group == "colour" else sum(map(has_colour_word, phrases)) / max(len(phrases), 1)
     return GroupQuality(group, len(sets), top_set, top_count / len(frame), common, colour_share)

@@ -37,7 +37,7 @@ def test_figures_count_sets_common_phrases_and_colours_in_the_wrong_group() -> N
     report = table_report(attribute_frame(rows_to_table(rows_with(groups))))
     colour, shape, texture = report.groups
     assert (colour.distinct_sets, colour.top_set, colour.top_share) == (2, ("blue", "red"), 0.75)
-    assert colour.common_phrases == (("red", 0.75), ("blue", 0.75)) and colour.colour_phrase_share is None
+    assert colour.common_phrases == (("blue", 0.75), ("red", 0.75)) and colour.colour_phrase_share is None
     assert shape.distinct_sets == 4 and shape.top_share == 0.25 and shape.common_phrases == ()
     assert shape.colour_phrase_share == 0.0
     assert texture.colour_phrase_share == pytest.approx(2 / 6)  # "white", "dark wood"
