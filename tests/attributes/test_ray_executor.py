@@ -64,8 +64,10 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     llm_dir: Path, ray_address: str, tmp_path: Path
 ) -> None:
     output = tmp_path / "voc20.parquet"
+    # free generation: slow enough per batch for the driver to be killed between saved batches
+    # (the scored default finishes voc20 in seconds)
     args = ["--dataset", "voc20", "--executor", "ray", "--ray-address", ray_address, "--ray-batch-size", "4",
-            "--output", str(output), *MODEL_ARGS]
+            "--method", "generate", "--output", str(output), *MODEL_ARGS]
     driver = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
