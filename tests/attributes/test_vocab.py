@@ -11,7 +11,7 @@ from lmseg.vocab import builtin_vocabularies, get_vocabulary, load_vocabulary_fi
 
 EXPECTED_SIZES = {
     "ade150": 150, "ade847": 847, "pc59": 59, "pc459": 459, "voc20": 20, "voc21": 21,
-    "cocostuff171": 171, "coco_object80": 80, "cityscapes19": 19, "camvid11": 11,
+    "cocostuff171": 171, "coco_object80": 80, "cityscapes19": 19, "camvid11": 11, "lvis1203": 1203, "imagenet21k": 21843,
 }
 
 
