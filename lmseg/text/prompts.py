@@ -103,6 +103,7 @@ def build_prompts(
     *,
     spec: PromptSpec = PromptSpec(),
     pooling: Pooling = "channels",
+    queries: Mapping[int, tuple[str, ...]] | None = None,
 ) -> ClassPrompts:
     """Write the sentences of every class and channel.
 
@@ -112,6 +113,10 @@ def build_prompts(
             (e.g. :func:`lmseg.attributes.load_attributes`), or None for templates only.
         spec: sentence templates.
         pooling: ``"channels"`` or ``"mean"``.
+        queries: class index -> the names its sentences are written with, replacing the
+            vocabulary's (a published class list's names,
+            :func:`lmseg.vocab.class_lists.published_queries`); table rows are still matched
+            against the vocabulary's names.
 
     Raises:
         LmsegError: a row's class name is not the vocabulary's name at that index (a table of
@@ -138,13 +143,14 @@ def build_prompts(
                 f"attribute table row {c} is for {getattr(row, 'class_name')!r} but class {c} of {vocabulary.name!r} "
                 f"is {entry.name!r}: the table belongs to another vocabulary or class order"
             )
-        template = tuple(sid(sentence) for name in entry.names for sentence in _class_sentences(name, spec))
+        names = queries.get(c, entry.names) if queries else entry.names
+        template = tuple(sid(sentence) for name in names for sentence in _class_sentences(name, spec))
         per_class = [template]
         for group, tmpl in zip(GROUPS, spec.attribute_templates):
             values = tuple(getattr(row, group))[: spec.max_per_group] if row is not None else ()
             values = tuple(v for v in (str(x).strip() for x in values) if v)
             if values:
-                per_class.append(tuple(sid(tmpl.format(name=name, value=v)) for name in entry.names for v in values))
+                per_class.append(tuple(sid(tmpl.format(name=name, value=v)) for name in names for v in values))
             else:
                 per_class.append(template)
         channels.append(tuple(per_class))

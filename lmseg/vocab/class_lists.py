@@ -17,6 +17,8 @@ File formats:
         ``get_cls_idx``); commas are part of a name ("building, edifice" is one query).
     ``catseg``: a JSON list, one string per class; names separated by ``", "`` (CAT-Seg's
         ``class_embeddings`` splits them and averages their embeddings).
+    ``lines``: one class per line, one name per line (the ``CLASSES`` tuples of
+        mmsegmentation that TCL sends, written one per line).
 
 Names are stripped of surrounding spaces ("wood " in Trident's PC-60 file, "bed " in CAT-Seg's
 ADE-150): CLIP's tokenizer collapses whitespace and splits punctuation, so the token ids are
@@ -34,7 +36,10 @@ from importlib import resources
 from lmseg.errors import LmsegError
 from lmseg.vocab.vocabulary import ClassEntry, Vocabulary
 
-__all__ = ["ClassListSource", "class_list_sources", "get_class_list_source", "load_class_list", "published_queries"]
+__all__ = [
+    "ClassListSource", "benchmark_class_list", "class_list_record", "class_list_sources", "get_class_list_source",
+    "load_class_list", "published_queries",
+]
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,9 @@ class ClassListSource:
     """One shipped class list and where it comes from (a row of ``data/class_lists.tsv``).
 
     Attributes:
-        id: ``<family>/<benchmark>`` (``trident/voc21``, ``catseg/pc459``).
+        id: ``<family>/<benchmark>`` (``trident/voc21``, ``catseg/pc459``, ``tcl/pc59``).
         file: path under ``lmseg/vocab/data``.
-        format: ``trident`` or ``catseg`` (see the module docstring).
+        format: ``trident``, ``catseg`` or ``lines`` (see the module docstring).
         benchmark: the dataset registry name whose labels the list follows (``voc21``).
         num_classes: classes in the list (label order).
         repository, commit, source_path: where the file was copied from.
@@ -99,9 +104,24 @@ def get_class_list_source(list_id: str) -> ClassListSource:
     return sources[list_id]
 
 
+def benchmark_class_list(family: str, benchmark: str) -> str:
+    """The id of ``family``'s list for ``benchmark`` (``("catseg", "ade150")`` -> ``"catseg/ade150"``).
+
+    Raises:
+        LmsegError: ``family`` ships no list for ``benchmark`` (the message lists those it has).
+    """
+    list_id = f"{family}/{benchmark}"
+    if list_id not in class_list_sources():
+        known = sorted(s.benchmark for s in class_list_sources().values() if s.id.startswith(f"{family}/"))
+        raise LmsegError(f"no {family} class list for benchmark {benchmark!r}; known: {', '.join(known)}")
+    return list_id
+
+
 def _parse(text: str, fmt: str) -> list[tuple[str, ...]]:
     if fmt == "trident":
         entries = [line.split("; ") for line in text.splitlines()]
+    elif fmt == "lines":
+        entries = [[line] for line in text.splitlines()]
     elif fmt == "catseg":
         entries = [item.split(", ") for item in json.loads(text)]
     else:
@@ -147,3 +167,12 @@ def published_queries(list_id: str, vocabulary: Vocabulary) -> dict[int, tuple[s
     if len(vocabulary) != source.num_classes or vocabulary.content_sha256() != benchmark_classes.content_sha256():
         return None
     return {index: entry.names for index, entry in enumerate(load_class_list(list_id).classes)}
+
+
+def class_list_record(list_id: str, vocabulary: Vocabulary) -> dict[str, str] | None:
+    """For a run's protocol record: the list's id, URL, licence and file sha256 if ``list_id``
+    applies to ``vocabulary`` (see :func:`published_queries`), else None (its own names are sent)."""
+    if not list_id or published_queries(list_id, vocabulary) is None:
+        return None
+    source = get_class_list_source(list_id)
+    return {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}

@@ -21,15 +21,20 @@ COUNTS = {
     "trident/cocostuff171": 171, "trident/cityscapes19": 19, "trident/ade150": 150, "trident/ade847": 847,
     "trident/pc459": 459, "catseg/ade150": 150, "catseg/ade847": 847, "catseg/cocostuff171": 171,
     "catseg/pc459": 459, "catseg/pc59": 59, "catseg/voc20": 20, "catseg/voc20b": 59,
+    "tcl/voc21": 21, "tcl/voc20": 20, "tcl/pc60": 60, "tcl/pc59": 59, "tcl/coco_object": 81,
+    "tcl/cocostuff171": 171, "tcl/cityscapes19": 19, "tcl/ade150": 150,
 }
 
 
 def source_queries(list_id: str) -> list[list[str]]:
-    """The queries as the source code reads its file: Trident's get_cls_idx, CAT-Seg's json + split(', ')."""
+    """The queries as the source code reads its file: Trident's get_cls_idx, CAT-Seg's json + split(', '),
+    TCL's mmseg CLASSES tuple (one name per line here)."""
     source = get_class_list_source(list_id)
     text = (DATA / source.file).read_text(encoding="utf-8")
     if source.format == "trident":
         return [line.replace("\n", "").split("; ") for line in text.splitlines(keepends=True)]
+    if source.format == "lines":
+        return [[line] for line in text.split("\n")[:-1]]
     return [name.split(", ") for name in json.loads(text)]
 
 
@@ -54,7 +59,7 @@ def test_stripped_names_tokenize_as_the_originals() -> None:
     """Three source names carry a trailing space; CLIP's tokenizer ignores it."""
     tokenizer = pytest.importorskip("open_clip.tokenizer", reason="needs open_clip (vision environment)").tokenize
     raw = [n for list_id in COUNTS for names in source_queries(list_id) for n in names if n != n.strip()]
-    assert sorted(raw) == ["bed ", "c p u ", "wood "]
+    assert sorted(raw) == ["bed ", "bed ", "c p u ", "wood "]
     for name in raw:
         for template in ("a photo of a {}.", "a bad photo of the {}."):
             assert (tokenizer(template.format(name)) == tokenizer(template.format(name.strip()))).all()
@@ -98,6 +103,38 @@ def test_every_trident_preset_resolves_and_applies_to_its_benchmark_only() -> No
     user = vocabulary_from_names(get_vocabulary("voc21").names[:-1] + ["monitor"])
     assert published_queries("trident/voc21", user) is None
     assert published_queries("trident/voc21", get_vocabulary("voc20")) is None
+
+
+def test_tcl_names_differ_from_the_builtins_only_where_mmseg_does() -> None:
+    pc59 = load_class_list("tcl/pc59")
+    builtin = get_vocabulary("pc59")
+    assert [i for i in range(59) if pc59.classes[i].names != builtin.classes[i].names] == [49]
+    assert pc59.classes[49].names == ("table",) and builtin.classes[49].name == "diningtable"
+    ade = load_class_list("tcl/ade150")
+    assert ade.names == get_vocabulary("ade150").names  # primary names; TCL sends no synonyms
+    assert all(len(c.names) == 1 for c in ade.classes) and any(len(c.names) > 1 for c in get_vocabulary("ade150").classes)
+    for benchmark in ("voc20", "cocostuff171", "cityscapes19"):
+        assert [c.names for c in load_class_list(f"tcl/{benchmark}").classes] == \
+            [c.names for c in get_vocabulary(benchmark).classes]
+    assert load_class_list("tcl/voc21").names[0] == "background"  # in the list, never queried by TCL
+
+
+def test_every_lmseg_mrovseg_and_mgca_preset_resolves() -> None:
+    from lmseg.models.lmseg.presets import benchmark_inference
+    from lmseg.models.mgca.config import BACKGROUND_THRESHOLDED
+    from lmseg.models.mgca.config import benchmark_inference as mgca_inference
+
+    for benchmark in ("ade150", "ade847", "pc59", "pc459", "voc20", "cocostuff171"):
+        list_id = benchmark_inference(benchmark)["class_list"]
+        assert published_queries(list_id, get_vocabulary(benchmark)) is not None
+    for benchmark in ("voc20", "pc59", "cocostuff171", "cityscapes19", "ade150"):
+        list_id = mgca_inference(benchmark)["class_list"]
+        assert published_queries(list_id, get_vocabulary(benchmark)) is not None
+    for benchmark in BACKGROUND_THRESHOLDED:
+        with pytest.raises(LmsegError, match=f"no MGCA preset for {benchmark}: TCL does not query"):
+            mgca_inference(benchmark)
+    with pytest.raises(LmsegError, match="no catseg class list for benchmark 'cityscapes19'; known: ade150, ade847"):
+        benchmark_inference("cityscapes19")
 
 
 def test_unknown_or_changed_lists_are_refused(monkeypatch) -> None:

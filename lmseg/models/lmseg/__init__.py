@@ -24,6 +24,7 @@ from lmseg.models.lmseg.config import LMSEG_CONFIGS, InferenceConfig, LMSegConfi
 from lmseg.models.lmseg.factory import build_model, load_model, save_model
 from lmseg.models.lmseg.model import LMSegHead, LMSegModel, segmentation_loss
 from lmseg.models.lmseg.predictor import LMSegPredictor
+from lmseg.models.lmseg.presets import benchmark_inference
 from lmseg.models.lmseg.task import TRAIN_TASKS, LMSegTask
 
 __all__ = [
@@ -54,10 +55,18 @@ Inference = InferenceConfig | Mapping[str, Any] | None
 _WHERE = "LMSeg inference config"
 
 
+def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
+    """``base``, then the ``benchmark`` preset (CAT-Seg's protocol), then the caller's fields."""
+    if benchmark is not None:
+        base = override_dataclass(base, benchmark_inference(benchmark), where=f"CAT-Seg preset {benchmark}")
+    return override_dataclass(base, inference, where=_WHERE)
+
+
 def _trained(
     name: str, checkpoint: Weights, clip: Weights, sam: Weights, device: str | torch.device,
-    attribute_table: Table, inference: Inference,
+    attribute_table: Table, inference: Inference, benchmark: str | None,
 ) -> LMSegPredictor:
+    inference = _inference(InferenceConfig(), inference, benchmark)  # bad settings fail before any model loads
     if checkpoint is None:
         cfg = get_config(name)
         raise LmsegError(
@@ -68,13 +77,12 @@ def _trained(
     if clip is not None:
         raise LmsegError(f"{name}: the checkpoint already holds the fine-tuned CLIP weights; do not pass clip=")
     model = load_model(checkpoint, expected=name, sam=sam, device=device)
-    inference = override_dataclass(InferenceConfig(), inference, where=_WHERE)
     return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 
 def lmseg_vitb16(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None,
+    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-B/16 (384 input) and SAM ViT-B.
 
@@ -86,21 +94,23 @@ def lmseg_vitb16(
         attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
         inference: the test protocol (default: short side 640, windows 384 / overlap 1/3 + global):
             an :class:`InferenceConfig`, or a mapping of its fields to replace (``{"short_side": 512}``).
+        benchmark: start from CAT-Seg's published protocol and class list for this benchmark
+            (``"ade150"``, ... see :mod:`.presets`); ``inference`` fields apply on top.
     """
-    return _trained("lmseg_vitb16", checkpoint, clip, sam, device, attribute_table, inference)
+    return _trained("lmseg_vitb16", checkpoint, clip, sam, device, attribute_table, inference, benchmark)
 
 
 def lmseg_vitl14(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None,
+    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-L/14 at 336 and SAM ViT-B (arguments as :func:`lmseg_vitb16`)."""
-    return _trained("lmseg_vitl14", checkpoint, clip, sam, device, attribute_table, inference)
+    return _trained("lmseg_vitl14", checkpoint, clip, sam, device, attribute_table, inference, benchmark)
 
 
 def lmseg_tiny(
     *, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None,
+    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """A tiny LMSeg (``lmseg-tiny-ViT`` CLIP, tiny SAM, 64-px windows) for tests and pipeline tests.
 
@@ -108,13 +118,13 @@ def lmseg_tiny(
     MEANINGLESS. It exercises the real code paths in a fraction of a second. Default protocol:
     short side 96, windows of 64 with overlap 1/3 plus the global view.
     """
+    inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
     if checkpoint is not None:
         model = load_model(checkpoint, expected="lmseg_tiny", device=device)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = build_model(get_config("lmseg_tiny"), device=device)
-    inference = override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE)
     return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 from lmseg.text.prompts import Pooling
-
+from lmseg.vocab.class_lists import get_class_list_source
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,16 @@ class InferenceConfig:
         max_pixels: larger input images are refused (the scores alone are N x H x W floats).
         max_aspect_ratio: more elongated images are refused: the short side is enlarged to at
             least one window, so the long side (and memory) grows with the aspect ratio.
+        pil_resize: do the keep-ratio resize with PIL's bilinear filter on the uint8 image, as
+            detectron2's ``ResizeShortestEdge`` in CAT-Seg's test; False: torch bilinear on
+            floats, antialiased when shrinking.
+        square: take the windows from the image resized once more to ``square x square``
+            (torch bilinear, as CAT-Seg's ``inference_sliding_window``: 640); the global view
+            still comes from the keep-ratio image. None: windows over the keep-ratio image.
+        class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
+            ``"catseg/ade150"``): when the vocabulary is that list's benchmark, the prompts
+            use the list's names; any other vocabulary keeps its own. Set by the benchmark
+            presets (:mod:`lmseg.models.lmseg.presets`).
     """
 
     short_side: int | None = 640
@@ -139,6 +149,9 @@ class InferenceConfig:
     max_class_maps: int = 2048
     max_pixels: int = 40_000_000
     max_aspect_ratio: float = 16.0
+    pil_resize: bool = False
+    square: int | None = None
+    class_list: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.overlap < 1.0:
@@ -147,6 +160,10 @@ class InferenceConfig:
             raise LmsegError("max_pixels and max_aspect_ratio must be at least 1")
         if self.short_side is not None and self.short_side < 16:
             raise LmsegError(f"short_side must be at least 16, got {self.short_side}")
+        if self.square is not None and self.window is not None and self.square < self.window:
+            raise LmsegError(f"square ({self.square}) must be at least the window ({self.window})")
+        if self.class_list:
+            get_class_list_source(self.class_list)  # an unknown id fails here, before any model loads
 
 
 LMSEG_CONFIGS: dict[str, LMSegConfig] = {

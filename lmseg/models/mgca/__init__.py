@@ -21,7 +21,14 @@ import torch
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
-from lmseg.models.mgca.config import MGCA_CONFIGS, InferenceConfig, LossConfig, MGCAConfig, get_config
+from lmseg.models.mgca.config import (
+    MGCA_CONFIGS,
+    InferenceConfig,
+    LossConfig,
+    MGCAConfig,
+    benchmark_inference,
+    get_config,
+)
 from lmseg.models.mgca.factory import build_model, load_model, model_checkpoint
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
 from lmseg.models.mgca.predictor import MGCAPredictor
@@ -52,8 +59,15 @@ Inference = InferenceConfig | Mapping[str, Any] | None
 _WHERE = "MGCA inference config"
 
 
+def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
+    """``base``, then the family's class list for ``benchmark``, then the caller's fields."""
+    if benchmark is not None:
+        base = override_dataclass(base, benchmark_inference(benchmark), where=f"TCL preset {benchmark}")
+    return override_dataclass(base, inference, where=_WHERE)
+
+
 def mgca_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu",
-                inference: Inference = None) -> MGCAPredictor:
+                inference: Inference = None, benchmark: str | None = None) -> MGCAPredictor:
     """MGCA on CLIP ViT-B/16, trained on image-caption pairs.
 
     Args:
@@ -62,23 +76,25 @@ def mgca_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu
         device: ``"cpu"`` or ``"cuda"``.
         inference: an :class:`InferenceConfig` or a mapping of its fields to replace
             (``{"unit": "pixel"}``); default: short side 448, adaptive semantic unit.
+        benchmark: prompt that benchmark's classes with TCL's published names (``"pc59"``,
+            ``"ade150"``, ``"voc20"``, ``"cocostuff171"``, ``"cityscapes19"``).
     """
+    settings = _inference(InferenceConfig(), inference, benchmark)  # bad settings: before any load
     if checkpoint is None:
         raise LmsegError("mgca_vitb16 needs a trained MGCA checkpoint: pass checkpoint=PATH (train one with "
                          "`python -m pipelines.train --config configs/mgca_vitb16_cc3m.yaml`, which starts from "
                          "CLIP ViT-B-16 openai weights)")
-    settings = override_dataclass(InferenceConfig(), inference, where=_WHERE)  # bad settings: before any load
     return MGCAPredictor(load_model(checkpoint, expected="mgca_vitb16", device=device), inference=settings)
 
 
 def mgca_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-              inference: Inference = None) -> MGCAPredictor:
+              inference: Inference = None, benchmark: str | None = None) -> MGCAPredictor:
     """A tiny MGCA (``lmseg-tiny-ViT`` CLIP) for tests and quick CPU runs.
 
     Without a checkpoint every weight is random (seeded by ``seed``): its outputs are
     MEANINGLESS, but every code path runs. Default protocol: short side 96, adaptive unit.
     """
-    settings = override_dataclass(InferenceConfig(short_side=96, slic_segments=40), inference, where=_WHERE)
+    settings = _inference(InferenceConfig(short_side=96, slic_segments=40), inference, benchmark)
     if checkpoint is not None:
         model = load_model(checkpoint, expected="mgca_tiny", device=device)
     else:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source
 
 Grouping = Literal["tokens", "kmeans"]
 PixelSelection = Literal["threshold", "top_fraction"]
@@ -171,6 +172,9 @@ class InferenceConfig:
         prompt_templates: use CLIP's 80 ImageNet templates for class names (the family's
             zero-shot protocol) instead of the single "a photo of a {}.".
         max_pixels: refuse larger images (decode bombs; downscale first).
+        class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
+            ``"tcl/pc59"``, the names TCL evaluates with): when the vocabulary is that list's
+            benchmark, the prompts use the list's names; other vocabularies keep theirs.
     """
 
     short_side: int = 448
@@ -184,8 +188,11 @@ class InferenceConfig:
     slic_compactness: float = 10.0
     prompt_templates: bool = True
     max_pixels: int = 40_000_000
+    class_list: str = ""
 
     def __post_init__(self) -> None:
+        if self.class_list:
+            get_class_list_source(self.class_list)  # an unknown id fails here, before any model loads
         if self.unit not in ("adaptive", "pixel", "region"):
             raise LmsegError(f"unit must be 'adaptive', 'pixel' or 'region', got {self.unit!r}")
         sources = (self.region_source, *self.adaptive_levels)
@@ -195,6 +202,26 @@ class InferenceConfig:
             raise LmsegError("min_agreement must be in (0, 1]")
         if self.short_side < 16 or self.slic_segments < 1 or self.temperature <= 0:
             raise LmsegError("short_side must be >= 16, slic_segments >= 1, temperature > 0")
+
+
+#: Benchmarks whose TCL list sends a "background" query that TCL itself never sends (it drops
+#: ``CLASSES[0]`` and thresholds a constant background score, ``bg_thresh`` 0.4); MGCA here has
+#: no background threshold, so these have no preset.
+BACKGROUND_THRESHOLDED = ("voc21", "pc60", "coco_object")
+
+
+def benchmark_inference(benchmark: str) -> dict[str, Any]:
+    """The :class:`InferenceConfig` fields of the family's published protocol on ``benchmark``:
+    TCL's class names (mmsegmentation's ``CLASSES``, ``lmseg/vocab/data/tcl``).
+
+    Raises:
+        LmsegError: no TCL list for ``benchmark``, or one whose background TCL thresholds.
+    """
+    if benchmark in BACKGROUND_THRESHOLDED:
+        raise LmsegError(f"no MGCA preset for {benchmark}: TCL does not query its 'background' class but thresholds "
+                         "a constant background score, which this MGCA does not implement; evaluate the benchmark "
+                         "without benchmark= (every class is then queried by its name)")
+    return {"class_list": benchmark_class_list("tcl", benchmark)}
 
 
 MGCA_CONFIGS: dict[str, MGCAConfig] = {

@@ -27,8 +27,9 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
-from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
 from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
+from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
+from lmseg.vocab.class_lists import published_queries
 
 
 class MGCAPredictor:
@@ -63,7 +64,9 @@ class MGCAPredictor:
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
         """``(N, D)`` L2-normalised class embeddings on the model's device (memoised, cached)."""
-        prompts = build_prompts(as_vocabulary(vocabulary), None, spec=self.prompt_spec, pooling="mean")
+        vocab, class_list = as_vocabulary(vocabulary), self.inference.class_list
+        queries = published_queries(class_list, vocab) if class_list else None
+        prompts = build_prompts(vocab, None, spec=self.prompt_spec, pooling="mean", queries=queries)
         memo = prompts.content_sha256()
         if memo not in self._text:
             clip = self.model.clip

@@ -23,6 +23,7 @@ import torch
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.lmseg.presets import benchmark_inference
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, InferenceConfig, LossConfig, MROVSegConfig, get_config
 from lmseg.models.mrovseg.factory import build_model, load_model, save_model
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
@@ -42,9 +43,17 @@ Inference = InferenceConfig | Mapping[str, Any] | None
 _WHERE = "MROVSeg inference config"
 
 
+def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
+    """``base``, then CAT-Seg's class list for ``benchmark``, then the caller's fields."""
+    if benchmark is not None:
+        base = override_dataclass(base, benchmark_inference(benchmark, class_list_only=True),
+                                  where=f"CAT-Seg preset {benchmark}")
+    return override_dataclass(base, inference, where=_WHERE)
+
+
 def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribute_table: Table,
-             inference: Inference) -> MROVSegPredictor:
-    inference = override_dataclass(InferenceConfig(), inference, where=_WHERE)  # bad options fail before loading
+             inference: Inference, benchmark: str | None) -> MROVSegPredictor:
+    inference = _inference(InferenceConfig(), inference, benchmark)  # bad options fail before loading
     if checkpoint is None:
         raise LmsegError(f"{name} needs a trained MROVSeg checkpoint: pass checkpoint=PATH (train one with "
                          f"`python -m pipelines.train --config configs/{name}_cocostuff.yaml`, which starts from "
@@ -54,7 +63,7 @@ def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribu
 
 
 def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
-                   inference: Inference = None) -> MROVSegPredictor:
+                   inference: Inference = None, benchmark: str | None = None) -> MROVSegPredictor:
     """MROVSeg with CLIP ViT-B/16 (224 slices + global view).
 
     Args:
@@ -62,24 +71,27 @@ def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "
         device: ``"cpu"`` or ``"cuda"``.
         attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
         inference: an :class:`InferenceConfig` or a mapping of its fields (``{"short_side": 512}``).
+        benchmark: prompt that benchmark's classes with CAT-Seg's published names
+            (``"ade150"``, ... see :mod:`lmseg.models.lmseg.presets`).
     """
-    return _trained("mrovseg_vitb16", checkpoint, device, attribute_table, inference)
+    return _trained("mrovseg_vitb16", checkpoint, device, attribute_table, inference, benchmark)
 
 
 def mrovseg_vitl14(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
-                   inference: Inference = None) -> MROVSegPredictor:
+                   inference: Inference = None, benchmark: str | None = None) -> MROVSegPredictor:
     """MROVSeg with CLIP ViT-L/14 at 336 (the paper's scale; arguments as :func:`mrovseg_vitb16`)."""
-    return _trained("mrovseg_vitl14", checkpoint, device, attribute_table, inference)
+    return _trained("mrovseg_vitl14", checkpoint, device, attribute_table, inference, benchmark)
 
 
 def mrovseg_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-                 attribute_table: Table = None, inference: Inference = None) -> MROVSegPredictor:
+                 attribute_table: Table = None, inference: Inference = None,
+                 benchmark: str | None = None) -> MROVSegPredictor:
     """A tiny MROVSeg (``lmseg-tiny-ViT`` CLIP, 64-px slices) for tests and demos.
 
     With no checkpoint every weight is random (seeded by ``seed``): its outputs are MEANINGLESS.
     Default protocol: short side 96.
     """
-    inference = override_dataclass(InferenceConfig(short_side=96), inference, where=_WHERE)
+    inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
     if checkpoint is not None:
         model = load_model(checkpoint, expected="mrovseg_tiny", device=device)
     else:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.vocab.class_lists import get_class_list_source
 
 ContinuityConv = Literal["depthwise_separable", "full", "none"]
 PromptPooling = Literal["mean", "channels"]
@@ -136,6 +137,9 @@ class InferenceConfig:
             ``(1 - a) * mrovseg + a * clip`` (0: off, the default).
         clip_temperature: logit scale of those zero-shot scores (CLIP's 100).
         max_pixels: larger input images are refused.
+        class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
+            ``"catseg/ade150"``, the protocol MROVSeg follows): when the vocabulary is that
+            list's benchmark, the prompts use the list's names; other vocabularies keep theirs.
     """
 
     short_side: int | None = 640
@@ -143,12 +147,15 @@ class InferenceConfig:
     clip_ensemble: float = 0.0
     clip_temperature: float = 100.0
     max_pixels: int = 40_000_000
+    class_list: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_ensemble <= 1.0:
             raise LmsegError(f"clip_ensemble must be in [0, 1], got {self.clip_ensemble}")
         if self.short_side is not None and self.short_side < 16:
             raise LmsegError(f"short_side must be at least 16, got {self.short_side}")
+        if self.class_list:
+            get_class_list_source(self.class_list)  # an unknown id fails here, before any model loads
 
 
 @dataclass(frozen=True)

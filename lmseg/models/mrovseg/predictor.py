@@ -11,6 +11,9 @@
 3. optionally (``clip_ensemble > 0``) averaged with CLIP's own dense zero-shot probabilities
    ``softmax(T cos(dense CLIP feature, text))``;
 4. resized (bilinear) to the input image's size; the label map is their argmax.
+
+With ``InferenceConfig.class_list`` (set by ``benchmark=``, :mod:`lmseg.models.lmseg.presets`)
+the benchmark's own vocabulary is prompted with CAT-Seg's published class names.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.text import Table, TextEmbedder
-from lmseg.text.prompts import PromptSpec
 from lmseg.text.cache import EmbeddingCache
+from lmseg.text.prompts import PromptSpec
+from lmseg.vocab.class_lists import published_queries
 
 
 class MROVSegPredictor:
@@ -91,7 +95,8 @@ class MROVSegPredictor:
         if h0 * w0 > self.inference.max_pixels:
             raise LmsegError(f"the image is {w0}x{h0} pixels; this predictor accepts at most "
                              f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
-        text = self.text(vocab)
+        class_list = self.inference.class_list
+        text = self.text(vocab, published_queries(class_list, vocab) if class_list else None)
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
         x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
         h, w = self.working_size(h0, w0)

@@ -19,16 +19,17 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from lmseg.backbones.loading import load_strict
 from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
 from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
-from lmseg.backbones.loading import load_strict
 from lmseg.models.mrovseg.factory import build_model, model_state
 from lmseg.models.mrovseg.model import MROVSegModel
 from lmseg.models.mrovseg.text import TextEmbedder
+
 
 @dataclass(frozen=True)
 class ModelSection:

@@ -48,10 +48,11 @@ class TextEmbedder:
 
         return load_attributes(vocabulary.name, "", path=Path(table))
 
-    def __call__(self, vocabulary: Vocabulary) -> torch.Tensor:
-        """``(N, P, D)`` float32 L2-normalised embeddings on the CLIP model's device."""
+    def __call__(self, vocabulary: Vocabulary, queries: Mapping[int, tuple[str, ...]] | None = None) -> torch.Tensor:
+        """``(N, P, D)`` float32 L2-normalised embeddings on the CLIP model's device; ``queries``
+        replaces the names of some classes in the sentences (see :func:`build_prompts`)."""
         attrs = self.attributes(vocabulary)
-        prompts = build_prompts(vocabulary, attrs, spec=self.prompt_spec, pooling=self.pooling)
+        prompts = build_prompts(vocabulary, attrs, spec=self.prompt_spec, pooling=self.pooling, queries=queries)
         memo = (prompts.content_sha256(), table_sha256(attrs))
         if memo not in self._memo:
             if self.cache is None:

@@ -41,7 +41,7 @@ from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
 from lmseg.vocab import Vocabulary
-from lmseg.vocab.class_lists import get_class_list_source, published_queries
+from lmseg.vocab.class_lists import class_list_record, published_queries
 
 
 class TridentSegmenter:
@@ -130,15 +130,11 @@ class TridentSegmenter:
         cfg = self.config
         clip = self.model.clip.model
         queries = "\n".join(f"{int(c)}\t{q}" for q, c in zip(text.queries, text.query_to_class))
-        class_list = None
-        if self._published_queries(vocab) is not None:
-            source = get_class_list_source(cfg.class_list)
-            class_list = {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}
         return {
             "method": "trident",
             "settings": asdict(cfg),
             "queries": {
-                "class_list": class_list,
+                "class_list": class_list_record(cfg.class_list, vocab),
                 "num_queries": len(text.queries),
                 "sha256": hashlib.sha256(queries.encode()).hexdigest(),
                 "templates": "open_clip OPENAI_IMAGENET_TEMPLATES (80), mean of normalised embeddings",
