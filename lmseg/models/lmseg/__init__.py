@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import layered_settings, loaded_or_seeded
 from lmseg.models.lmseg.config import LMSEG_CONFIGS, InferenceConfig, LMSegConfig, config_from_dict, get_config
 from lmseg.models.lmseg.factory import build_model, load_model, save_model
 from lmseg.models.lmseg.model import LMSegHead, LMSegModel, segmentation_loss
@@ -57,9 +57,8 @@ _WHERE = "LMSeg inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then the ``benchmark`` preset (CAT-Seg's protocol), then the caller's fields."""
-    if benchmark is not None:
-        base = override_dataclass(base, benchmark_inference(benchmark), where=f"CAT-Seg preset {benchmark}")
-    return override_dataclass(base, inference, where=_WHERE)
+    preset = benchmark_inference(benchmark) if benchmark is not None else None
+    return layered_settings(base, preset, inference, preset_where=f"CAT-Seg preset {benchmark}", where=_WHERE)
 
 
 def _trained(
@@ -119,12 +118,8 @@ def lmseg_tiny(
     short side 96, windows of 64 with overlap 1/3 plus the global view.
     """
     inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
-    if checkpoint is not None:
-        model = load_model(checkpoint, expected="lmseg_tiny", device=device)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_model(get_config("lmseg_tiny"), device=device)
+    model = loaded_or_seeded(checkpoint, seed, lambda: load_model(checkpoint, expected="lmseg_tiny", device=device),
+                             lambda: build_model(get_config("lmseg_tiny"), device=device))
     return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 

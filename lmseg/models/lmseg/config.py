@@ -26,6 +26,7 @@ from typing import Any
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import named_preset
 from lmseg.text.prompts import Pooling
 from lmseg.vocab.class_lists import get_class_list_source
 
@@ -199,15 +200,12 @@ LMSEG_CONFIGS: dict[str, LMSegConfig] = {
 
 
 def get_config(name: str) -> LMSegConfig:
-    """The named preset.
+    """The named preset (:data:`LMSEG_CONFIGS`).
 
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    try:
-        return LMSEG_CONFIGS[name]
-    except KeyError:
-        raise LmsegError(f"unknown LMSeg config {name!r}; known: {', '.join(LMSEG_CONFIGS)}") from None
+    return named_preset(LMSEG_CONFIGS, name, what="LMSeg config")
 
 
 def config_from_dict(data: dict[str, Any], *, base: LMSegConfig | None = None) -> LMSegConfig:

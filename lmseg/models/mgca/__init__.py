@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import layered_settings, loaded_or_seeded
 from lmseg.models.mgca.config import (
     MGCA_CONFIGS,
     InferenceConfig,
@@ -61,9 +61,8 @@ _WHERE = "MGCA inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then the family's class list for ``benchmark``, then the caller's fields."""
-    if benchmark is not None:
-        base = override_dataclass(base, benchmark_inference(benchmark), where=f"TCL preset {benchmark}")
-    return override_dataclass(base, inference, where=_WHERE)
+    preset = benchmark_inference(benchmark) if benchmark is not None else None
+    return layered_settings(base, preset, inference, preset_where=f"TCL preset {benchmark}", where=_WHERE)
 
 
 def mgca_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu",
@@ -95,12 +94,8 @@ def mgca_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.
     MEANINGLESS, but every code path runs. Default protocol: short side 96, adaptive unit.
     """
     settings = _inference(InferenceConfig(short_side=96, slic_segments=40), inference, benchmark)
-    if checkpoint is not None:
-        model = load_model(checkpoint, expected="mgca_tiny", device=device)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_model(get_config("mgca_tiny"), device=device)
+    model = loaded_or_seeded(checkpoint, seed, lambda: load_model(checkpoint, expected="mgca_tiny", device=device),
+                             lambda: build_model(get_config("mgca_tiny"), device=device))
     return MGCAPredictor(model, inference=settings)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import named_preset
 from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source
 
 Grouping = Literal["tokens", "kmeans"]
@@ -234,14 +235,12 @@ MGCA_CONFIGS: dict[str, MGCAConfig] = {
 
 
 def get_config(name: str) -> MGCAConfig:
-    """The preset ``name``.
+    """The named preset (:data:`MGCA_CONFIGS`).
 
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    if name not in MGCA_CONFIGS:
-        raise LmsegError(f"unknown MGCA config {name!r}; known: {', '.join(sorted(MGCA_CONFIGS))}")
-    return MGCA_CONFIGS[name]
+    return named_preset(MGCA_CONFIGS, name, what="MGCA config")
 
 
 def config_from_dict(data: dict[str, Any], *, where: str = "MGCA config") -> MGCAConfig:

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import layered_settings, loaded_or_seeded
 from lmseg.models.lmseg.presets import benchmark_inference
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, InferenceConfig, LossConfig, MROVSegConfig, get_config
 from lmseg.models.mrovseg.factory import build_model, load_model, save_model
@@ -45,10 +45,8 @@ _WHERE = "MROVSeg inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then CAT-Seg's class list for ``benchmark``, then the caller's fields."""
-    if benchmark is not None:
-        base = override_dataclass(base, benchmark_inference(benchmark, class_list_only=True),
-                                  where=f"CAT-Seg preset {benchmark}")
-    return override_dataclass(base, inference, where=_WHERE)
+    preset = benchmark_inference(benchmark, class_list_only=True) if benchmark is not None else None
+    return layered_settings(base, preset, inference, preset_where=f"CAT-Seg preset {benchmark}", where=_WHERE)
 
 
 def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribute_table: Table,
@@ -92,12 +90,8 @@ def mrovseg_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | tor
     Default protocol: short side 96.
     """
     inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
-    if checkpoint is not None:
-        model = load_model(checkpoint, expected="mrovseg_tiny", device=device)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_model(get_config("mrovseg_tiny"), device=device)
+    model = loaded_or_seeded(checkpoint, seed, lambda: load_model(checkpoint, expected="mrovseg_tiny", device=device),
+                             lambda: build_model(get_config("mrovseg_tiny"), device=device))
     return MROVSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 

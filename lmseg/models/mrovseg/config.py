@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
+from lmseg.models.building import named_preset
 from lmseg.vocab.class_lists import get_class_list_source
 
 ContinuityConv = Literal["depthwise_separable", "full", "none"]
@@ -203,15 +204,12 @@ MROVSEG_CONFIGS: dict[str, MROVSegConfig] = {
 
 
 def get_config(name: str) -> MROVSegConfig:
-    """The named preset.
+    """The named preset (:data:`MROVSEG_CONFIGS`).
 
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    try:
-        return MROVSEG_CONFIGS[name]
-    except KeyError:
-        raise LmsegError(f"unknown MROVSeg config {name!r}; known: {', '.join(MROVSEG_CONFIGS)}") from None
+    return named_preset(MROVSEG_CONFIGS, name, what="MROVSeg config")
 
 
 def config_from_dict(data: dict[str, Any], *, base: MROVSegConfig | None = None) -> MROVSegConfig:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from lmseg.models.trident.config import RefinementConfig
 from lmseg.models.trident.regions import class_regions
 
+
 @dataclass(frozen=True)
 class RefinementResult:
     """Refined labels and scores.
