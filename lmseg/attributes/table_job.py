@@ -19,8 +19,26 @@ from lmseg.attributes.prompt import ChatMessages
 from lmseg.attributes.store import AttributeRow
 
 
+class JobSettings:
+    """The generation settings a table job reads from its ``job`` (a :class:`GenerationJob` or a
+    caption job: anything with ``settings``, ``max_attempts`` and ``limits``)."""
+
+    job: Any
+
+    @property
+    def settings(self) -> SamplingSettings:
+        return self.job.settings
+
+    @property
+    def max_attempts(self) -> int:
+        return self.job.max_attempts
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.job.limits.json_schema()
+
+
 @dataclass
-class AttributeTableJob:
+class AttributeTableJob(JobSettings):
     """The attribute stage of one run, for one model.
 
     Attributes:
@@ -36,17 +54,6 @@ class AttributeTableJob:
     @property
     def description(self) -> str:
         return f"attributes of {self.job.vocabulary.name} in {self.job.output}"
-
-    @property
-    def settings(self) -> SamplingSettings:
-        return self.job.settings
-
-    @property
-    def max_attempts(self) -> int:
-        return self.job.max_attempts
-
-    def json_schema(self) -> dict[str, Any]:
-        return self.job.limits.json_schema()
 
     def pending(self) -> tuple[list[int], int]:
         """(class indices of this run that the table lacks, how many it has); raises if the table

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmseg.attributes.answer import InvalidAnswer
-from lmseg.attributes.backends.base import Backend, SamplingSettings
+from lmseg.attributes.backends.base import Backend
 from lmseg.attributes.prompt import ChatMessages
+from lmseg.attributes.table_job import JobSettings
 from lmseg.captions.llm import (
     CaptionJob,
     CaptionReport,
@@ -34,7 +35,7 @@ CaptionKey = tuple[str, str]  # (caption sha256, stripped caption)
 
 
 @dataclass
-class CaptionTableJob:
+class CaptionTableJob(JobSettings):
     """The caption stage of one run, for one model.
 
     Attributes:
@@ -54,17 +55,6 @@ class CaptionTableJob:
     @property
     def description(self) -> str:
         return f"caption phrases in {self.job.output}"
-
-    @property
-    def settings(self) -> SamplingSettings:
-        return self.job.settings
-
-    @property
-    def max_attempts(self) -> int:
-        return self.job.max_attempts
-
-    def json_schema(self) -> dict[str, Any]:
-        return self.job.limits.json_schema()
 
     def pending(self) -> tuple[list[CaptionKey], int]:
         """(captions of this run the table lacks, how many it already has); raises if the table
