@@ -43,8 +43,10 @@ setup-browser:
 $(MODEL_STAMP): | $(LLM_STAMP)
 	$(LLM_PY) -m pipelines.prepare_llm
 
-# Both suites always run; the target fails if either failed.
-test: setup setup-browser
+# The environments and the browser are set up side by side (mostly downloads); then both
+# suites always run, and the target fails if either failed.
+test:
+	@$(MAKE) --no-print-directory -j3 setup setup-browser
 	@status=0; \
 	$(LLM_PY) -m pytest tests/attributes || status=1; \
 	$(VISION_PY) -m pytest tests --ignore=tests/attributes || status=1; \

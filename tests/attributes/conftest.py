@@ -9,14 +9,20 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "cache" / "models" / "SmolLM2-135M-Instruct"
+SERVED_MODEL = "SmolLM2-135M-Instruct"
 
 
 @pytest.fixture
@@ -36,13 +42,49 @@ def llm_dir() -> Path:
     return MODEL_DIR
 
 
-@pytest.fixture(scope="session")
-def vllm_backend(llm_dir: Path):
-    """One in-process vLLM backend with the default model for the whole session: its engine
-    starts on the first generation and every test that takes this fixture shares it."""
-    from lmseg.attributes.backends.vllm_backend import VLLMBackend
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    return VLLMBackend(llm_dir)
+
+@pytest.fixture(scope="session")
+def server_url(llm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API root of one real vLLM OpenAI-compatible server with the default model on
+    loopback, started once (about 30 s on a CPU) for every test that takes it, stopped at the end."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "vllm-server.log"
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
+               "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
+               "--gpu-memory-utilization", "0.2", "--max-model-len", "1024", "--enforce-eager"]
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_until_ready(server, url, log_path)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _wait_until_ready(server: subprocess.Popen, url: str, log_path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"vLLM server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"vLLM server not ready after {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(1)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
