@@ -39,8 +39,8 @@ from functools import partial
 from pathlib import Path
 
 from lmseg.engine.shards import shard_from_args
-from lmseg.evaluation.metric import format_percent
 from lmseg.errors import LmsegError
+from lmseg.evaluation.metric import format_percent
 from pipelines.cli import run_command, stage_parser
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
@@ -145,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from lmseg.distributed.vision import evaluate_dataset_on_ray
 
-        del segmenter  # each Ray worker builds its own
-        result = evaluate_dataset_on_ray(make_segmenter, dataset, ray_options, **common)
+        result = evaluate_dataset_on_ray(make_segmenter, dataset, ray_options, segmenter=segmenter, **common)
     speed = result.images_per_second
     throughput = f"{speed:.2f} images/s" if speed else "nothing new to process"
     if shard is not None:

@@ -34,14 +34,19 @@ from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
 from lmseg.engine.decoding import DecodeFailure, decode_in_workers
 from lmseg.engine.progress import progress_bar
 from lmseg.engine.steps import SampleFailure, evaluate_sample
+from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import SegmentationMetric
-from lmseg.evaluation.runner import EvaluationResult, initial_state, save_state, run_identity, select_indices
+from lmseg.evaluation.runner import EvaluationResult, initial_state, run_identity, save_state, select_indices
 from lmseg.evaluation.state import EvaluationState
 from lmseg.inference.outputs import (
-    SegmentSummary, read_rgb, segment_one, check_output_dir, find_images, write_run_files,
+    SegmentSummary,
+    check_output_dir,
+    find_images,
+    read_rgb,
+    segment_one,
+    write_run_files,
 )
-from lmseg.inference.segmenter import Segmenter, segmenter_settings
-from lmseg.errors import LmsegError
+from lmseg.inference.segmenter import Segmenter
 from lmseg.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -117,20 +122,6 @@ def _items(rows: list[dict[str, Any]], options: RayOptions) -> Any:
     return data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // options.batch_size)))
 
 
-def _settings_of(make_segmenter: SegmenterFactory) -> dict[str, Any]:
-    return segmenter_settings(make_segmenter())
-
-
-class _ReportedSettings:
-    """Stands for a segmenter built on a worker: its ``settings()`` as that worker reported them."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self._settings = settings
-
-    def settings(self) -> dict[str, Any]:
-        return self._settings
-
-
 # ------------------------------------------------------------------------- evaluation
 
 
@@ -139,6 +130,7 @@ def evaluate_dataset_on_ray(
     dataset: SegmentationDataset,
     options: RayOptions,
     *,
+    segmenter: Segmenter,
     identity: Mapping[str, object] | None = None,
     limit: int | None = None,
     state_path: str | Path | None = None,
@@ -149,8 +141,8 @@ def evaluate_dataset_on_ray(
     """:func:`lmseg.evaluation.runner.evaluate_dataset` on a Ray cluster (same result, state, identity).
 
     Args:
-        make_segmenter: builds the segmenter (picklable; called once in each worker, and once
-            in a worker to read the settings that identify the run).
+        make_segmenter: builds the segmenter (picklable; called once in each worker).
+        segmenter: the driver's copy, built by the same factory: its settings identify the run.
         dataset: the opened split; it is sent to the workers, which must see the same files.
         options: cluster address, workers, resources per worker, images per batch.
         identity, limit, state_path, restart, save_every, progress: as for ``evaluate_dataset``.
@@ -159,9 +151,8 @@ def evaluate_dataset_on_ray(
         SampleFailure: a sample cannot be decoded or evaluated (progress is saved first).
         LmsegError: the saved state belongs to other settings, or the cluster is unreachable.
     """
-    with ray_cluster(options) as ray:
-        settings = ray.get(ray.remote(_settings_of).options(**options.actor_resources()).remote(make_segmenter))
-        full_identity = run_identity(_ReportedSettings(settings), dataset, identity, limit, None)
+    full_identity = run_identity(segmenter, dataset, identity, limit, None)
+    with ray_cluster(options):
         selected = select_indices(len(dataset), limit=limit)
         state = initial_state(state_path, full_identity, dataset.num_classes, restart)
         metric = SegmentationMetric.from_confusion(state.confusion, dataset.ignore_index)

@@ -95,7 +95,7 @@ def test_a_worker_that_dies_loses_and_double_counts_nothing(ray_address, ade_roo
     dataset = open_dataset("ade150", ade_root)
     make = partial(FaultOnce, str(tmp_path / "died"), "die")
     options = RayOptions(address=ray_address, workers=1, cpus_per_worker=0.5, batch_size=1)
-    result = evaluate_dataset_on_ray(make, dataset, options, state_path=tmp_path / "state.npz")
+    result = evaluate_dataset_on_ray(make, dataset, options, segmenter=make(), state_path=tmp_path / "state.npz")
     assert (tmp_path / "died").exists()  # a worker really died mid-run
     assert result.complete and result.num_samples == 3 and result.processed == 3
     np.testing.assert_array_equal(result.scores.confusion, np.load(local_report / "confusion.npy"))
@@ -110,10 +110,10 @@ def test_a_failed_sample_keeps_the_progress_and_the_rerun_resumes(ray_address, a
     options = RayOptions(address=ray_address, workers=1, cpus_per_worker=0.5, batch_size=1)
     state_path = tmp_path / "state.npz"
     with pytest.raises(SampleFailure, match="injected failure of one sample"):
-        evaluate_dataset_on_ray(make, dataset, options, state_path=state_path, save_every=1)
+        evaluate_dataset_on_ray(make, dataset, options, segmenter=make(), state_path=state_path, save_every=1)
     counted = EvaluationState.load(state_path).done
     assert len(counted) < 3
-    result = evaluate_dataset_on_ray(make, dataset, options, state_path=state_path)
+    result = evaluate_dataset_on_ray(make, dataset, options, segmenter=make(), state_path=state_path)
     assert result.complete and result.processed == 3 - len(counted)  # the counted ones are not done again
     np.testing.assert_array_equal(result.scores.confusion, np.load(local_report / "confusion.npy"))
 
