@@ -74,7 +74,7 @@ def has_colour_word(phrase: str) -> bool:
 def group_quality(frame: pd.DataFrame, group: str) -> GroupQuality:
     """The figures of one group of a non-empty attribute DataFrame."""
     sets = Counter(tuple(sorted(phrases)) for phrases in frame[group])
-    top_set, top_count = sets.most_common(1)[0]
+    top_set, top_count = min(sets.items(), key=lambda item: (-item[1], item[0]))  # ties: the first in order
     per_class = Counter(p for phrases in frame[group] for p in set(phrases))
     ranked = sorted(per_class.items(), key=lambda item: (-item[1], item[0]))  # ties in alphabetical order
     common = tuple((p, n / len(frame)) for p, n in ranked if n > len(frame) / 2)

@@ -39,6 +39,7 @@ def test_figures_count_sets_common_phrases_and_colours_in_the_wrong_group() -> N
     assert (colour.distinct_sets, colour.top_set, colour.top_share) == (2, ("blue", "red"), 0.75)
     assert colour.common_phrases == (("blue", 0.75), ("red", 0.75)) and colour.colour_phrase_share is None
     assert shape.distinct_sets == 4 and shape.top_share == 0.25 and shape.common_phrases == ()
+    assert shape.top_set == ("flat",)  # four sets tie: the first in sorted order, not the first seen
     assert shape.colour_phrase_share == 0.0
     assert texture.colour_phrase_share == pytest.approx(2 / 6)  # "white", "dark wood"
     assert report.classes == 4 and report.methods == ("generate",) and not report.meets_targets
