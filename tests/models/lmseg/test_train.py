@@ -12,12 +12,13 @@ import pytest
 import yaml
 
 import lmseg
-from lmseg.errors import LmsegError
 from lmseg.data.train_samples import TrainSamples
 from lmseg.engine.config import load_train_config as load_config
 from lmseg.engine.schedule import lr_factor
 from lmseg.engine.trainer import Trainer
+from lmseg.errors import LmsegError
 from pipelines.train import main
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses
 
 from .conftest import build_coco_object_root
 
@@ -28,10 +29,6 @@ def train(config, resume=None):
     return Trainer(config).fit(resume=resume)
 
 
-def _losses(run: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
-
-
 def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     root = build_coco_object_root(tmp_path / "data")
     common = [f"data.root={root}", "optim.max_steps=8", "optim.warmup_steps=2", "checkpoint_every=4", "log_every=1",
@@ -39,7 +36,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     run_a = tmp_path / "a"
     summary = train(load_config(CONFIG, common + [f"output_dir={run_a}"]))
     assert summary["step"] == 8
-    losses = _losses(run_a)
+    losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 9))
     assert np.mean([losses[7], losses[8]]) < losses[1] - 0.02, losses  # the loss falls
     ckpts = run_a / "checkpoints"
@@ -48,11 +45,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     assert saved["run"]["max_steps"] == 8 and saved["model"]["preset"] == "lmseg_tiny"
 
     # resume from step 4 in another folder: steps 5..8 give the very same losses
-    run_b = tmp_path / "b"
-    train(load_config(CONFIG, common + [f"output_dir={run_b}"]), resume=ckpts / "step_0000004.pt")
-    resumed = _losses(run_b)
-    assert sorted(resumed) == [5, 6, 7, 8]
-    assert [resumed[s] for s in (5, 6, 7, 8)] == [losses[s] for s in (5, 6, 7, 8)]
+    assert_resume_is_exact(CONFIG, common, losses, run_a, 4, tmp_path / "b")
 
     # the final checkpoint is a model checkpoint the predictor loads; w moved during training
     seg = lmseg.create_segmenter("lmseg_tiny", checkpoint=ckpts / "last.pt")
@@ -61,7 +54,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
 
     # running the same command again continues from last.pt (already finished: no new steps)
     assert train(load_config(CONFIG, common + [f"output_dir={run_a}"]))["step"] == 8
-    assert sorted(_losses(run_a)) == list(range(1, 9))
+    assert sorted(logged_losses(run_a)) == list(range(1, 9))
 
 
 def test_samples_are_a_function_of_the_counter(tmp_path) -> None:
@@ -117,5 +110,5 @@ def test_ddp_with_torchrun_on_cpu(tmp_path) -> None:
     summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(summaries) == 2 and summaries[0]["w"] == summaries[1]["w"]  # both ranks hold the same model
     assert summaries[0]["loss"] == summaries[1]["loss"]  # the logged loss is the mean over ranks
-    assert sorted(_losses(run)) == [1, 2]  # one metrics writer
+    assert sorted(logged_losses(run)) == [1, 2]  # one metrics writer
     assert (run / "checkpoints" / "last.pt").exists()

@@ -7,7 +7,6 @@ and undecodable images are counted and skipped.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from lmseg.models.mgca import TRAIN_TASKS
 from lmseg.models.mgca.data import CaptionTrainSamples
 from pipelines.train import main
 from tests.captions.fixture import fixture_shards
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "configs" / "mgca_tiny_captions.yaml"
@@ -31,10 +31,6 @@ CONFIG = ROOT / "configs" / "mgca_tiny_captions.yaml"
 # batches of 2 and a short warm-up keep the run to seconds per step on a CPU
 COMMON = [f"data.table={ROOT / 'tests/fixtures/mgca_captions/captions.csv'}", "optim.batch_size=2",
           "optim.warmup_steps=1", "log_every=1"]
-
-
-def _losses(run: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +49,7 @@ def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     steps = ["max_steps=6", "checkpoint_every=3"]
     summary = Trainer(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_a}"])).fit()
     assert summary["step"] == 6
-    losses = _losses(run_a)
+    losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 7)) and all(np.isfinite(list(losses.values())))
     ckpts = run_a / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "step_0000003.pt", "step_0000006.pt"]
@@ -63,21 +59,12 @@ def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     # the loss falls: on fixed training batches, the initial model against the trained one
     config = load_train_config(CONFIG, COMMON)
     task = TRAIN_TASKS["mgca"](config.model, config.data, config.run.seed)
-    torch.manual_seed(config.run.seed)
-    initial = task.build_model()
     trained = lmseg.create_segmenter("mgca_tiny", checkpoint=ckpts / "last.pt").model.train()
-    data = task.train_dataset()
-    probes = [task.collate([data[k], data[k + 1]]) for k in (0, 2, 4)]
-    before = [probe_loss(task, initial, p) for p in probes]
-    after = [probe_loss(task, trained, p) for p in probes]
-    print("probe losses before", before, "after", after, "training", losses)
+    before, after = probe_losses(task, trained, config.run.seed)
     assert all(a < b - 0.5 for a, b in zip(after, before)), (before, after)
 
     # run B resumes from step 3 in another folder: steps 4..6 give the very same losses
-    Trainer(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_b}"])).fit(resume=ckpts / "step_0000003.pt")
-    resumed = _losses(run_b)
-    assert sorted(resumed) == [4, 5, 6]
-    assert [resumed[s] for s in (4, 5, 6)] == [losses[s] for s in (4, 5, 6)]  # exact, to the last bit
+    assert_resume_is_exact(CONFIG, COMMON + steps, losses, run_a, 3, run_b)
 
     # the training checkpoint serves the predictor (and names its preset)
     seg = lmseg.create_segmenter("mgca_tiny", checkpoint=ckpts / "last.pt")
@@ -86,19 +73,12 @@ def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
         lmseg.create_segmenter("mgca_vitb16", checkpoint=ckpts / "last.pt")
 
 
-def probe_loss(task: Any, model: torch.nn.Module, batch: Any) -> float:
-    """The loss of ``model`` on a fixed batch with fixed random draws."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(123)
-        return float(task.loss(model, batch)["loss"])
-
-
 def test_cli_runs_the_config(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code = main(["--config", str(CONFIG), "--set", "max_steps=2", "--set", f"output_dir={out}"]
                 + [arg for item in COMMON for arg in ("--set", item)])
     assert code == 0
-    assert sorted(_losses(out)) == [1, 2]
+    assert sorted(logged_losses(out)) == [1, 2]
     assert (out / "checkpoints" / "last.pt").is_file()
 
 

@@ -6,7 +6,6 @@ the trainer's checkpoints restore)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +17,10 @@ from lmseg.engine.config import load_train_config
 from lmseg.engine.trainer import Trainer
 from lmseg.models.mrovseg import TRAIN_TASKS
 from pipelines.train import main
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses
 from tests.models.lmseg.conftest import build_coco_object_root
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "mrovseg_tiny_samples.yaml"
-
-
-def _losses(run: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
-
-
-def probe_loss(task, model, batch) -> float:
-    """The loss of ``model`` on a fixed batch with fixed random draws (matching/sampling points)."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(123)
-        return float(task.loss(model, batch)["loss"])
 
 
 def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
@@ -40,7 +29,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     run_a = tmp_path / "a"
     summary = Trainer(load_train_config(CONFIG, common + [f"output_dir={run_a}"])).fit()
     assert summary["step"] == 8 and set(summary) >= {"loss", "logit_scale"}
-    losses = _losses(run_a)
+    losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 9)) and all(np.isfinite(list(losses.values())))
     ckpts = run_a / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "step_0000004.pt", "step_0000008.pt"]
@@ -50,28 +39,19 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     # the loss falls: on the training images (batches of the first epoch), before vs after
     config = load_train_config(CONFIG, common)
     task = TRAIN_TASKS["mrovseg"](config.model, config.data, config.run.seed)
-    torch.manual_seed(config.run.seed)
-    initial = task.build_model()
     trained = lmseg.create_segmenter("mrovseg_tiny", checkpoint=ckpts / "step_0000008.pt").model.train()
-    data = task.train_dataset()
-    probes = [task.collate([data[k], data[k + 1]]) for k in (0, 2, 4)]
-    before = [probe_loss(task, initial, p) for p in probes]
-    after = [probe_loss(task, trained, p) for p in probes]
-    print("probe losses before", before, "after", after, "training", losses)
+    before, after = probe_losses(task, trained, config.run.seed)
     assert all(a < b - 1.0 for a, b in zip(after, before)), (before, after)
 
     # resume from step 4 in another folder: steps 5..8 give the very same losses
-    run_b = tmp_path / "b"
-    Trainer(load_train_config(CONFIG, common + [f"output_dir={run_b}"])).fit(resume=ckpts / "step_0000004.pt")
-    resumed = _losses(run_b)
-    assert sorted(resumed) == [5, 6, 7, 8]
-    assert [resumed[s] for s in (5, 6, 7, 8)] == [losses[s] for s in (5, 6, 7, 8)]
+    assert_resume_is_exact(CONFIG, common, losses, run_a, 4, tmp_path / "b")
 
     # the training checkpoint's model entry is what the segmenter loads; CLIP stayed frozen
     seg = lmseg.create_segmenter("mrovseg_tiny", checkpoint=ckpts / "last.pt")
     assert seg.predict(np.zeros((64, 80, 3), np.uint8), ["cat", "dog"]).label_map.shape == (64, 80)
     final = seg.model.state_dict()
-    start = initial.state_dict()
+    torch.manual_seed(config.run.seed)
+    start = task.build_model().state_dict()
     assert torch.equal(final["clip.model.visual.conv1.weight"], start["clip.model.visual.conv1.weight"])
     assert not torch.equal(final["decoder.query_feat.weight"], start["decoder.query_feat.weight"])
 
@@ -82,7 +62,7 @@ def test_cli_runs_the_config(tmp_path) -> None:
     code = main(["--config", str(CONFIG), "--set", "max_steps=2", "--set", f"data.root={root}",
                  "--set", f"output_dir={out}"])
     assert code == 0
-    assert sorted(_losses(out)) == [1, 2]
+    assert sorted(logged_losses(out)) == [1, 2]
     assert (out / "checkpoints" / "last.pt").is_file()
 
 
