@@ -66,6 +66,7 @@ def _trained(
     attribute_table: Table, inference: Inference, benchmark: str | None,
 ) -> LMSegPredictor:
     inference = _inference(InferenceConfig(), inference, benchmark)  # bad settings fail before any model loads
+    inference.check_window(get_config(name).input_size)
     if checkpoint is None:
         cfg = get_config(name)
         raise LmsegError(

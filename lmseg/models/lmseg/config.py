@@ -161,10 +161,18 @@ class InferenceConfig:
             raise LmsegError("max_pixels and max_aspect_ratio must be at least 1")
         if self.short_side is not None and self.short_side < 16:
             raise LmsegError(f"short_side must be at least 16, got {self.short_side}")
-        if self.square is not None and self.window is not None and self.square < self.window:
-            raise LmsegError(f"square ({self.square}) must be at least the window ({self.window})")
         if self.class_list:
             get_class_list_source(self.class_list)  # an unknown id fails here, before any model loads
+
+    def check_window(self, input_size: int) -> None:
+        """Check the settings against a model whose input is ``input_size`` pixels (the default window).
+
+        Raises:
+            LmsegError: ``square`` is smaller than the window.
+        """
+        window = self.window or input_size
+        if self.square is not None and self.square < window:
+            raise LmsegError(f"inference.square ({self.square}) must be at least the window ({window})")
 
 
 LMSEG_CONFIGS: dict[str, LMSegConfig] = {

@@ -79,6 +79,7 @@ class LMSegPredictor:
         self.amp = amp
         self._text: dict[tuple[str, str], torch.Tensor] = {}
         self._weights_id: str | None = None
+        self.inference.check_window(model.config.input_size)
 
     @property
     def device(self) -> torch.device:

@@ -100,3 +100,7 @@ def test_bad_presets_fail_before_any_model_is_built() -> None:
         lmseg.create_segmenter("lmseg_vitb16", inference={"class_list": "catseg/nope"}, checkpoint="/nonexistent.pt")
     with pytest.raises(LmsegError, match=r"square \(300\) must be at least the window \(384\)"):
         lmseg.create_segmenter("lmseg_tiny", benchmark="ade150", inference={"square": 300})
+    with pytest.raises(LmsegError, match=r"square \(10\) must be at least the window \(64\)"):
+        lmseg.create_segmenter("lmseg_tiny", inference={"square": 10})  # the window is the model's input size
+    with pytest.raises(LmsegError, match=r"square \(100\) must be at least the window \(384\)"):
+        lmseg.create_segmenter("lmseg_vitb16", inference={"square": 100}, checkpoint="/nonexistent.pt")
