@@ -146,8 +146,11 @@ def test_cli_ctrl_c_keeps_finished_chunks_and_exits_130(tmp_path: Path) -> None:
         # even on a loaded machine
         args = ["--dataset", "ade150", "--backend", "openai", "--base-url", server.base_url, "--concurrency", "1",
                 "--chunk-size", "2", "--output", str(output)]
+        # Ctrl-C as in a terminal: the child gets SIGINT's default action even when this test runs
+        # in a background job, whose commands inherit SIGINT ignored (POSIX shells without job control)
         run = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while not output.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
