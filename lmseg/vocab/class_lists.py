@@ -155,9 +155,12 @@ def published_queries(list_id: str, vocabulary: Vocabulary) -> dict[int, tuple[s
 
     "Is that benchmark" means: the same classes (content hash) as the built-in vocabulary of
     the dataset ``source.benchmark`` opens. Any other vocabulary (a user's list) gets None and
-    is queried with its own names.
+    is queried with its own names; so does every vocabulary when ``list_id`` is ``""`` (no list).
     """
     from lmseg.data import get_benchmark  # lmseg.data imports lmseg.vocab: import here
+
+    if not list_id:
+        return None
 
     source = get_class_list_source(list_id)
     try:
@@ -172,7 +175,7 @@ def published_queries(list_id: str, vocabulary: Vocabulary) -> dict[int, tuple[s
 def class_list_record(list_id: str, vocabulary: Vocabulary) -> dict[str, str] | None:
     """For a run's protocol record: the list's id, URL, licence and file sha256 if ``list_id``
     applies to ``vocabulary`` (see :func:`published_queries`), else None (its own names are sent)."""
-    if not list_id or published_queries(list_id, vocabulary) is None:
+    if published_queries(list_id, vocabulary) is None:
         return None
     source = get_class_list_source(list_id)
     return {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}

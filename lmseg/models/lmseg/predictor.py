@@ -161,7 +161,7 @@ class LMSegPredictor:
 
     def _prompts(self, vocabulary: Vocabulary, attributes: Mapping[int, object] | None) -> ClassPrompts:
         """The sentences of every class; the published names of ``class_list`` for its benchmark."""
-        queries = published_queries(self.inference.class_list, vocabulary) if self.inference.class_list else None
+        queries = published_queries(self.inference.class_list, vocabulary)
         return build_prompts(vocabulary, attributes, spec=self.prompt_spec, pooling=self.model.config.prompt_pooling,
                              queries=queries)
 

@@ -64,8 +64,8 @@ class MGCAPredictor:
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
         """``(N, D)`` L2-normalised class embeddings on the model's device (memoised, cached)."""
-        vocab, class_list = as_vocabulary(vocabulary), self.inference.class_list
-        queries = published_queries(class_list, vocab) if class_list else None
+        vocab = as_vocabulary(vocabulary)
+        queries = published_queries(self.inference.class_list, vocab)
         prompts = build_prompts(vocab, None, spec=self.prompt_spec, pooling="mean", queries=queries)
         memo = prompts.content_sha256()
         if memo not in self._text:

@@ -95,8 +95,7 @@ class MROVSegPredictor:
         if h0 * w0 > self.inference.max_pixels:
             raise LmsegError(f"the image is {w0}x{h0} pixels; this predictor accepts at most "
                              f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
-        class_list = self.inference.class_list
-        text = self.text(vocab, published_queries(class_list, vocab) if class_list else None)
+        text = self.text(vocab, published_queries(self.inference.class_list, vocab))
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
         x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
         h, w = self.working_size(h0, w0)

@@ -81,7 +81,7 @@ class TridentSegmenter:
         """
         vocab = as_vocabulary(vocabulary)
         cfg = self.config
-        replace = self._published_queries(vocab)
+        replace = published_queries(cfg.class_list, vocab)
         if replace is None and cfg.background_names:
             index = cfg.background_index
             if index >= len(vocab) or vocab.classes[index].name != "background":
@@ -111,10 +111,6 @@ class TridentSegmenter:
         digest = hashlib.sha256(json.dumps(["imagenet80", queries]).encode()).hexdigest()
         key = cache_key(model_name=clip.model_name, weights_id=self._weights_id, queries=digest)
         return self.cache.tensor(clip.model_name, key, len(queries), lambda: ensemble_embeddings(clip, queries))
-
-    def _published_queries(self, vocab: Vocabulary) -> dict[int, tuple[str, ...]] | None:
-        """The queries of ``config.class_list`` if ``vocab`` is its benchmark's vocabulary."""
-        return published_queries(self.config.class_list, vocab) if self.config.class_list else None
 
     @property
     def image_limits(self) -> ImageLimits:
