@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     pred = LMSegPredictor(model, inference=inference, cache=None)
     image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     h, w = pred.resized_size(*size)
-    from lmseg.engine.tiler import window_starts
+    from lmseg.inference.tiler import window_starts
 
     stride = max(1, int(s * (1 - inference.overlap)))
     views = len(window_starts(h, s, stride)) * len(window_starts(w, s, stride)) + int(inference.global_view)

@@ -41,8 +41,8 @@ def measure(config: str, long_side: int, slices: bool, classes: int, iters: int,
 
     import numpy as np
 
+    from lmseg.inference.tiler import window_grid
     from lmseg.models.mrovseg import InferenceConfig, MROVSegPredictor, build_model, get_config
-    from lmseg.engine.tiler import window_grid
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(get_config(config), use_slices=slices)

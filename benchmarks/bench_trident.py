@@ -30,10 +30,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from lmseg.inference.tiler import window_grid
 from lmseg.models.trident.config import RefinementConfig, TridentConfig
 from lmseg.models.trident.factory import _assemble
 from lmseg.models.trident.preprocess import rescale_size
-from lmseg.engine.tiler import window_grid
 from lmseg.vocab import Vocabulary, get_vocabulary
 
 

@@ -7,6 +7,6 @@
 """
 
 from lmseg.registry import available_segmenters, create_segmenter
+from lmseg.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["available_segmenters", "create_segmenter"]
+__all__ = ["__version__", "available_segmenters", "create_segmenter"]

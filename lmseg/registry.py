@@ -2,8 +2,8 @@
 
 Each model package (``lmseg.models.<model>``) listed in :data:`MODEL_PACKAGES` exposes
 ``SEGMENTERS``: a dict from a segmenter name to a builder ``(**kwargs) -> Segmenter`` (the one
-place segmenter names are registered), and, if it can train, ``TRAIN_TASKS`` (see
-:mod:`lmseg.engine.task`). Packages are imported only when a
+place segmenter names are registered), and, if it can train, ``TRAIN_TASKS``: a dict from a
+task name (a training config's ``task:``) to a :data:`~lmseg.engine.task.TaskBuilder`. Packages are imported only when a
 segmenter is asked for, so ``import lmseg`` never loads torch.
 """
 
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmseg.errors import LmsegError
 from lmseg.inference.segmenter import Segmenter
+
+if TYPE_CHECKING:
+    from lmseg.engine.config import TrainConfig
+    from lmseg.engine.task import TrainTask
 
 MODEL_PACKAGES: tuple[str, ...] = (
     "lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mrovseg", "lmseg.models.mgca",
@@ -65,3 +69,16 @@ def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
     if name not in builders:
         raise LmsegError(f"unknown segmenter {name!r}; available: {', '.join(sorted(builders)) or 'none'}")
     return builders[name](**kwargs)
+
+
+def create_train_task(config: TrainConfig) -> TrainTask:
+    """The training task that ``config.task`` names, built from the config's model and data sections.
+
+    Raises:
+        LmsegError: unknown task name (the message lists the known ones), or the task's own
+            validation of its sections.
+    """
+    builders = collect("TRAIN_TASKS")
+    if config.task not in builders:
+        raise LmsegError(f"unknown training task {config.task!r}; available: {', '.join(sorted(builders)) or 'none'}")
+    return builders[config.task](config.model, config.data, config.run.seed)

@@ -38,9 +38,9 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from lmseg.engine.shards import shard_from_args
 from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import format_percent
+from lmseg.io.shards import shard_from_args
 from pipelines.cli import run_command, stage_parser
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options

@@ -40,8 +40,8 @@ from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.shards import merge_shards
 from lmseg.attributes.store import check_writable, read_table
-from lmseg.engine.shards import shard_from_args, shard_range
 from lmseg.errors import LmsegError
+from lmseg.io.shards import shard_from_args, shard_range
 from lmseg.paths import attribute_table_path, cache_dir, default_llm_path, shard_part_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies
 from pipelines.cli import run_command, vocabulary_from_args

@@ -28,8 +28,8 @@ from lmseg.attributes.backends.base import SamplingSettings
 from lmseg.captions.llm import CaptionJob, CaptionReport, PhraseLimits, run_caption_parsing, template_from
 from lmseg.captions.shards import SkipLog, iter_shards, list_shards
 from lmseg.captions.table import read_caption_table
-from lmseg.engine.shards import shard_from_args
 from lmseg.errors import LmsegError
+from lmseg.io.shards import shard_from_args
 from lmseg.paths import cache_dir, model_slug
 from pipelines.cli import run_command
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args

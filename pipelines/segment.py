@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmseg.engine.shards import shard_from_args
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
+    from lmseg.io.shards import shard_from_args
 
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)

@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from lmseg.engine.config import load_train_config
     from lmseg.engine.trainer import Trainer
+    from lmseg.registry import create_train_task
 
-    summary = Trainer(load_train_config(args.config, args.set)).fit(resume=args.resume)
+    config = load_train_config(args.config, args.set)
+    summary = Trainer(config, create_train_task(config)).fit(resume=args.resume)
     print(json.dumps(summary))
     return 0
 

@@ -7,8 +7,8 @@ from lmseg.attributes.answer import AnswerLimits, Attributes, InvalidAnswer, par
 from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
 from lmseg.attributes.prompt import PromptTemplate, load_template
-from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.reader import attribute_frame, load_attribute_frame, load_attribute_table, load_attributes
+from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import SCHEMA, SCHEMA_VERSION, AttributeRow, read_table
 
 __all__ = [

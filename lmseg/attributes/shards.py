@@ -2,7 +2,7 @@
 
 Shard ``k`` of ``n`` owns the contiguous block of class indices
 ``[k * C // n, (k + 1) * C // n)`` of a vocabulary of ``C`` classes (the project's one shard
-rule, :func:`lmseg.engine.shards.shard_range`). Each shard writes its own
+rule, :func:`lmseg.io.shards.shard_range`). Each shard writes its own
 part file; :func:`merge_shards` checks that the parts were made the same way and cover the
 vocabulary exactly, then writes the whole table.
 """

@@ -39,8 +39,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lmseg.attributes.answer import GROUPS
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 
 SCHEMA_VERSION = "2"
 _VERSION_KEY = b"lmseg.schema_version"
@@ -168,7 +168,7 @@ def check_writable(path: str | Path) -> None:
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` to ``path`` atomically (:func:`lmseg.engine.atomic.atomic_path`)."""
+    """Write ``table`` to ``path`` atomically (:func:`lmseg.io.atomic.atomic_path`)."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 

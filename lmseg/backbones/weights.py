@@ -8,7 +8,7 @@ user and calls :func:`resolve_weights`, which returns the path of a file on disk
   :data:`KNOWN_WEIGHTS`) is looked up in the weights cache, ``<cache>/weights/<filename>``
   (``<cache>`` is :func:`lmseg.paths.cache_dir`). If it is not there it is downloaded from its
   official URL with a progress bar, checked against its size and sha256, and moved into place
-  atomically (:func:`lmseg.engine.atomic.atomic_path`), so an interrupted or
+  atomically (:func:`lmseg.io.atomic.atomic_path`), so an interrupted or
   corrupt download never leaves a file under the final name;
 * anything else is an :class:`~lmseg.errors.LmsegError` that says what to download and where to
   put it.
@@ -38,8 +38,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 from lmseg.paths import cache_dir, offline
 
 log = logging.getLogger(__name__)

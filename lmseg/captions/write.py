@@ -3,7 +3,7 @@
 Shard ``k`` is ``<folder>/{k:05d}.tar``; sample ``j`` of it has the key ``{k:05d}{j:04d}`` and
 the members ``<key>.<ext>`` (the encoded image as given), ``<key>.txt`` (the caption, UTF-8)
 and ``<key>.json`` (``{"key", "caption", "source"}``), as img2dataset writes them. Each shard
-is written through :func:`lmseg.engine.atomic.atomic_path` (a temporary file, renamed when
+is written through :func:`lmseg.io.atomic.atomic_path` (a temporary file, renamed when
 complete).
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lmseg.captions.sources import Pair
-from lmseg.engine.atomic import atomic_path
+from lmseg.io.atomic import atomic_path
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:

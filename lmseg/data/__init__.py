@@ -15,11 +15,11 @@ PC-459). The expected folder trees are in the docstrings of :mod:`lmseg.data.ade
 """
 
 from lmseg.data.benchmark import Benchmark
+from lmseg.data.catalog import available_datasets, get_benchmark, open_dataset
 from lmseg.data.dataset import Sample, SegmentationDataset
 from lmseg.data.folder import folder_dataset
 from lmseg.data.image_io import read_image, read_label_file
 from lmseg.data.label_map import LabelMap
-from lmseg.data.catalog import available_datasets, get_benchmark, open_dataset
 
 __all__ = [
     "Benchmark",

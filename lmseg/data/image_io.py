@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 
 __all__ = ["image_size", "pil_to_rgb", "read_image", "read_label_file", "write_label_file"]
 
@@ -117,7 +117,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def write_label_file(path: str | Path, label: np.ndarray) -> None:
-    """Write a label map atomically (:func:`lmseg.engine.atomic.atomic_path`).
+    """Write a label map atomically (:func:`lmseg.io.atomic.atomic_path`).
 
     Args:
         path: destination; ``.png`` for uint8 maps, ``.tif``/``.tiff`` (or ``.png``) for uint16.

@@ -2,8 +2,8 @@
 
 The work items (sample indices of the split, or image paths) are read as a Ray Dataset and
 handed in batches to an actor pool; each actor builds one segmenter when it starts and runs
-the engine's per-sample step on every item (:func:`lmseg.engine.steps.evaluate_sample`,
-:func:`lmseg.engine.steps.segment_image`), decoding in the actor itself.
+the engine's per-sample step on every item (:func:`lmseg.evaluation.steps.evaluate_sample`,
+:func:`lmseg.inference.outputs.segment_image`), decoding in the actor itself.
 
 Evaluation: each actor returns, per image, that image's confusion-matrix update (the non-zero
 entries of its own ``(K, K)`` matrix: exact integer counts). The driver adds each update to
@@ -31,13 +31,11 @@ import numpy as np
 
 from lmseg.data.dataset import SegmentationDataset
 from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
-from lmseg.engine.decoding import DecodeFailure, decode_in_workers
-from lmseg.engine.progress import progress_bar
-from lmseg.engine.steps import SampleFailure, evaluate_sample
 from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import SegmentationMetric
 from lmseg.evaluation.runner import EvaluationResult, initial_state, run_identity, save_state, select_indices
 from lmseg.evaluation.state import EvaluationState
+from lmseg.evaluation.steps import SampleFailure, evaluate_sample
 from lmseg.inference.outputs import (
     SegmentSummary,
     check_output_dir,
@@ -47,6 +45,8 @@ from lmseg.inference.outputs import (
     write_run_files,
 )
 from lmseg.inference.segmenter import Segmenter
+from lmseg.io.decoding import DecodeFailure, decode_in_workers
+from lmseg.io.progress import progress_bar
 from lmseg.vocab import Vocabulary
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,11 @@
-"""The method-independent layer every front end (CLI, web page, distributed executor) calls.
+"""Training, for every method: the one trainer and the contract a method's task fulfils.
 
 Data flow (one concept per module; none of them imports torch at package import)::
 
-    training:   config.py (YAML -> TrainConfig) -> task.py (the method's TrainTask, found via
-                TRAIN_TASKS) -> trainer.py (loop: schedule.py, sampler.py, distributed.py)
-                -> checkpoints.py (save / resume) -> atomic.py (every file write)
-    inference:  tiler.py (sliding windows, overlap-averaged stitching) inside the predictors;
-                shards.py (which items a shard owns) -> runners/ (per-sample steps of
-                evaluation and segmentation, and the loops around them)
+    config.py (YAML + --set -> TrainConfig) -> task.py (the TrainTask contract; a method's task
+    comes from lmseg.registry.create_train_task) -> trainer.py (the loop: schedule.py,
+    sampler.py, ddp.py) -> checkpoints.py (save / exact resume)
 
-See docs/engine.md for the layout and how a new method plugs in.
+Inference (window tiler, per-image outputs) is :mod:`lmseg.inference`; evaluation is
+:mod:`lmseg.evaluation`; file writes and progress are :mod:`lmseg.io`. See docs/engine.md.
 """

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from lmseg.backbones.loading import load_torch_file, require_format
-from lmseg.engine.atomic import atomic_path
 from lmseg.engine.config import TrainConfig, config_from_data
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 
 __all__ = ["FREE_ON_RESUME", "changed_settings", "read_training_checkpoint", "restore_rng", "rng_state",
            "save_training_checkpoint"]

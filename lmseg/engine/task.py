@@ -2,8 +2,7 @@
 
 A method that can train (LMSeg, MROVSeg, MGCA, ...) implements :class:`TrainTask` in its own
 package (``lmseg/models/<method>/task.py``) and lists a builder in that package's
-``TRAIN_TASKS`` dict; :func:`build_task` finds it through the model packages of
-:mod:`lmseg.registry`. The Trainer owns the optimiser, schedule, AMP, clipping, accumulation,
+``TRAIN_TASKS`` dict; :func:`lmseg.registry.create_train_task` finds it there. The Trainer owns the optimiser, schedule, AMP, clipping, accumulation,
 DDP, checkpoints, resume, ``metrics.jsonl`` and progress; the task owns the model, the data and
 the loss. ``TrainTask`` is a structural ``Protocol``: a task need not import this module.
 """
@@ -14,12 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lmseg.errors import LmsegError
-
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ParamGroup", "TaskBuilder", "TrainTask", "available_tasks", "build_task"]
+__all__ = ["ParamGroup", "TaskBuilder", "TrainTask"]
 
 
 @dataclass(frozen=True)
@@ -77,26 +74,3 @@ class TrainTask(Protocol):
 
 
 TaskBuilder = Callable[[Mapping[str, Any], Mapping[str, Any], int], TrainTask]
-
-
-def _builders() -> dict[str, TaskBuilder]:
-    from lmseg.registry import collect
-
-    return collect("TRAIN_TASKS")
-
-
-def available_tasks() -> list[str]:
-    """Task names accepted in a training config's ``task:`` field, sorted."""
-    return sorted(_builders())
-
-
-def build_task(name: str, model: Mapping[str, Any], data: Mapping[str, Any], seed: int) -> TrainTask:
-    """The task ``name`` built from its config sections.
-
-    Raises:
-        LmsegError: unknown task name, or the task's own validation of its sections.
-    """
-    builders = _builders()
-    if name not in builders:
-        raise LmsegError(f"unknown training task {name!r}; available: {', '.join(sorted(builders)) or 'none'}")
-    return builders[name](model, data, seed)

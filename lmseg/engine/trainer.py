@@ -2,7 +2,9 @@
 
 >>> from lmseg.engine.config import load_train_config
 >>> from lmseg.engine.trainer import Trainer
->>> summary = Trainer(load_train_config("configs/lmseg_tiny_samples.yaml")).fit()
+>>> from lmseg.registry import create_train_task
+>>> config = load_train_config("configs/lmseg_tiny_samples.yaml")
+>>> summary = Trainer(config, create_train_task(config)).fit()
 
 What it does around the task (config fields in :mod:`lmseg.engine.config`):
 
@@ -42,10 +44,10 @@ import torch
 
 from lmseg.engine import checkpoints as ckpt
 from lmseg.engine.config import TrainConfig
-from lmseg.engine.distributed import World, device_for, mean_over_ranks, setup_world, teardown_world
+from lmseg.engine.ddp import World, device_for, mean_over_ranks, setup_world, teardown_world
 from lmseg.engine.sampler import StepSampler
 from lmseg.engine.schedule import lr_factor
-from lmseg.engine.task import ParamGroup, TrainTask, build_task
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
 
 __all__ = ["Trainer", "check_output_dir"]
@@ -70,19 +72,20 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 
 
 class Trainer:
-    """Trains ``task`` (default: the task the config names) as the config says.
+    """Trains ``task`` as the config says.
 
     Args:
         config: the resolved training config.
-        task: a ready task; None builds ``config.task`` from the config's model/data sections.
+        task: the method's task (:func:`lmseg.registry.create_train_task` builds the one the
+            config names).
     """
 
-    def __init__(self, config: TrainConfig, task: TrainTask | None = None) -> None:
+    def __init__(self, config: TrainConfig, task: TrainTask) -> None:
         self.config = config
         self.out = Path(config.run.output_dir)
         check_output_dir(self.out)
         check_output_dir(self.out / "checkpoints")
-        self.task = task if task is not None else build_task(config.task, config.model, config.data, config.run.seed)
+        self.task = task
 
     # ---- set-up ---------------------------------------------------------------------------
 
@@ -185,7 +188,7 @@ class Trainer:
         if world.is_main:
             import yaml
 
-            from lmseg.engine.atomic import write_text
+            from lmseg.io.atomic import write_text
 
             write_text(self.out / "config.yaml", yaml.safe_dump(self.resolved_config().to_dict(), sort_keys=False))
         torch.manual_seed(self.config.run.seed)

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lmseg.engine.atomic import atomic_path, write_text
 from lmseg.evaluation.chart import save_iou_chart
 from lmseg.evaluation.metric import SegmentationScores, format_percent
+from lmseg.io.atomic import atomic_path, write_text
 
 __all__ = ["build_report", "render_markdown", "write_report"]
 

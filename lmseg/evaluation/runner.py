@@ -20,9 +20,9 @@ How it works:
   different settings it refuses and says which settings differ (``restart=True`` discards
   the old state).
 * ``shard=(i, n)`` takes the ``i``-th of ``n`` contiguous blocks of the selected samples
-  (after ``limit``; the project's one shard rule, :mod:`lmseg.engine.shards`); the shards'
+  (after ``limit``; the project's one shard rule, :mod:`lmseg.io.shards`); the shards'
   matrices sum to the full split's (:func:`lmseg.evaluation.shards.merge_states`).
-* Each sample goes through :func:`lmseg.engine.steps.evaluate_sample`, the step a
+* Each sample goes through :func:`lmseg.evaluation.steps.evaluate_sample`, the step a
   distributed executor calls too; this module is the local loop around it.
 """
 
@@ -35,14 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmseg.data.dataset import SegmentationDataset
-from lmseg.engine.decoding import DecodeFailure, decode_in_workers
-from lmseg.engine.progress import progress_bar
-from lmseg.engine.shards import shard_range
-from lmseg.engine.steps import SampleFailure, evaluate_sample
 from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import SegmentationMetric, SegmentationScores
 from lmseg.evaluation.state import EvaluationState, describe_differences
+from lmseg.evaluation.steps import SampleFailure, evaluate_sample
 from lmseg.inference.segmenter import Segmenter, jsonable, segmenter_settings
+from lmseg.io.decoding import DecodeFailure, decode_in_workers
+from lmseg.io.progress import progress_bar
+from lmseg.io.shards import shard_range
 
 __all__ = [
     "EvaluationResult",
@@ -118,7 +118,7 @@ def select_indices(num_samples: int, *, limit: int | None = None, shard: tuple[i
 def run_identity(segmenter: Segmenter, dataset: SegmentationDataset, identity: Mapping[str, object] | None,
                  limit: int | None, shard: tuple[int, int] | None) -> dict:
     """Every setting that defines an evaluation's result (saved with its progress and in reports)."""
-    from lmseg import __version__
+    from lmseg.version import __version__
 
     full = {
         "lmseg_version": __version__,

@@ -1,7 +1,7 @@
 """Sharded evaluation: one state file per shard, summed by a merge step.
 
 Shard ``i`` of ``n`` evaluates the ``i``-th contiguous block of the selected samples
-(:mod:`lmseg.engine.shards`) and writes ``<output>/shard-<i>-of-<n>.state.npz`` (an
+(:mod:`lmseg.io.shards`) and writes ``<output>/shard-<i>-of-<n>.state.npz`` (an
 :class:`~lmseg.evaluation.state.EvaluationState`); an unsharded run writes
 ``<output>/state.npz``. Merging checks that every shard is there, finished, made with the
 same settings and that no sample was counted twice, then sums the confusion matrices.

@@ -1,6 +1,6 @@
 """The saved progress of an evaluation: what makes a run resumable and shards mergeable.
 
-A state file (``.npz``, written atomically by :func:`lmseg.engine.atomic.atomic_path`) holds
+A state file (``.npz``, written atomically by :func:`lmseg.io.atomic.atomic_path`) holds
 
 * ``confusion``: the ``(K, K)`` int64 confusion matrix accumulated so far;
 * ``done``: the sample ids already counted in it (so a resumed run skips exactly those);
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 
 __all__ = ["EvaluationState", "describe_differences"]
 

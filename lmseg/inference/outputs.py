@@ -20,7 +20,7 @@ structure is kept under the output folder) it writes:
 never overwritten: an output folder that is the input folder or lies inside it is refused.
 An image that cannot be read or segmented is reported by name and skipped; the others are
 still done (:attr:`SegmentSummary.failed`). Each image goes through
-:func:`lmseg.engine.steps.segment_image`, the step a web handler or a distributed executor
+:func:`segment_image`, the step a web handler or a distributed executor
 calls too; this module is the local loop around it and the writer of the files.
 """
 
@@ -39,18 +39,20 @@ from PIL import Image
 
 from lmseg.data.image_io import write_label_file
 from lmseg.data.pairing import IMAGE_SUFFIXES
-from lmseg.engine.atomic import atomic_path, write_text
-from lmseg.engine.decoding import DecodeFailure, decode_in_workers
-from lmseg.engine.progress import progress_bar
-from lmseg.engine.shards import shard_range
-from lmseg.engine.steps import segment_image
 from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageLimits, as_rgb_array
 from lmseg.inference.overlay import draw_overlay
 from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
+from lmseg.io.atomic import atomic_path, write_text
+from lmseg.io.decoding import DecodeFailure, decode_in_workers
+from lmseg.io.progress import progress_bar
+from lmseg.io.shards import shard_range
 from lmseg.vocab import Vocabulary
 
-__all__ = ["SegmentSummary", "check_output_dir", "find_images", "segment_files", "write_run_files", "write_segmentation"]
+__all__ = [
+    "SegmentSummary", "check_output_dir", "find_images", "segment_files", "segment_image", "write_run_files",
+    "write_segmentation",
+]
 
 
 @dataclass
@@ -173,6 +175,20 @@ def write_segmentation(
     return written
 
 
+def segment_image(segmenter: Segmenter, image: np.ndarray, vocabulary: Vocabulary, output_dir: str | Path, stem: str,
+                  *, scores: bool = False) -> list[Path]:
+    """Segment one ``(H, W, 3)`` uint8 RGB image and write its outputs (label map, overlay, scores).
+
+    Returns:
+        The written paths (layout: :func:`lmseg.inference.outputs.write_segmentation`).
+
+    Raises:
+        LmsegError: the segmenter refuses the image (too large, too small, ...).
+    """
+    result = segmenter.predict(image, vocabulary, return_scores=scores)
+    return write_segmentation(output_dir, stem, image, result, scores=scores)
+
+
 def segment_files(
     segmenter: Segmenter,
     source: str | Path,
@@ -200,7 +216,7 @@ def segment_files(
         num_workers: decoding processes (0 = decode in this process).
         progress: show a tqdm bar (default: when stderr is a terminal).
         shard: ``(index, count)``: only that contiguous block of the sorted images
-            (:mod:`lmseg.engine.shards`).
+            (:mod:`lmseg.io.shards`).
         on_failure: called with ``(path, message)`` as soon as an image fails (e.g. to print it).
         options: the builder options of ``segmenter`` (weights), for ``protocol.json``.
 

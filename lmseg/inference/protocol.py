@@ -41,7 +41,7 @@ LIBRARIES = (
 
 def library_versions() -> dict[str, str | None]:
     """Python's, lmseg's and each of :data:`LIBRARIES`' installed version (None when not installed)."""
-    from lmseg import __version__
+    from lmseg.version import __version__
 
     versions: dict[str, str | None] = {"python": platform.python_version(), "lmseg": __version__}
     for name in LIBRARIES:

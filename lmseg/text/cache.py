@@ -9,7 +9,7 @@ sha256 over the text tower's parameters and buffers, so a fine-tuned or random t
 reuses another's entries), the content hash of the attribute table rows used, and the prompt
 structure (every sentence, i.e. templates, names, synonyms and attributes, and the pooling).
 
-Writes are atomic (:func:`lmseg.engine.atomic.atomic_path`). Every file stores
+Writes are atomic (:func:`lmseg.io.atomic.atomic_path`). Every file stores
 its key and a sha256 of its tensor bytes in the safetensors metadata; a file that cannot be
 read, has another key, shape or checksum is reported with a warning and recomputed, never used.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from lmseg.engine.atomic import atomic_path
+from lmseg.io.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
 from lmseg.text.prompts import ClassPrompts, encode_prompts
 

@@ -115,7 +115,7 @@ def build_prompts(
         pooling: ``"channels"`` or ``"mean"``.
         queries: class index -> the names its sentences are written with, replacing the
             vocabulary's (a published class list's names,
-            :func:`lmseg.vocab.class_lists.published_queries`); table rows are still matched
+            :func:`lmseg.models.presets.published_queries`); table rows are still matched
             against the vocabulary's names.
 
     Raises:

@@ -36,10 +36,7 @@ from importlib import resources
 from lmseg.errors import LmsegError
 from lmseg.vocab.vocabulary import ClassEntry, Vocabulary
 
-__all__ = [
-    "ClassListSource", "benchmark_class_list", "class_list_record", "class_list_sources", "get_class_list_source",
-    "load_class_list", "published_queries",
-]
+__all__ = ["ClassListSource", "benchmark_class_list", "class_list_sources", "get_class_list_source", "load_class_list"]
 
 
 @dataclass(frozen=True)
@@ -148,34 +145,3 @@ def load_class_list(list_id: str) -> Vocabulary:
         raise LmsegError(f"class list {source.file}: {len(classes)} classes, expected {source.num_classes} named ones")
     family = list_id.split("/", 1)[0]
     return Vocabulary(f"{source.benchmark}.{family}", tuple(ClassEntry(names) for names in classes))
-
-
-def published_queries(list_id: str, vocabulary: Vocabulary) -> dict[int, tuple[str, ...]] | None:
-    """Class index -> query names of list ``list_id``, if ``vocabulary`` is that list's benchmark.
-
-    "Is that benchmark" means: the same classes (content hash) as the built-in vocabulary of
-    the dataset ``source.benchmark`` opens. Any other vocabulary (a user's list) gets None and
-    is queried with its own names; so does every vocabulary when ``list_id`` is ``""`` (no list).
-    """
-    from lmseg.data import get_benchmark  # lmseg.data imports lmseg.vocab: import here
-
-    if not list_id:
-        return None
-
-    source = get_class_list_source(list_id)
-    try:
-        benchmark_classes = get_benchmark(source.benchmark).classes()
-    except LmsegError:  # a benchmark without a dataset reader here (pc60, voc20b)
-        return None
-    if len(vocabulary) != source.num_classes or vocabulary.content_sha256() != benchmark_classes.content_sha256():
-        return None
-    return {index: entry.names for index, entry in enumerate(load_class_list(list_id).classes)}
-
-
-def class_list_record(list_id: str, vocabulary: Vocabulary) -> dict[str, str] | None:
-    """For a run's protocol record: the list's id, URL, licence and file sha256 if ``list_id``
-    applies to ``vocabulary`` (see :func:`published_queries`), else None (its own names are sent)."""
-    if published_queries(list_id, vocabulary) is None:
-        return None
-    source = get_class_list_source(list_id)
-    return {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}

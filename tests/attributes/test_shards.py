@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from lmseg.attributes.shards import merge_shards
-from lmseg.engine.shards import shard_range as shard_indices
 from lmseg.attributes.store import read_table, rows_to_table, write_table
 from lmseg.errors import LmsegError
+from lmseg.io.shards import shard_range as shard_indices
 from lmseg.vocab import parse_class_list
 from tests.attributes.test_store import make_row
 

@@ -21,8 +21,8 @@ pytest.importorskip("ray", reason="Ray is not installed in this environment (run
 from lmseg.data import open_dataset  # noqa: E402
 from lmseg.distributed.cluster import RayOptions  # noqa: E402
 from lmseg.distributed.vision import evaluate_dataset_on_ray  # noqa: E402
-from lmseg.engine.steps import SampleFailure  # noqa: E402
 from lmseg.evaluation.state import EvaluationState  # noqa: E402
+from lmseg.evaluation.steps import SampleFailure  # noqa: E402
 from pipelines.evaluate import main as evaluate_main  # noqa: E402
 from pipelines.segment import main as segment_main  # noqa: E402
 from tests.data.samples import ADE150, build_ade150  # noqa: E402

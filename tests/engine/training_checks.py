@@ -9,13 +9,19 @@ from typing import Any
 
 import torch
 
-from lmseg.engine.config import load_train_config
+from lmseg.engine.config import TrainConfig, load_train_config
 from lmseg.engine.trainer import Trainer
+from lmseg.registry import create_train_task
 
 
 def logged_losses(run: Path) -> dict[int, float]:
     """Step -> loss from a run's ``metrics.jsonl``."""
     return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
+
+
+def train(config: TrainConfig, resume: Path | None = None) -> dict[str, Any]:
+    """Train the task ``config`` names (as ``pipelines.train`` does); the trainer's summary."""
+    return Trainer(config, create_train_task(config)).fit(resume=resume)
 
 
 def probe_loss(task: Any, model: torch.nn.Module, batch: Any) -> float:
@@ -43,7 +49,7 @@ def assert_resume_is_exact(config: Path, overrides: list[str], original: dict[in
     """A run resumed from ``run_dir``'s checkpoint of ``step`` into ``output_dir`` logs exactly
     the losses of ``original`` for every later step (to the last bit)."""
     checkpoint = run_dir / "checkpoints" / f"step_{step:07d}.pt"
-    Trainer(load_train_config(config, [*overrides, f"output_dir={output_dir}"])).fit(resume=checkpoint)
+    train(load_train_config(config, [*overrides, f"output_dir={output_dir}"]), resume=checkpoint)
     resumed = logged_losses(output_dir)
     later = [s for s in sorted(original) if s > step]
     assert sorted(resumed) == later

@@ -10,8 +10,9 @@ from importlib import resources
 import pytest
 
 from lmseg.errors import LmsegError
+from lmseg.models.presets import published_queries
 from lmseg.vocab import get_vocabulary, vocabulary_from_names
-from lmseg.vocab.class_lists import class_list_sources, get_class_list_source, load_class_list, published_queries
+from lmseg.vocab.class_lists import class_list_sources, get_class_list_source, load_class_list
 
 DATA = resources.files("lmseg.vocab") / "data"
 
@@ -120,21 +121,19 @@ def test_tcl_names_differ_from_the_builtins_only_where_mmseg_does() -> None:
 
 
 def test_every_lmseg_mrovseg_and_mgca_preset_resolves() -> None:
-    from lmseg.models.lmseg.presets import benchmark_inference
-    from lmseg.models.mgca.config import BACKGROUND_THRESHOLDED
-    from lmseg.models.mgca.config import benchmark_inference as mgca_inference
+    from lmseg.models.presets import BACKGROUND_THRESHOLDED, catseg_inference, tcl_inference
 
     for benchmark in ("ade150", "ade847", "pc59", "pc459", "voc20", "cocostuff171"):
-        list_id = benchmark_inference(benchmark)["class_list"]
+        list_id = catseg_inference(benchmark)["class_list"]
         assert published_queries(list_id, get_vocabulary(benchmark)) is not None
     for benchmark in ("voc20", "pc59", "cocostuff171", "cityscapes19", "ade150"):
-        list_id = mgca_inference(benchmark)["class_list"]
+        list_id = tcl_inference(benchmark)["class_list"]
         assert published_queries(list_id, get_vocabulary(benchmark)) is not None
     for benchmark in BACKGROUND_THRESHOLDED:
         with pytest.raises(LmsegError, match=f"no MGCA preset for {benchmark}: TCL does not query"):
-            mgca_inference(benchmark)
+            tcl_inference(benchmark)
     with pytest.raises(LmsegError, match="no catseg class list for benchmark 'cityscapes19'; known: ade150, ade847"):
-        benchmark_inference("cityscapes19")
+        catseg_inference("cityscapes19")
 
 
 def test_unknown_or_changed_lists_are_refused(monkeypatch) -> None:

@@ -38,8 +38,8 @@ from lmseg.data.pairing import require_dir
 from lmseg.data.prepare.files import ConversionSummary, convert_split, link_or_copy
 from lmseg.data.prepare.resize import resize_bilinear, resize_nearest, shorter_side_size
 from lmseg.data.prepare.tables import ade847_train_ids
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 
 __all__ = ["ade847_label_map", "decode_ade_seg", "prepare_ade150", "prepare_ade847"]
 

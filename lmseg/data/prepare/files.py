@@ -12,7 +12,7 @@ from lmseg.data.image_io import read_label_file, write_label_file
 from lmseg.data.label_map import LabelMap
 from lmseg.data.layout import Layout
 from lmseg.data.pairing import Pair
-from lmseg.engine.atomic import atomic_path
+from lmseg.io.atomic import atomic_path
 
 __all__ = ["ConversionSummary", "convert_labels", "convert_split", "link_or_copy"]
 

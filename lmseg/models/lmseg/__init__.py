@@ -24,8 +24,8 @@ from lmseg.models.lmseg.config import LMSEG_CONFIGS, InferenceConfig, LMSegConfi
 from lmseg.models.lmseg.factory import build_model, load_model, save_model
 from lmseg.models.lmseg.model import LMSegHead, LMSegModel, segmentation_loss
 from lmseg.models.lmseg.predictor import LMSegPredictor
-from lmseg.models.lmseg.presets import benchmark_inference
 from lmseg.models.lmseg.task import TRAIN_TASKS, LMSegTask
+from lmseg.models.presets import catseg_inference
 
 __all__ = [
     "LMSEG_CONFIGS",
@@ -57,7 +57,7 @@ _WHERE = "LMSeg inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then the ``benchmark`` preset (CAT-Seg's protocol), then the caller's fields."""
-    preset = benchmark_inference(benchmark) if benchmark is not None else None
+    preset = catseg_inference(benchmark) if benchmark is not None else None
     return layered_settings(base, preset, inference, preset_where=f"CAT-Seg preset {benchmark}", where=_WHERE)
 
 

@@ -138,7 +138,7 @@ class InferenceConfig:
         class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
             ``"catseg/ade150"``): when the vocabulary is that list's benchmark, the prompts
             use the list's names; any other vocabulary keeps its own. Set by the benchmark
-            presets (:mod:`lmseg.models.lmseg.presets`).
+            presets (:mod:`lmseg.models.presets`).
     """
 
     short_side: int | None = 640

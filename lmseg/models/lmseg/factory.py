@@ -23,8 +23,8 @@ import torch
 from lmseg.backbones.clip_factory import create_dense_clip
 from lmseg.backbones.loading import load_strict, load_torch_file, require_format
 from lmseg.backbones.sam import SamEncoder, create_sam_encoder
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 from lmseg.models.lmseg.config import LMSegConfig, config_from_dict
 from lmseg.models.lmseg.model import LMSegModel
 

@@ -15,7 +15,7 @@ Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceC
 4. the result is resized to the input image's size: ``scores`` ``(N, H, W)`` in [0, 1];
    the label map is their argmax.
 
-The benchmark presets (:mod:`lmseg.models.lmseg.presets`) set CAT-Seg's exact protocol: PIL
+The benchmark presets (:mod:`lmseg.models.presets`) set CAT-Seg's exact protocol: PIL
 resize, 640 x 640 square, and CAT-Seg's published class names.
 
 Text embeddings come from :mod:`lmseg.text.prompts` (template + attribute channels from an
@@ -36,16 +36,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lmseg.engine.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
+from lmseg.inference.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
-from lmseg.models.lmseg.presets import PUBLISHED_PRECISION
+from lmseg.models.presets import CATSEG_PRECISION, class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache, cached_prompt_embeddings, clip_text_fingerprint, table_sha256
 from lmseg.text.prompts import ClassPrompts, PromptSpec, build_prompts, encode_prompts
 from lmseg.vocab import Vocabulary
-from lmseg.vocab.class_lists import class_list_record, published_queries
 
 
 class LMSegPredictor:
@@ -116,7 +115,7 @@ class LMSegPredictor:
             "precision": {
                 "parameters": str(next(self.model.parameters()).dtype),
                 "autocast": "bfloat16 on CUDA" if self.amp else "none",
-                "published": PUBLISHED_PRECISION,
+                "published": CATSEG_PRECISION,
             },
             "device": str(self.device),
         }

@@ -26,13 +26,13 @@ from lmseg.models.mgca.config import (
     InferenceConfig,
     LossConfig,
     MGCAConfig,
-    benchmark_inference,
     get_config,
 )
 from lmseg.models.mgca.factory import build_model, load_model, model_checkpoint
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
 from lmseg.models.mgca.predictor import MGCAPredictor
 from lmseg.models.mgca.task import MGCATask, build_task
+from lmseg.models.presets import tcl_inference
 
 __all__ = [
     "MGCA_CONFIGS",
@@ -61,7 +61,7 @@ _WHERE = "MGCA inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then the family's class list for ``benchmark``, then the caller's fields."""
-    preset = benchmark_inference(benchmark) if benchmark is not None else None
+    preset = tcl_inference(benchmark) if benchmark is not None else None
     return layered_settings(base, preset, inference, preset_where=f"TCL preset {benchmark}", where=_WHERE)
 
 

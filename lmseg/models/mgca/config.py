@@ -19,7 +19,7 @@ from typing import Any, Literal
 from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
 from lmseg.models.building import named_preset
-from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source
+from lmseg.vocab.class_lists import get_class_list_source
 
 Grouping = Literal["tokens", "kmeans"]
 PixelSelection = Literal["threshold", "top_fraction"]
@@ -203,26 +203,6 @@ class InferenceConfig:
             raise LmsegError("min_agreement must be in (0, 1]")
         if self.short_side < 16 or self.slic_segments < 1 or self.temperature <= 0:
             raise LmsegError("short_side must be >= 16, slic_segments >= 1, temperature > 0")
-
-
-#: Benchmarks whose TCL list sends a "background" query that TCL itself never sends (it drops
-#: ``CLASSES[0]`` and thresholds a constant background score, ``bg_thresh`` 0.4); MGCA here has
-#: no background threshold, so these have no preset.
-BACKGROUND_THRESHOLDED = ("voc21", "pc60", "coco_object")
-
-
-def benchmark_inference(benchmark: str) -> dict[str, Any]:
-    """The :class:`InferenceConfig` fields of the family's published protocol on ``benchmark``:
-    TCL's class names (mmsegmentation's ``CLASSES``, ``lmseg/vocab/data/tcl``).
-
-    Raises:
-        LmsegError: no TCL list for ``benchmark``, or one whose background TCL thresholds.
-    """
-    if benchmark in BACKGROUND_THRESHOLDED:
-        raise LmsegError(f"no MGCA preset for {benchmark}: TCL does not query its 'background' class but thresholds "
-                         "a constant background score, which this MGCA does not implement; evaluate the benchmark "
-                         "without benchmark= (every class is then queried by its name)")
-    return {"class_list": benchmark_class_list("tcl", benchmark)}
 
 
 MGCA_CONFIGS: dict[str, MGCAConfig] = {

@@ -27,9 +27,9 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
+from lmseg.models.presets import published_queries
 from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
 from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
-from lmseg.vocab.class_lists import published_queries
 
 
 class MGCAPredictor:

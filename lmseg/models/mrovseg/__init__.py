@@ -23,12 +23,12 @@ import torch
 
 from lmseg.errors import LmsegError
 from lmseg.models.building import layered_settings, loaded_or_seeded
-from lmseg.models.lmseg.presets import benchmark_inference
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, InferenceConfig, LossConfig, MROVSegConfig, get_config
 from lmseg.models.mrovseg.factory import build_model, load_model, save_model
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.predictor import MROVSegPredictor
 from lmseg.models.mrovseg.task import MROVSegTask, build_task
+from lmseg.models.presets import catseg_inference
 
 __all__ = [
     "MROVSEG_CONFIGS", "SEGMENTERS", "TRAIN_TASKS", "InferenceConfig", "LossConfig", "MROVSegConfig", "MROVSegModel",
@@ -45,7 +45,7 @@ _WHERE = "MROVSeg inference config"
 
 def _inference(base: InferenceConfig, inference: Inference, benchmark: str | None) -> InferenceConfig:
     """``base``, then CAT-Seg's class list for ``benchmark``, then the caller's fields."""
-    preset = benchmark_inference(benchmark, class_list_only=True) if benchmark is not None else None
+    preset = catseg_inference(benchmark, class_list_only=True) if benchmark is not None else None
     return layered_settings(base, preset, inference, preset_where=f"CAT-Seg preset {benchmark}", where=_WHERE)
 
 
@@ -70,7 +70,7 @@ def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "
         attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
         inference: an :class:`InferenceConfig` or a mapping of its fields (``{"short_side": 512}``).
         benchmark: prompt that benchmark's classes with CAT-Seg's published names
-            (``"ade150"``, ... see :mod:`lmseg.models.lmseg.presets`).
+            (``"ade150"``, ... see :mod:`lmseg.models.presets`).
     """
     return _trained("mrovseg_vitb16", checkpoint, device, attribute_table, inference, benchmark)
 

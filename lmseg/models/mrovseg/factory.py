@@ -19,8 +19,8 @@ import torch
 
 from lmseg.backbones.clip_factory import create_dense_clip
 from lmseg.backbones.loading import load_strict, load_torch_file, require_format
-from lmseg.engine.atomic import atomic_path
 from lmseg.errors import LmsegError
+from lmseg.io.atomic import atomic_path
 from lmseg.models.mrovseg.config import MROVSegConfig, config_from_dict
 from lmseg.models.mrovseg.model import MROVSegModel
 
@@ -59,7 +59,7 @@ def model_state(model: MROVSegModel) -> dict[str, Any]:
 
 
 def save_model(model: MROVSegModel, path: str | os.PathLike[str]) -> Path:
-    """Write a model checkpoint atomically (:func:`lmseg.engine.atomic.atomic_path`)."""
+    """Write a model checkpoint atomically (:func:`lmseg.io.atomic.atomic_path`)."""
     with atomic_path(path) as tmp:
         torch.save(model_state(model), tmp)
     return Path(path)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmseg.backbones.clip import DenseCLIP
-from lmseg.engine.tiler import batch_ranges, window_grid
+from lmseg.inference.tiler import batch_ranges, window_grid
 from lmseg.models.mrovseg.adapter import MultiResAdapter
 from lmseg.models.mrovseg.backbone import ClipTaps
 from lmseg.models.mrovseg.config import MROVSegConfig

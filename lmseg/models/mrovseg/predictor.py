@@ -12,7 +12,7 @@
    ``softmax(T cos(dense CLIP feature, text))``;
 4. resized (bilinear) to the input image's size; the label map is their argmax.
 
-With ``InferenceConfig.class_list`` (set by ``benchmark=``, :mod:`lmseg.models.lmseg.presets`)
+With ``InferenceConfig.class_list`` (set by ``benchmark=``, :mod:`lmseg.models.presets`)
 the benchmark's own vocabulary is prompted with CAT-Seg's published class names.
 """
 
@@ -32,9 +32,9 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.text import Table, TextEmbedder
+from lmseg.models.presets import published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.prompts import PromptSpec
-from lmseg.vocab.class_lists import published_queries
 
 
 class MROVSegPredictor:

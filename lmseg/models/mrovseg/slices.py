@@ -2,10 +2,10 @@
 
 * global view: the whole image resized to ``slice_size x slice_size`` (bilinear);
 * local slices: the image at working resolution cut by the shared sliding-window grid
-  (:func:`lmseg.engine.tiler.window_grid`: ``slice_size x slice_size`` slices, the last slice
+  (:func:`lmseg.inference.tiler.window_grid`: ``slice_size x slice_size`` slices, the last slice
   of each axis flush with the border, row-major);
 * stitching: the slices' feature maps put back at the CLIP token grid, overlaps averaged
-  (:func:`lmseg.engine.tiler.stitch` over :func:`lmseg.engine.tiler.token_boxes`, i.e. the
+  (:func:`lmseg.inference.tiler.stitch` over :func:`lmseg.inference.tiler.token_boxes`, i.e. the
   pixel boxes divided by the patch size).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lmseg.engine import tiler
-from lmseg.engine.tiler import Box
+from lmseg.inference import tiler
+from lmseg.inference.tiler import Box
 
 __all__ = ["global_view", "slice_stride", "stitch", "take_slices"]
 

@@ -4,7 +4,7 @@
 :class:`~lmseg.backbones.dino.DenseDINO`, :class:`~lmseg.backbones.sam.SamEncoder`) and runs
 SEEDS 2.1 steps 3-10 on one image:
 
-1. windows of the CLIP-normalised image (:mod:`lmseg.engine.tiler`), batched through CLIP blocks
+1. windows of the CLIP-normalised image (:mod:`lmseg.inference.tiler`), batched through CLIP blocks
    ``0..L-2`` and through DINO (re-normalised to ImageNet statistics);
 2. the last CLIP block as DINO-proxy attention (:mod:`.proxy_attention`);
 3. splicing into one canvas, bilinear to the SAM valid grid;
@@ -27,7 +27,7 @@ from torch import nn
 from lmseg.backbones.clip import DenseCLIP
 from lmseg.backbones.dino import DenseDINO
 from lmseg.backbones.sam import SamEncoder, SamFeatures
-from lmseg.engine.tiler import crop_windows, stitch, token_boxes, window_grid
+from lmseg.inference.tiler import crop_windows, stitch, token_boxes, window_grid
 from lmseg.models.trident.classify import query_cosines
 from lmseg.models.trident.config import CLIP_MEAN, CLIP_MEAN_255, CLIP_STD, CLIP_STD_255, TridentConfig
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid

@@ -32,6 +32,7 @@ from lmseg.backbones.sam import predictor_with_features
 from lmseg.data.prepare.resize import RESIZE_LIBRARY
 from lmseg.errors import LmsegError
 from lmseg.inference import ImageInput, ImageLimits, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
+from lmseg.models.presets import class_list_record, published_queries
 from lmseg.models.trident.classify import class_probabilities, labels_with_background
 from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel
@@ -41,7 +42,6 @@ from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
 from lmseg.vocab import Vocabulary
-from lmseg.vocab.class_lists import class_list_record, published_queries
 
 
 class TridentSegmenter:

@@ -10,8 +10,8 @@ from PIL import Image
 
 import lmseg
 from lmseg.errors import LmsegError
+from lmseg.inference.tiler import window_starts
 from lmseg.models.lmseg import InferenceConfig, LMSegPredictor, get_config, save_model
-from lmseg.engine.tiler import window_starts
 
 from .conftest import SAMPLES
 

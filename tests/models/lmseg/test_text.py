@@ -11,8 +11,8 @@ import torch
 from lmseg.attributes.reader import load_attributes
 from lmseg.attributes.store import AttributeRow, rows_to_table, write_table
 from lmseg.errors import LmsegError
-from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts, pool_embeddings
 from lmseg.text.cache import CorruptCacheWarning, EmbeddingCache, clip_text_fingerprint, table_sha256
+from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts, pool_embeddings
 from lmseg.vocab import vocabulary_from_names
 
 

@@ -15,18 +15,13 @@ import lmseg
 from lmseg.data.train_samples import TrainSamples
 from lmseg.engine.config import load_train_config as load_config
 from lmseg.engine.schedule import lr_factor
-from lmseg.engine.trainer import Trainer
 from lmseg.errors import LmsegError
 from pipelines.train import main
-from tests.engine.training_checks import assert_resume_is_exact, logged_losses
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses, train
 
 from .conftest import build_coco_object_root
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "lmseg_tiny_samples.yaml"
-
-
-def train(config, resume=None):
-    return Trainer(config).fit(resume=resume)
 
 
 def test_train_checkpoint_and_exact_resume(tmp_path) -> None:

@@ -17,13 +17,12 @@ import yaml
 
 import lmseg
 from lmseg.engine.config import load_train_config
-from lmseg.engine.trainer import Trainer
 from lmseg.errors import LmsegError
 from lmseg.models.mgca import TRAIN_TASKS
 from lmseg.models.mgca.data import CaptionTrainSamples
 from pipelines.train import main
 from tests.captions.fixture import fixture_shards
-from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses, train
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "configs" / "mgca_tiny_captions.yaml"
@@ -47,7 +46,7 @@ def _task(shards: Path, **model: Any) -> Any:
 def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     steps = ["max_steps=6", "checkpoint_every=3"]
-    summary = Trainer(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_a}"])).fit()
+    summary = train(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_a}"]))
     assert summary["step"] == 6
     losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 7)) and all(np.isfinite(list(losses.values())))

@@ -14,10 +14,9 @@ import yaml
 
 import lmseg
 from lmseg.engine.config import load_train_config
-from lmseg.engine.trainer import Trainer
 from lmseg.models.mrovseg import TRAIN_TASKS
 from pipelines.train import main
-from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses
+from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses, train
 from tests.models.lmseg.conftest import build_coco_object_root
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "mrovseg_tiny_samples.yaml"
@@ -27,7 +26,7 @@ def test_train_checkpoint_and_exact_resume(tmp_path) -> None:
     root = build_coco_object_root(tmp_path / "data")
     common = [f"data.root={root}", "max_steps=8", "checkpoint_every=4", "log_every=1"]
     run_a = tmp_path / "a"
-    summary = Trainer(load_train_config(CONFIG, common + [f"output_dir={run_a}"])).fit()
+    summary = train(load_train_config(CONFIG, common + [f"output_dir={run_a}"]))
     assert summary["step"] == 8 and set(summary) >= {"loss", "logit_scale"}
     losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 9)) and all(np.isfinite(list(losses.values())))

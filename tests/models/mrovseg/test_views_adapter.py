@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmseg.inference.tiler import window_grid
 from lmseg.models.mrovseg.adapter import ContinuityConv2d, ScaleAttention, TapAdapter
-from lmseg.engine.tiler import window_grid
 from lmseg.models.mrovseg.slices import global_view, slice_stride, stitch, take_slices
 
 from .conftest import tiny_model

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from lmseg.models.trident.config import RefinementConfig
-from lmseg.models.trident.regions import class_regions, label_regions
 from lmseg.models.trident.refine import refine_with_sam
+from lmseg.models.trident.regions import class_regions, label_regions
 
 
 def test_label_regions_8_connected_raster_order() -> None:

@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lmseg.models.trident.presets import PRESETS
 from lmseg.models.trident.preprocess import resize_short_side, round_up_for_sam
+from lmseg.models.trident.presets import PRESETS
 from tests.models.trident.conftest import SAMPLES
 
 

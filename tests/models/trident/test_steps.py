@@ -9,12 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lmseg.inference.tiler import token_boxes
 from lmseg.models.trident.classify import class_probabilities, labels_with_background, query_cosines
 from lmseg.models.trident.preprocess import fit_to_patches, rescale_size, round_up_for_sam
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
-from lmseg.engine.tiler import token_boxes
-
 
 # ---- proxy attention ---------------------------------------------------------------------
 

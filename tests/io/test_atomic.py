@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lmseg.engine.atomic import atomic_path, write_text
+from lmseg.io.atomic import atomic_path, write_text
 
 
 def test_write_replaces_whole_file_and_leaves_nothing_else(tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmseg.engine.tiler import Stitcher, batch_ranges, crop_windows, stitch, window_grid, window_starts
+from lmseg.inference.tiler import Stitcher, batch_ranges, crop_windows, stitch, window_grid, window_starts
 
 
 def test_window_grid_is_mmseg_slide_grid() -> None:

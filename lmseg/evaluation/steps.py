@@ -1,20 +1,17 @@
-"""The per-sample steps of evaluation and segmentation, as plain functions.
+"""The per-sample step of evaluation, as a plain function.
 
-A local loop (:func:`lmseg.evaluation.runner.evaluate_dataset`,
-:func:`lmseg.inference.outputs.segment_files`), a web handler or a distributed executor call
-the same step; saved state, progress and reporting stay in the loops around them::
+A local loop (:func:`lmseg.evaluation.runner.evaluate_dataset`), a web handler or a distributed
+executor call the same step; saved state, progress and reporting stay in the loops around it::
 
     metric = SegmentationMetric(len(vocabulary), ignore_index)   # one per worker
     for sample in my_samples:
         evaluate_sample(segmenter, sample, vocabulary, metric)      # image in, matrix updated
     total = sum(worker_metrics)                                     # matrices add up
 
-    written = segment_image(segmenter, rgb, vocabulary, "out/", "photo_01", scores=True)
+The segmentation counterpart is :func:`lmseg.inference.outputs.segment_image`.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +21,7 @@ from lmseg.evaluation.metric import SegmentationMetric
 from lmseg.inference.segmenter import Segmenter
 from lmseg.vocab import Vocabulary
 
-__all__ = ["SampleFailure", "evaluate_sample", "segment_image"]
+__all__ = ["SampleFailure", "evaluate_sample"]
 
 
 class SampleFailure(LmsegError):
@@ -55,18 +52,3 @@ def evaluate_sample(segmenter: Segmenter, sample: Sample, vocabulary: Vocabulary
     except LmsegError as exc:
         raise SampleFailure(f"sample {sample.sample_id} ({sample.image_path}): {exc}") from None
 
-
-def segment_image(segmenter: Segmenter, image: np.ndarray, vocabulary: Vocabulary, output_dir: str | Path, stem: str,
-                  *, scores: bool = False) -> list[Path]:
-    """Segment one ``(H, W, 3)`` uint8 RGB image and write its outputs (label map, overlay, scores).
-
-    Returns:
-        The written paths (layout: :func:`lmseg.inference.outputs.write_segmentation`).
-
-    Raises:
-        LmsegError: the segmenter refuses the image (too large, too small, ...).
-    """
-    from lmseg.inference.outputs import write_segmentation
-
-    result = segmenter.predict(image, vocabulary, return_scores=scores)
-    return write_segmentation(output_dir, stem, image, result, scores=scores)

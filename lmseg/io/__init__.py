@@ -1,0 +1,10 @@
+"""The ground floor: file and progress helpers that every other package may import.
+
+* :mod:`~lmseg.io.atomic`: every file write of the project (temporary file, fsync, rename).
+* :mod:`~lmseg.io.progress`: the progress bar of every loop.
+* :mod:`~lmseg.io.shards`: one rule for splitting work across machines (``--shard-index`` /
+  ``--num-shards``).
+* :mod:`~lmseg.io.decoding`: decoding inputs in worker processes while the model runs.
+
+Nothing here imports another lmseg package except :mod:`lmseg.errors`.
+"""

@@ -1,0 +1,3 @@
+"""The version of lmseg (recorded in reports and protocol records)."""
+
+__version__ = "0.1.0"
