@@ -9,6 +9,11 @@ values are JSON when they are valid JSON (``0.5``, ``true``, ``null``, ``[1,2]``
 config.stride=112`` becomes ``config={"stride": 112}``, which the builders apply as
 overrides of their settings dataclass (:func:`lmseg.config_overrides.override_dataclass`:
 unknown fields and wrong types are errors). Later options win.
+
+A device (``--device``, or ``--set device=...``) is checked twice, each time before any model
+loads: its spelling when the options are parsed (``cuda:0`` yes, ``bogus`` no), and whether
+this machine has it when the segmenter is built (:func:`build_segmenter`), which with
+``--executor ray`` happens on the workers, not on the driver.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from lmseg.errors import LmsegError
 if TYPE_CHECKING:
     from lmseg.inference.segmenter import Segmenter
 
-__all__ = ["add_model_arguments", "build_segmenter", "parse_options"]
+__all__ = ["add_model_arguments", "build_segmenter", "check_device_available", "check_device_name", "parse_options"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -53,13 +58,48 @@ def parse_options(args: argparse.Namespace) -> dict[str, object]:
         options["checkpoint"] = str(args.checkpoint)
     if args.device is not None:
         options["device"] = args.device
+    if "device" in options:
+        check_device_name(options["device"])
     return options
 
 
+def check_device_name(device: object) -> None:
+    """Fail unless ``device`` is a device torch can parse (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...).
+
+    Raises:
+        LmsegError: a misspelt device.
+    """
+    import torch
+
+    try:
+        torch.device(str(device))
+    except (RuntimeError, TypeError):
+        raise LmsegError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps, ...)") from None
+
+
+def check_device_available(device: object) -> None:
+    """Fail unless this machine has ``device`` (a driver, the device index, a torch built for it).
+
+    Raises:
+        LmsegError: the device does not exist here.
+    """
+    import torch
+
+    try:
+        torch.empty(0, device=str(device))
+    except (RuntimeError, AssertionError, NotImplementedError) as exc:  # no driver, index or backend here
+        reason = (str(exc).strip().split(". ")[0].splitlines() or [type(exc).__name__])[0]
+        raise LmsegError(f"--device {device}: this machine has no such device ({reason}); use --device cpu, or run "
+                         "where the device exists") from None
+
+
 def build_segmenter(name: str, options: dict[str, object]) -> Segmenter:
-    """``create_segmenter`` with a clear message for options the builder does not take."""
+    """``create_segmenter`` with a clear message for options the builder does not take, after
+    checking that the device exists here."""
     from lmseg.registry import create_segmenter
 
+    if "device" in options:
+        check_device_available(options["device"])
     try:
         return create_segmenter(name, **options)
     except TypeError as exc:
