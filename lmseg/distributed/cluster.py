@@ -227,7 +227,7 @@ def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_
         try:
             ray.init(address="local", **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise LmsegError(f"cannot start a local Ray instance: {exc}{where}") from None
+            raise LmsegError(f"cannot start a local Ray instance: {_first_line(exc)}{where}") from None
         return
     failure: list[BaseException] = []
 
@@ -253,7 +253,12 @@ def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_
                 "head node, or set $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH) and, with a host:port address, set "
                 f"RAY_AUTH_MODE=token (Ray sends a token by itself only with --ray-address auto); see {TOKEN_DOCS}"
             ) from None
-        raise LmsegError(f"cannot connect to Ray at {address}: {failure[0]}{where}") from None
+        raise LmsegError(f"cannot connect to Ray at {address}: {_first_line(failure[0])}{where}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message (Ray quotes whole tracebacks in some)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _refused_token(exc: BaseException | None) -> bool:

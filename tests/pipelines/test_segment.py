@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="segment decodes in torch DataLoader workers; run with the vision environment")
+torch = pytest.importorskip("torch", reason="segment decodes in torch DataLoader workers; run with the vision "
+                            "environment")
 
 from PIL import Image  # noqa: E402
 
