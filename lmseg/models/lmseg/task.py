@@ -26,6 +26,7 @@ import torch
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
+from lmseg.engine.task import TrainTask
 from lmseg.models.lmseg.config import LMSegConfig, config_from_dict, get_config
 from lmseg.models.lmseg.model import LMSegModel, segmentation_loss
 
@@ -61,7 +62,7 @@ class LMSegTrainData(TrainData):
     (crops are the model's ``input_size``)."""
 
 
-class LMSegTask:
+class LMSegTask(TrainTask):
     """LMSeg training (see the module docstring). Build it with :func:`lmseg_task`."""
 
     name = "lmseg"

@@ -27,7 +27,7 @@ from lmseg.captions.shards import SkipLog, list_shards
 from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
 from lmseg.captions.table import read_caption_table
 from lmseg.config_overrides import override_dataclass
-from lmseg.engine.task import ParamGroup
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
 from lmseg.models.mgca.config import MGCAConfig, config_from_dict
 from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLookup, collate
@@ -69,7 +69,7 @@ def _unwrap(model: torch.nn.Module) -> MGCAModel:
     return getattr(model, "module", model)  # DDP keeps the model in .module
 
 
-class MGCATask:
+class MGCATask(TrainTask):
     """The ``TrainTask`` of MGCA (see the module docstring).
 
     Args:

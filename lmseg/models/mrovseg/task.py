@@ -22,7 +22,7 @@ from torch.utils.data import default_collate
 from lmseg.backbones.loading import load_strict
 from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
-from lmseg.engine.task import ParamGroup
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
@@ -67,7 +67,7 @@ class DataSection(TrainData):
     crop: int = 640
 
 
-class MROVSegTask:
+class MROVSegTask(TrainTask):
     """The MROVSeg ``TrainTask`` (see the module docstring)."""
 
     name = "mrovseg"
