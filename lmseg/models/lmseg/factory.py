@@ -14,7 +14,6 @@ and are accepted wherever a model checkpoint is.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

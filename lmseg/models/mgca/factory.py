@@ -11,7 +11,6 @@ wherever a model checkpoint is.
 
 from __future__ import annotations
 
-
 import torch
 
 from lmseg.models.building import CheckpointFormat, Weights, dense_clip

@@ -11,7 +11,6 @@ A training checkpoint holding one under ``"model"`` is accepted wherever a model
 
 from __future__ import annotations
 
-
 import torch
 
 from lmseg.errors import LmsegError
