@@ -210,6 +210,12 @@ def ray_log_path() -> Path:
     return cache_dir() / "logs" / "ray.log"
 
 
+def lmseg_settings() -> dict[str, str]:
+    """The driver's ``LMSEG_*`` environment (cache folder, offline mode), which the workers get
+    too: a worker reads and writes the driver's caches and downloads only what the driver may."""
+    return {name: value for name, value in os.environ.items() if name.startswith("LMSEG_")}
+
+
 def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_driver: bool,
              log_path: Path | None) -> None:
     """``ray.init``: a new local instance (``address=None``), or joining ``address`` (resolved
@@ -221,7 +227,7 @@ def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_
     Raises:
         LmsegError: Ray cannot start or join, with the reason and what to do.
     """
-    kwargs = {"include_dashboard": False, "log_to_driver": log_to_driver}
+    kwargs = {"include_dashboard": False, "log_to_driver": log_to_driver, "runtime_env": {"env_vars": lmseg_settings()}}
     where = f" (Ray's messages are in {log_path})" if log_path else ""
     if address is None:
         try:
