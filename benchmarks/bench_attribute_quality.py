@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.vllm_backend import VLLMBackend
 from lmseg.attributes.generate import GenerationJob, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod

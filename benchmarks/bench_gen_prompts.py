@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits, InvalidAnswer, parse_answer
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.vllm_backend import VLLMBackend
 from lmseg.attributes.generate import GenerationJob, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.backends.base import Backend, SamplingSettings
+from lmseg.llm.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod
@@ -158,13 +158,13 @@ def build_backend(args: argparse.Namespace) -> Backend:
     if args.backend == "openai":
         if not args.base_url:
             raise LmsegError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        from lmseg.attributes.backends.openai_backend import OpenAIBackend
+        from lmseg.llm.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend(
             args.base_url, args.model, api_key_env=args.api_key_env, concurrency=args.concurrency,
             timeout=args.timeout, max_retries=args.max_retries, response_format=args.response_format,
         )
-    from lmseg.attributes.backends.vllm_backend import VLLMBackend
+    from lmseg.llm.backends.vllm_backend import VLLMBackend
 
     model = args.model or default_llm_path()
     if args.model is None and not Path(model).exists():
@@ -302,7 +302,7 @@ def ray_llm_arguments(args: argparse.Namespace, options: RayOptions, *, scored: 
     :func:`lmseg.distributed.llm_tables.fill_table_on_ray`); shared with ``pipelines.parse_captions``."""
     from functools import partial
 
-    from lmseg.attributes.backends.vllm_backend import resolve_model
+    from lmseg.llm.backends.vllm_backend import resolve_model
     from lmseg.distributed.attributes import choose_engine
 
     if args.backend == "vllm":  # workers may run elsewhere: give them the resolved model path
@@ -320,7 +320,7 @@ def ray_llm_arguments(args: argparse.Namespace, options: RayOptions, *, scored: 
 
 
 def _vllm_model_name(args: argparse.Namespace) -> str:
-    from lmseg.attributes.backends.vllm_backend import resolve_model
+    from lmseg.llm.backends.vllm_backend import resolve_model
 
     return resolve_model(args.model or default_llm_path())[1]
 

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lmseg.attributes.backends.base import SamplingSettings
+from lmseg.llm.backends.base import SamplingSettings
 from lmseg.captions.llm import CaptionJob, CaptionReport, PhraseLimits, run_caption_parsing, template_from
 from lmseg.captions.shards import SkipLog, iter_shards, list_shards
 from lmseg.captions.table import read_caption_table

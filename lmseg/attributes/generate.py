@@ -28,8 +28,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lmseg.attributes.answer import AnswerLimits, Attributes, InvalidAnswer, parse_answer
-from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages, PromptTemplate
+from lmseg.llm.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages, PromptTemplate
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError

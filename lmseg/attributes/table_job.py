@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmseg.attributes.backends.base import Backend, SamplingSettings
+from lmseg.llm.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, answer_row, existing_rows, generate_chunk, save_rows
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.prompt import ChatMessages
 from lmseg.attributes.store import AttributeRow
 
 

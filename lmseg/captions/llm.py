@@ -1,9 +1,9 @@
 """The LLM stage for captions: noun phrases by a chat model, validated, cached, resumable.
 
-It reuses stage 1's machinery: the backends (:mod:`lmseg.attributes.backends`: vLLM in
+It reuses stage 1's machinery: the backends (:mod:`lmseg.llm.backends`: vLLM in
 process, or any OpenAI-compatible server), its sampling settings and retry rule (a malformed
 answer is asked again with the retry temperature and the next seed), the jinja2 prompt
-templates (:class:`~lmseg.attributes.prompt.PromptTemplate`, default
+templates (:class:`~lmseg.llm.prompt.PromptTemplate`, default
 ``prompts/caption_phrases.j2``), atomic Parquet writes and the per-table lock
 (:mod:`lmseg.attributes.store`). Results go to the caption-phrase table
 (:mod:`lmseg.captions.phrase_table`).
@@ -31,8 +31,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages, PromptTemplate, load_template
+from lmseg.llm.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages, PromptTemplate, load_template
 from lmseg.attributes.store import exclusive_lock, write_table
 from lmseg.captions.phrase_table import SCHEMA, PhraseTable, caption_sha256, read_phrase_table, shard_of, shard_prefix
 from lmseg.captions.phrases import clean_phrase

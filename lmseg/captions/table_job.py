@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmseg.attributes.answer import InvalidAnswer
-from lmseg.attributes.backends.base import Backend
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.backends.base import Backend
+from lmseg.llm.prompt import ChatMessages
 from lmseg.attributes.table_job import JobSettings
 from lmseg.captions.llm import (
     CaptionJob,

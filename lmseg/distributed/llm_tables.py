@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from lmseg.attributes.answer import InvalidAnswer
-from lmseg.attributes.backends.base import Backend, SamplingSettings
+from lmseg.llm.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationReport
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.prompt import ChatMessages
 from lmseg.attributes.store import exclusive_lock
 from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
 from lmseg.errors import LmsegError

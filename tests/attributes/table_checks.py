@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits, clean_phrase, phrase_words
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import SCHEMA, read_table, table_to_rows
 from lmseg.vocab import Vocabulary

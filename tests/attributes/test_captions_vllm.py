@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.openai_backend import OpenAIBackend
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.openai_backend import OpenAIBackend
 from lmseg.captions.llm import CaptionJob, PhraseLimits, default_template, run_caption_parsing
 from lmseg.captions.phrase_table import caption_sha256
 from tests.attributes.conftest import SERVED_MODEL

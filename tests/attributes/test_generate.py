@@ -16,7 +16,7 @@ import pytest
 
 from lmseg.attributes import AnswerLimits, BackendUnavailable, GenerationJob, RequestFailed, SamplingSettings
 from lmseg.attributes.generate import run_generation
-from lmseg.attributes.prompt import ChatMessages, load_template
+from lmseg.llm.prompt import ChatMessages, load_template
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.vocab import parse_class_list

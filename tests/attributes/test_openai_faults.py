@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lmseg.attributes import AnswerLimits, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.backends.openai_backend import OpenAIBackend
+from lmseg.llm.backends.openai_backend import OpenAIBackend
 from lmseg.attributes.store import read_table
 from tests.attributes.conftest import REPO, run_cli
 from tests.attributes.fake_openai_server import VALID_ANSWER, fake_server

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.errors import LmsegError
 from lmseg.vocab import ClassEntry
 

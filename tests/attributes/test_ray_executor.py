@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lmseg.attributes.backends.base import SamplingSettings
+from lmseg.llm.backends.base import SamplingSettings
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.captions.llm import CaptionJob, PhraseLimits, default_template
 from lmseg.captions.phrase_table import caption_sha256, part_files

@@ -17,7 +17,7 @@ import pytest
 from lmseg.attributes import AnswerLimits, GenerationJob, SamplingSettings
 from lmseg.attributes.generate import run_generation
 from lmseg.attributes.lexicon import load_lexicon
-from lmseg.attributes.prompt import load_template
+from lmseg.llm.prompt import load_template
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lmseg.attributes.backends.base import RequestFailed, SamplingSettings
+from lmseg.llm.backends.base import RequestFailed, SamplingSettings
 from lmseg.captions.llm import (
     CaptionJob,
     InvalidPhrases,

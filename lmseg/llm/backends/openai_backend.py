@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import openai
 
-from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages
 from lmseg.errors import LmsegError
 from lmseg.paths import offline
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.prompt import ChatMessages
 from lmseg.errors import LmsegError
 
 
