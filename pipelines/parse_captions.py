@@ -2,14 +2,14 @@
 
 Examples::
 
-    python -m pipelines.parse_captions --shards data/cc3m/ --output cache/caption_phrases/cc3m
+    python -m pipelines.parse_captions --tars data/cc3m/ --output cache/caption_phrases/cc3m
     python -m pipelines.parse_captions --table pairs.csv --backend openai --base-url http://127.0.0.1:8000/v1
-    python -m pipelines.parse_captions --shards 'data/cc3m/*.tar' --shard-index 0 --num-shards 8
+    python -m pipelines.parse_captions --tars 'data/cc3m/*.tar' --shard-index 0 --num-shards 8
     python -m pipelines.parse_captions --captions captions.txt --dry-run
-    python -m pipelines.parse_captions --shards data/cc3m/ --executor ray --ray-address auto --ray-workers 8 \\
+    python -m pipelines.parse_captions --tars data/cc3m/ --executor ray --ray-address auto --ray-workers 8 \\
         --ray-gpus-per-worker 1 --model Qwen/Qwen2.5-7B-Instruct
 
-Captions are streamed from webdataset shards (img2dataset's ``{key}.txt``), a CSV/Parquet
+Captions are streamed from webdataset tar files (img2dataset's ``{key}.txt``), a CSV/Parquet
 table, or a text file with one caption per line. Finished chunks are kept; running the same
 command again parses only what is missing. Training reads the table with ``data.phrase_table``.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.captions.llm import CaptionJob, CaptionReport, PhraseLimits, run_caption_parsing, template_from
-from lmseg.captions.shards import SkipLog, iter_shards, list_shards
 from lmseg.captions.table import read_caption_table
+from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars
 from lmseg.errors import LmsegError
 from lmseg.io.shards import shard_from_args
 from lmseg.paths import cache_dir, model_slug
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.parse_captions", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     src = parser.add_argument_group("captions (one of)").add_mutually_exclusive_group(required=True)
-    src.add_argument("--shards", help="webdataset shards: a folder of .tar files, a glob, or a file")
+    src.add_argument("--tars", help="webdataset tar files: a folder of .tar files, a glob, or a file")
+    src.add_argument("--shards", help=argparse.SUPPRESS)  # the old name of --tars: an error that says so
     src.add_argument("--table", type=Path, help="a CSV or Parquet table with a caption column")
     src.add_argument("--captions", type=Path, help="a UTF-8 text file, one caption per line")
     parser.add_argument("--caption-column", default="caption", help="--table: the caption column")
@@ -66,10 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def caption_stream(args: argparse.Namespace, skips: SkipLog) -> Iterator[str]:
-    """The captions of the chosen source, streamed (shards one at a time). The source is
+    """The captions of the chosen source, streamed (tar files one at a time). The source is
     checked here, at once, so that bad input is reported before any model loads."""
     if args.shards:
-        return (s.caption for s in iter_shards(list_shards(args.shards), skips))
+        raise LmsegError("--shards was renamed --tars (webdataset tar files); --shard-index/--num-shards split the work")
+    if args.tars:
+        return (s.caption for s in iter_tars(list_tars(args.tars), skips))
     if args.table:
         rows = read_caption_table(args.table, skips, image_column=args.image_column, caption_column=args.caption_column)
         return (s.caption for s in rows)

@@ -1,7 +1,7 @@
 """Image-caption pairs and their noun phrases (MGCA's training data).
 
-* :mod:`~lmseg.captions.shards`: webdataset tar shards (img2dataset's format), streamed;
-  problems counted and skipped (:class:`~lmseg.captions.shards.SkipLog`).
+* :mod:`~lmseg.captions.webdataset`: webdataset tar files (img2dataset's format), streamed;
+  problems counted and skipped (:class:`~lmseg.captions.webdataset.SkipLog`).
 * :mod:`~lmseg.captions.table`: a CSV/Parquet table of image paths and captions.
 * :mod:`~lmseg.captions.sources`: deterministic random access by (epoch, position).
 * :mod:`~lmseg.captions.phrases`: the shared phrase form and the rule-based parser.

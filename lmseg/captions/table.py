@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmseg.captions.shards import SkipLog
+from lmseg.captions.webdataset import SkipLog
 from lmseg.errors import LmsegError
 
 

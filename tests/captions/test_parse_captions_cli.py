@@ -8,19 +8,20 @@ from pathlib import Path
 import pytest
 
 from pipelines.parse_captions import main
-from tests.captions.fixture import fixture_shards
+from tests.captions.fixture import fixture_tars
 
 
-def test_dry_run_renders_the_prompts_of_shard_captions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    fixture_shards(tmp_path / "shards")
-    assert main(["--shards", str(tmp_path / "shards"), "--dry-run"]) == 0
+def test_dry_run_renders_the_prompts_of_tar_captions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    fixture_tars(tmp_path / "tars")
+    assert main(["--tars", str(tmp_path / "tars"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.count("---") == 3 and 'Caption: "Closeup of bins of food that include broccoli and bread."' in out
     assert "at most 8 phrases" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--shards", "{tmp}/none-*.tar"], "no webdataset shards"),
+    (["--tars", "{tmp}/none-*.tar"], "no webdataset tar files"),
+    (["--shards", "{tmp}"], "--shards was renamed --tars"),
     (["--captions", "{tmp}/missing.txt", "--dry-run"], "cannot read captions"),
     (["--captions", "{tmp}/c.txt", "--shard-index", "1"], "give both --shard-index and --num-shards"),
     (["--captions", "{tmp}/c.txt", "--shard-index", "2", "--num-shards", "2"], "--shard-index must be in"),

@@ -25,7 +25,7 @@ from PIL import Image
 
 from lmseg.captions.phrase_table import PhraseTable
 from lmseg.captions.phrases import rule_phrases
-from lmseg.captions.shards import SkipLog
+from lmseg.captions.webdataset import SkipLog
 from lmseg.captions.sources import PairSource
 from lmseg.data.image_io import pil_to_rgb
 from lmseg.errors import LmsegError

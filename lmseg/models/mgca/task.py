@@ -23,9 +23,9 @@ import torch
 
 from lmseg.backbones.loading import load_strict
 from lmseg.captions.phrase_table import read_phrase_table
-from lmseg.captions.shards import SkipLog, list_shards
-from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
+from lmseg.captions.sources import PairSource, TablePairs, TarPairs
 from lmseg.captions.table import read_caption_table
+from lmseg.captions.webdataset import SkipLog, list_tars
 from lmseg.config_overrides import override_dataclass
 from lmseg.engine.task import ParamGroup
 from lmseg.errors import LmsegError
@@ -37,10 +37,10 @@ from lmseg.models.mgca.model import MGCAModel, PhraseBatch
 
 @dataclass(frozen=True)
 class CaptionDataConfig:
-    """Where the image-caption pairs come from (exactly one of ``shards`` and ``table``).
+    """Where the image-caption pairs come from (exactly one of ``tars`` and ``table``).
 
     Attributes:
-        shards: webdataset tar shards (img2dataset output): a folder, a glob or a file.
+        tars: webdataset tar files (img2dataset output): a folder, a glob or a file.
         table: a CSV or Parquet table of image paths (relative to the table) and captions.
         image_column / caption_column: the table's column names.
         phrase_table: a caption-phrase table folder from ``pipelines.parse_captions`` (the
@@ -51,7 +51,7 @@ class CaptionDataConfig:
     Data-loader workers are the trainer's ``run.workers``.
     """
 
-    shards: str | None = None
+    tars: str | None = None
     table: str | None = None
     image_column: str = "image"
     caption_column: str = "caption"
@@ -59,8 +59,8 @@ class CaptionDataConfig:
     crop_scale: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self) -> None:
-        if (self.shards is None) == (self.table is None):
-            raise LmsegError("data: give exactly one of 'shards' (webdataset tars) and 'table' (CSV/Parquet)")
+        if (self.tars is None) == (self.table is None):
+            raise LmsegError("data: give exactly one of 'tars' (webdataset tar files) and 'table' (CSV/Parquet)")
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise LmsegError("data.crop_scale must be two numbers 0 < low <= high <= 1")
 
@@ -98,8 +98,8 @@ class MGCATask:
     def pair_source(self) -> PairSource:
         """The pairs (counted problems are logged)."""
         skips = SkipLog()
-        if self.data.shards is not None:
-            return ShardPairs(list_shards(self.data.shards), self.seed, skips)
+        if self.data.tars is not None:
+            return TarPairs(list_tars(self.data.tars), self.seed, skips)
         rows = read_caption_table(self.data.table, skips, image_column=self.data.image_column,
                                   caption_column=self.data.caption_column)
         return TablePairs(rows, self.seed)
@@ -149,10 +149,12 @@ def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any]
     """
     if not isinstance(model_section, Mapping) or not isinstance(data_section, Mapping):
         raise LmsegError("mgca training needs mappings 'model:' and 'data:' in the config")
+    if "shards" in data_section:
+        raise LmsegError("data.shards was renamed data.tars (webdataset tar files; 'shard' means a part of the work)")
     section = dict(model_section)
     clip = section.pop("clip", None)
     config = config_from_dict(section, where="training config: model")
     # the base names a placeholder source only to be a valid instance; the section replaces it
-    data = override_dataclass(CaptionDataConfig(shards="-"), {"shards": None, **data_section},
+    data = override_dataclass(CaptionDataConfig(tars="-"), {"tars": None, **data_section},
                               where="training config: data")
     return MGCATask(config, data, None if clip is None else str(clip), int(seed))
