@@ -141,7 +141,7 @@ def test_bad_ray_input_is_refused_before_any_model_loads(capsys, ade_root, tmp_p
 def test_a_model_that_cannot_be_built_is_one_error_line(capsys, ray_address, ade_root, tmp_path) -> None:
     # the driver builds one segmenter first (its protocol record identifies the run), so a bad
     # option fails there, before any Ray work, as in a local run
-    code = evaluate_main(["--model", MODEL, "--opt", "no_such_option=1", "--dataset", "ade150", "--data-root",
+    code = evaluate_main(["--model", MODEL, "--set", "no_such_option=1", "--dataset", "ade150", "--data-root",
                           str(ade_root), "--output", str(tmp_path / "o"), *ray_args(ray_address)])
     err = capsys.readouterr().err
     assert code == 2, err[-2000:]

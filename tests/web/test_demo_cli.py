@@ -30,7 +30,7 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
         (["--port", "70000"], "error: --port must be between 1 and 65535"),
         (["--max-classes", "0"], "error: web limit max_classes must be positive"),
         (["--time-limit", "-1"], "error: web limit time_limit_s must be positive"),
-        (["--opt", "novalue"], "error: --set expects KEY=VALUE"),
+        (["--set", "novalue"], "error: --set expects KEY=VALUE"),
     ],
 )
 def test_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
