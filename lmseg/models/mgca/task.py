@@ -14,6 +14,7 @@ the loss and the parameter groups:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ from lmseg.models.mgca.config import MGCAConfig, config_from_dict
 from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLookup, collate
 from lmseg.models.mgca.factory import build_model, model_checkpoint
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
+
+log = logging.getLogger(__name__)
+
+PHRASE_CHECK_CAPTIONS = 256  # captions sampled at start to see whether the finer losses can train
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,9 @@ class MGCATask:
             raise LmsegError(f"the caption-phrase table {self.data.phrase_table} is empty or missing; "
                              "run `python -m pipelines.parse_captions` first")
         crop = CropSettings(self.config.input_size, scale=tuple(self.data.crop_scale))
-        return CaptionTrainSamples(self.pair_source(), PhraseLookup(table, self.config.max_phrases), crop, self.seed)
+        source, phrases = self.pair_source(), PhraseLookup(table, self.config.max_phrases)
+        warn_without_phrases(source, phrases)
+        return CaptionTrainSamples(source, phrases, crop, self.seed)
 
     def collate(self, items: list[Any]) -> Any:
         return collate(items)
@@ -139,6 +146,17 @@ class MGCATask:
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         return {}
+
+
+def warn_without_phrases(source: PairSource, phrases: PhraseLookup) -> None:
+    """Warn when most of the first captions of the training order have no noun phrase: the
+    object, region and pixel losses are 0 for such a caption (only the image level trains)."""
+    count = min(PHRASE_CHECK_CAPTIONS, len(source))
+    empty = sum(not phrases(source.pair(0, p).caption) for p in range(count))
+    if empty * 2 > count:
+        log.warning("%d of the first %d captions have no noun phrase: loss_object, loss_region and loss_pixel are 0 "
+                    "for them and only loss_image trains; give data.phrase_table from a larger model, or captions "
+                    "that name things", empty, count)
 
 
 def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any], seed: int) -> MGCATask:

@@ -7,6 +7,7 @@ and undecodable images are counted and skipped.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,10 @@ def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     steps = ["max_steps=6", "checkpoint_every=3"]
     summary = train(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_a}"]))
-    assert summary["step"] == 6
+    assert summary["step"] == 6  # the summary shows every loss level of the last step, as metrics.jsonl does
+    levels = {"loss", "loss_image", "loss_object", "loss_region", "loss_pixel"}
+    assert levels <= set(summary) and all(np.isfinite(summary[k]) for k in levels)
+    assert levels <= set(json.loads((run_a / "metrics.jsonl").read_text().splitlines()[-1]))
     losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 7)) and all(np.isfinite(list(losses.values())))
     ckpts = run_a / "checkpoints"
@@ -148,3 +152,30 @@ def test_batch_without_noun_phrases_trains_the_image_level_only() -> None:
     assert torch.isclose(terms["loss"], terms["loss_image"])
     terms["loss"].backward()
     assert model.groups.tokens.grad is not None and not model.groups.tokens.grad.any()  # used (DDP), unchanged
+
+
+def test_training_warns_when_most_captions_have_no_phrase(caplog: pytest.LogCaptureFixture) -> None:
+    """Captions without noun phrases train the image level only (the finer losses are 0): the
+    task says so before training when most of the first captions have none."""
+    from lmseg.captions.sources import TablePairs
+    from lmseg.captions.table import FileSample
+    from lmseg.models.mgca.data import PhraseLookup
+    from lmseg.models.mgca.task import warn_without_phrases
+    from tests.captions.fixture import fixture_pairs
+
+    pairs = fixture_pairs()
+    with caplog.at_level("WARNING", logger="lmseg.models.mgca"):
+        warn_without_phrases(TablePairs(pairs, 0), PhraseLookup(None, 6))
+        assert not caplog.records  # the fixture's captions name things
+        vague = [FileSample(p.path, "It is very nice.") for p in pairs[:10]] + pairs[10:]
+        warn_without_phrases(TablePairs(vague, 0), PhraseLookup(None, 6))
+    assert "10 of the first 16 captions have no noun phrase: loss_object, loss_region and loss_pixel" in caplog.text
+
+
+def test_an_empty_row_of_the_phrase_table_falls_back_to_the_rules() -> None:
+    from lmseg.captions.phrase_table import PhraseTable, caption_sha256
+    from lmseg.models.mgca.data import PhraseLookup
+
+    caption = "A giraffe eating food from the top of the tree."
+    table = PhraseTable([(caption_sha256(caption), ())], frozenset())  # an empty answer of an older table
+    assert PhraseLookup(table, 6)(caption) == ("giraffe", "food", "tree")
