@@ -5,8 +5,9 @@
 * :mod:`~lmseg.captions.table`: a CSV/Parquet table of image paths and captions.
 * :mod:`~lmseg.captions.sources`: deterministic random access by (epoch, position).
 * :mod:`~lmseg.captions.phrases`: the shared phrase form and the rule-based parser.
-* :mod:`~lmseg.captions.llm` / :mod:`~lmseg.captions.phrase_table`: the LLM stage and its
-  Parquet cache keyed by caption hash.
+* :mod:`~lmseg.captions.llm` / :mod:`~lmseg.captions.phrase_table` /
+  :mod:`~lmseg.captions.table_job`: the LLM stage (built on :mod:`lmseg.llm`, like the
+  attribute stage, which it never imports) and its Parquet cache keyed by caption hash.
 
 No torch here: the LLM stage runs in the LLM environment.
 """

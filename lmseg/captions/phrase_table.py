@@ -2,7 +2,7 @@
 
 The table is a folder of Parquet files with one schema (pyarrow reads the folder as one
 table). Every chunk a run finishes is written as a new file, atomically (temporary file,
-fsync, rename: :func:`lmseg.attributes.store.write_table`), so a run interrupted in any way
+fsync, rename: :func:`lmseg.llm.tables.write_table`), so a run interrupted in any way
 keeps every finished chunk and the next run parses only the captions not yet in the folder.
 Shard ``k`` of ``n`` (captions whose hash, as a number, is ``k`` modulo ``n``) writes files
 named ``shard-KKK-of-NNN.chunk-*.parquet``: several machines can fill one folder, each

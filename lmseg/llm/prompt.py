@@ -1,14 +1,14 @@
-"""The prompt template: a jinja2 file rendered once per class into a chat message.
+"""LLM prompt templates: jinja2 files rendered into one chat message.
 
-Templates are rendered with ``StrictUndefined``, so a misspelt variable is an error, not an
-empty string. The variables are:
+The project's prompt templates are the files of ``prompts/`` (``attributes.j2`` for stage 1,
+``caption_phrases.j2`` for MGCA's caption phrases); a user may pass another file. Each stage
+renders its own variables (the attribute stage: ``class_name``, ``synonyms``, ``dataset``,
+``max_items``; the caption stage: ``caption``, ``max_phrases``). Templates are rendered with
+``StrictUndefined``, so a misspelt variable is an error, not an empty string.
 
-    class_name  the primary name (str)
-    synonyms    the other names (list[str], may be empty)
-    dataset     the vocabulary's name (str)
-    max_items   the most phrases wanted per group (int)
-
-The sha256 of the template's text identifies it in the attribute table.
+The sha256 of a template's text identifies it in every table row it produced (the
+``template_sha256`` column). "Prompt" always means this LLM side; CLIP's sentence templates
+(``lmseg.text``) are a different thing.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from pathlib import Path
 import jinja2
 
 from lmseg.errors import LmsegError
-from lmseg.vocab import ClassEntry
 
 ChatMessages = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A loaded template.
+    """A loaded prompt template.
 
     Attributes:
         source: where it was read from (for messages).
@@ -43,22 +42,11 @@ class PromptTemplate:
         """Hex sha256 of the template text (stored with every row it produced)."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
-    def render(self, entry: ClassEntry, *, dataset: str, max_items: int) -> ChatMessages:
-        """Render the chat messages that ask for one class's attributes.
+    def render(self, **variables: object) -> ChatMessages:
+        """The template rendered with ``variables`` as one user message.
 
         Raises:
-            LmsegError: the template uses a variable that is not provided, or is malformed.
-        """
-        return self.render_variables(
-            class_name=entry.name, synonyms=list(entry.synonyms), dataset=dataset, max_items=max_items
-        )
-
-    def render_variables(self, **variables: object) -> ChatMessages:
-        """Render the template with the given variables into one user message (any stage's
-        template: the caption-phrase stage passes ``caption`` and ``max_phrases``).
-
-        Raises:
-            LmsegError: the template uses a variable that is not provided, or is malformed.
+            LmsegError: the template uses a variable that is not given, or is malformed.
         """
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
         try:
@@ -68,15 +56,14 @@ class PromptTemplate:
         return [{"role": "user", "content": content.strip()}]
 
 
-def load_template(path: str | Path | None = None) -> PromptTemplate:
-    """Load a template file, or the project's default ``prompts/attributes.j2``.
+def load_prompt(path: str | Path | None, *, default: str) -> PromptTemplate:
+    """The prompt template in the file ``path``, or the project's ``prompts/<default>``.
 
     Raises:
         LmsegError: the file does not exist or cannot be read.
     """
     if path is None:
-        resource = resources.files("prompts") / "attributes.j2"
-        return PromptTemplate("prompts/attributes.j2", resource.read_text(encoding="utf-8"))
+        return PromptTemplate(f"prompts/{default}", (resources.files("prompts") / default).read_text(encoding="utf-8"))
     path = Path(path)
     try:
         return PromptTemplate(str(path), path.read_text(encoding="utf-8"))

@@ -98,6 +98,20 @@ def test_caption_tables_csv_and_parquet(tmp_path: Path) -> None:
         list_tars(tmp_path / "nothing-*.tar")
 
 
+def test_csv_text_a_bom_a_long_caption_and_a_latin1_byte(tmp_path: Path) -> None:
+    """A byte-order mark does not hide the first column; a 1 MB caption is read whole (the csv
+    module's default field limit is 128 KiB); a byte that is not UTF-8 is an error naming the
+    file, line and column, never a UnicodeDecodeError traceback."""
+    image = CAPTIONS_CSV.parent / "images" / "000000000009.jpg"
+    long_caption = "A cat " + "very " * 200_000 + "long."
+    table = tmp_path / "pairs.csv"
+    table.write_bytes(f"\ufeffimage,caption\n{image},Food.\n{image},{long_caption}\n".encode("utf-8"))
+    assert [len(r.caption) for r in read_caption_table(table, SkipLog())] == [5, len(long_caption)]
+    table.write_bytes(f"image,caption\n{image},Food.\n{image},Caf".encode() + "\xe9 au lait.\n".encode("latin-1"))
+    with pytest.raises(LmsegError, match=rf"{table}, line 3, column {len(str(image)) + 5}: byte 0xe9 is not UTF-8"):
+        read_caption_table(table, SkipLog())
+
+
 def test_pair_order_is_a_function_of_seed_epoch_position(tmp_path: Path) -> None:
     tars = fixture_tars(tmp_path / "tars", per_tar=5)
     a, b = TarPairs(tars, 3, SkipLog(), cached_tars=1), TarPairs(tars, 3, SkipLog())
