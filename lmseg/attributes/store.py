@@ -35,11 +35,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lmseg.attributes.answer import GROUPS
 from lmseg.errors import LmsegError
-from lmseg.llm.tables import write_table
+from lmseg.llm.tables import read_parquet, write_table
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "AttributeRow", "read_table", "rows_to_table", "table_to_rows", "write_table"]
 
@@ -112,7 +111,7 @@ def read_table(path: str | Path) -> pa.Table:
         # Through one open file, so that a writer renaming a new table over the path meanwhile
         # cannot mix the old file's size with the new file's bytes (pyarrow stats, then opens).
         with open(path, "rb") as handle:
-            table = pq.read_table(handle)
+            table = read_parquet(handle)
     except (pa.ArrowException, OSError) as exc:
         raise LmsegError(f"attribute table {path} is corrupt or not a Parquet file ({exc})") from None
     version = (table.schema.metadata or {}).get(_VERSION_KEY)

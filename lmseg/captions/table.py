@@ -41,10 +41,11 @@ class FileSample:
 def _columns(path: Path, image_column: str, caption_column: str) -> tuple[list[object], list[object]]:
     if path.suffix.lower() == ".parquet":
         import pyarrow as pa
-        import pyarrow.parquet as pq
+
+        from lmseg.llm.tables import read_parquet
 
         try:
-            table = pq.read_table(path, columns=[image_column, caption_column])
+            table = read_parquet(path, [image_column, caption_column])
         except (pa.ArrowException, OSError) as exc:
             raise LmsegError(f"cannot read the columns {image_column!r} and {caption_column!r} of {path}: "
                              f"{exc!s:.200}") from None

@@ -1,12 +1,19 @@
-"""Writing the tables of LLM stages: atomic Parquet files, one run per table, outputs checked first.
+"""The tables of LLM stages: atomic Parquet files, one run per table, outputs checked first.
 
 Every LLM stage keeps its results in Parquet (the attribute table: one file rewritten after
 every chunk; the caption-phrase table: a folder that gains one file per chunk). Both write
 through :func:`write_table` (a temporary file in the same folder, flushed, renamed over the
-target: a reader sees the old file or the new one, never half of one), hold
-:func:`exclusive_lock` for the whole run, and check their output with
-:func:`check_writable_file` / :func:`check_writable_folder` before any model loads.
+target: a reader sees the old file or the new one, never half of one), read through
+:func:`read_parquet`, hold :func:`exclusive_lock` for the whole run, and check their output
+with :func:`check_writable_file` / :func:`check_writable_folder` before any model loads.
 
+Reading starts no thread. ``pyarrow.parquet.read_table`` (and ``to_pandas`` by default) start
+Arrow's native thread pools, whose threads are still alive when the interpreter exits; in
+about 1 of 50 runs of a short command (``gen_prompts --backend openai``: the run ends right
+after reading its table back for the quality report) their teardown raced the exit and the
+process died with ``terminate called without an active exception`` (SIGABRT, exit status
+134) after its table was written (apache/arrow#34314). The tables are small, so they are read
+on the calling thread: no pool thread ever exists to race the exit.
 """
 
 from __future__ import annotations
@@ -15,14 +22,25 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lmseg.errors import LmsegError
 from lmseg.io.atomic import atomic_path
+
+
+def read_parquet(source: str | Path | BinaryIO, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a Parquet file (a path or an open binary file) on the calling thread (see the
+    module docstring: no Arrow thread pool is started).
+
+    Raises:
+        pyarrow.ArrowException, OSError: the file is not readable Parquet (callers say which table).
+    """
+    return pq.ParquetFile(source, pre_buffer=False).read(columns=columns, use_threads=False)
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:
