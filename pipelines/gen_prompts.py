@@ -125,7 +125,8 @@ def resolve_method(args: argparse.Namespace) -> ScoringMethod | None:
         raise LmsegError("--method scored needs the log-probabilities of chosen next words, which the openai "
                          "backend does not request; use --method generate with --backend openai, or --backend vllm")
     if args.given:
-        raise LmsegError(f"{', '.join(sorted(args.given))} apply to --method generate only; the scored method (the "
+        verb = "applies" if len(args.given) == 1 else "apply"
+        raise LmsegError(f"{', '.join(sorted(args.given))} {verb} to --method generate only; the scored method (the "
                          "default with --backend vllm) asks fixed questions and scores the word lists of "
                          "lmseg/attributes/lexicons/: leave them out, or add --method generate")
     return ScoringMethod()

@@ -28,7 +28,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, run_caption_parsing
+from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, lock_path, run_caption_parsing
 from lmseg.captions.table import read_caption_table, utf8_lines
 from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars
 from lmseg.errors import LmsegError
@@ -132,7 +132,6 @@ def run(args: argparse.Namespace) -> int:
         if ray_options is None:
             report = run_caption_parsing(captions, job, backend)
         else:
-            from lmseg.captions.llm import lock_path
             from lmseg.captions.table_job import CaptionTableJob
             from lmseg.distributed.llm_tables import fill_table_on_ray
 

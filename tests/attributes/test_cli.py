@@ -42,7 +42,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         (["--classes", "cat", "--prompt", "/nonexistent.j2", "--method", "generate"],
          "error: prompt template /nonexistent.j2 does not exist"),
         (["--classes", "cat", "--template", "t.j2"], "error: --template was renamed --prompt"),
-        (["--classes", "cat", "--prompt", "t.j2"], "error: --prompt apply to --method generate only; the scored method"),
+        (["--classes", "cat", "--prompt", "t.j2"], "error: --prompt applies to --method generate only; the scored method"),
         (["--classes", "cat", "--temperature", "0.5", "--max-attempts", "5"],
          "error: --max-attempts, --temperature apply to --method generate only"),
         (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--concurrency", "0"],
