@@ -217,7 +217,9 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
                 print(f"[{message['role']}]\n{message['content']}")
         else:
             for question in job.scoring.questions:
-                print(f"[{question.group}] {question.prefix.format(name=entry.name)} <{question.lexicon} word>")
+                prompts = " | ".join(f"{p.format(name=entry.name)} <{question.lexicon} word>" for p in question.prefixes)
+                print(f"[{question.group}] {prompts}  (keep {question.keep}, calibration "
+                      f"{job.scoring.weight(question):g})")
 
 
 def print_summary(report: GenerationReport, max_attempts: int) -> None:
