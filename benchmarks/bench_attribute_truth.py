@@ -255,52 +255,62 @@ def run_test_half(backend: VLLMBackend, folder: Path, methods: dict[str, Scoring
         print(f"(reproduce: python -m pipelines.attribute_report {output} --truth --split test)")
 
 
+def dev_rows(backend: VLLMBackend, model: Path, dev: Sequence[ClassEntry], ade: Sequence[ClassEntry],
+             only: set[str] | None, reverse: bool) -> list[Row]:
+    """Every formulation (or those in ``only``) judged on the dev half, with diversity on ``ade``."""
+    truth = load_truth()
+    scorer = CachedScorer(backend)
+    rows = []
+    for name, method in formulations(model).items():
+        if only is not None and name not in only:
+            continue
+        before = scorer.seconds
+        dev_report = truth_report(answer_frame(method, scorer, dev), truth, "dev")
+        ade_frame = answer_frame(method, scorer, ade)
+        diversity = {g: group_quality(ade_frame, g).top_share for g in GROUPS}
+        rows.append(Row(name, dev_report, diversity, scorer.seconds - before))
+        print(f"{name}: done ({scorer.seconds - before:.0f} s of new scoring)", flush=True)
+    if reverse:
+        start = time.perf_counter()
+        scores, prior = reverse_scores(backend, dev)
+        seconds = time.perf_counter() - start
+        for calibration in (0.0, 0.5):
+            answers = reverse_answers(scores, prior, dev, calibration)
+            rows.append(Row(f"colour: reverse direction {calibration:g}",
+                            truth_report(frame_of(dev, answers), truth, "dev"), None, seconds))
+        print(f"reverse direction: done ({seconds:.0f} s)", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=default_llm_path())
     parser.add_argument("--every", type=int, default=3, help="diversity on every N-th ade847 class (1: all 847)")
     parser.add_argument("--no-reverse", action="store_true", help="skip the (slow) reverse-direction formulation")
-    parser.add_argument("--only", help="comma list of formulation names to run (default: all)")
-    parser.add_argument("--keep", type=Path, help="folder to keep the test-half table in")
+    parser.add_argument("--only", help="comma list of formulation names to run (default: all; 'reverse' for it)")
+    parser.add_argument("--keep", type=Path, help="folder to keep the test-half tables in")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     truth = load_truth()  # a bad truth file fails here, before the engine starts
     dev = tuple(ClassEntry((e.name,)) for e in truth.select("dev"))
     ade = get_vocabulary("ade847").classes[:: args.every]
-    sample = f"{len(ade)} ade847 classes (one in {args.every})"
+    only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         backend = VLLMBackend(args.model, library_log=folder / "vllm.log")
-        start = time.perf_counter()
-        backend.next_word_logprobs(["The colour of the object is"], ["red"])
-        print(f"engine started in {time.perf_counter() - start:.0f} s", flush=True)
-        scorer = CachedScorer(backend)
-        methods = formulations(args.model)
-        wanted = set(args.only.split(",")) if args.only else set(methods)
-        rows = []
-        for name, method in methods.items():
-            if name not in wanted:
-                continue
-            before = scorer.seconds
-            dev_report = truth_report(answer_frame(method, scorer, dev), truth, "dev")
-            ade_frame = answer_frame(method, scorer, ade)
-            diversity = {g: group_quality(ade_frame, g).top_share for g in GROUPS}
-            rows.append(Row(name, dev_report, diversity, scorer.seconds - before))
-            print(f"{name}: done ({scorer.seconds - before:.0f} s of new scoring)", flush=True)
-        if not args.no_reverse and (not args.only or "reverse" in wanted):
+        try:
             start = time.perf_counter()
-            scores, prior = reverse_scores(backend, dev)
-            seconds = time.perf_counter() - start
-            for calibration in (0.0, 0.5):
-                answers = reverse_answers(scores, prior, dev, calibration)
-                rows.append(Row(f"colour: reverse direction {calibration:g}",
-                                truth_report(frame_of(dev, answers), truth, "dev"), None, seconds))
-            print(f"reverse direction: done ({seconds:.0f} s)", flush=True)
-        print_table(rows, len(dev), sample)
-        run_test_half(backend, folder, {"chosen (default) method": ScoringMethod(),
-                                        "previous default (before issue 20, for comparison)":
-                                            with_words(ScoringMethod(PREVIOUS_QUESTIONS), "material", PREVIOUS_MATERIALS)})
+            backend.next_word_logprobs(["The colour of the object is"], ["red"])
+            print(f"engine started in {time.perf_counter() - start:.0f} s", flush=True)
+            rows = dev_rows(backend, args.model, dev, ade, only,
+                            reverse=not args.no_reverse and (only is None or "reverse" in only))
+            print_table(rows, len(dev), f"{len(ade)} ade847 classes (one in {args.every})")
+            previous = with_words(ScoringMethod(PREVIOUS_QUESTIONS), "material", PREVIOUS_MATERIALS)
+            run_test_half(backend, folder, {"chosen (default) method": ScoringMethod(),
+                                            "previous default (before issue 20, for comparison)": previous})
+        finally:
+            backend.close()  # the engine's processes end with the benchmark
 
 
 if __name__ == "__main__":
