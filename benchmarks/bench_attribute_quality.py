@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits
@@ -26,14 +27,15 @@ from lmseg.attributes.generate import GenerationJob, run_generation
 from lmseg.attributes.prompt import load_template
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
-from lmseg.attributes.scoring import ScoringMethod
+from lmseg.attributes.scoring import DEFAULT_QUESTIONS, ScoringMethod
 from lmseg.attributes.store import read_table
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 
 METHODS = {
     "generate": None,
-    "scored-raw": ScoringMethod(calibration=0.0),
+    # the default questions set their own calibration weights: uncalibrated means every weight 0
+    "scored-raw": ScoringMethod(tuple(replace(q, calibration=0.0) for q in DEFAULT_QUESTIONS)),
     "scored": ScoringMethod(),
 }
 

@@ -123,7 +123,9 @@ class ScoringMethod:
         calibration: weight of that subtraction (0: raw log-probabilities, 1: full) for the
             questions that do not set their own. The default questions all set theirs (chosen
             on the truth set's dev half: weights near 0.3-0.4 give the truest words, near 0.6
-            and above the most varied ones; see ``DEFAULT_QUESTIONS``).
+            and above the most varied ones; see ``DEFAULT_QUESTIONS``), so with them this
+            field changes nothing: to change their weights, pass questions with
+            ``dataclasses.replace(q, calibration=...)``.
     """
 
     questions: tuple[Question, ...] = DEFAULT_QUESTIONS
