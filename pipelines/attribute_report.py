@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if frame.empty:
         raise LmsegError(f"attribute table {args.table} has no rows")
     report = table_report(frame)
-    accuracy = truth_report(frame, truth, args.split) if truth is not None else None
+    accuracy = truth_report(frame, truth, args.split, f"table {args.table}") if truth is not None else None
     print(format_report(report))
     if accuracy is not None:
         print(format_truth_report(accuracy, truth.source))

@@ -264,11 +264,13 @@ def figure_accuracy(figure: str, phrases: list[tuple[str, ...]], acceptable: lis
     )
 
 
-def truth_report(frame: pd.DataFrame, truth: TruthSet, split: str | None = None) -> TruthReport:
+def truth_report(frame: pd.DataFrame, truth: TruthSet, split: str | None = None, where: str = "the table"
+                 ) -> TruthReport:
     """Judge an attribute DataFrame (``reader.attribute_frame``) against a truth set.
 
     Each entry of the split is matched with the table's row of the same ``class_name`` (the
     first such row where a vocabulary repeats a name, as ade847 does for 'pipe' and 'basket').
+    ``where`` names the table in errors.
 
     Raises:
         LmsegError: ``split`` is not dev/test/None, or an entry's class is not in the table.
@@ -276,7 +278,7 @@ def truth_report(frame: pd.DataFrame, truth: TruthSet, split: str | None = None)
     if split is not None and split not in SPLITS:
         raise LmsegError(f"split must be one of {', '.join(SPLITS)} (got {split!r})")
     entries = truth.select(split)
-    check_truth_classes(entries, frame["class_name"], "the table")
+    check_truth_classes(entries, frame["class_name"], where)
     rows = frame.sort_values("class_index").drop_duplicates("class_name").set_index("class_name")
     figures = []
     for name, (group, _) in FIGURES.items():

@@ -148,7 +148,7 @@ def test_a_missing_truth_file_and_classes_not_in_the_table_are_one_error_line(tm
     truth = write_truth(tmp_path / "t.csv", "cat,dev,x,black,fur,-,-", "zebra,test,x,black,fur,-,-")
     assert attribute_report.main([str(table), "--truth", str(truth)]) == 2
     err = capsys.readouterr().err
-    assert err == "error: the truth set names 1 class(es) that are not in the table: 'zebra'\n"
+    assert err == f"error: the truth set names 1 class(es) that are not in table {table}: 'zebra'\n"
     assert attribute_report.main([str(table), "--truth", str(truth), "--split", "dev"]) == 1  # only cat is judged
     assert "truth: 1 classes of the dev half" in capsys.readouterr().out  # (one class: no diversity, exit 1)
     assert attribute_report.main([str(table), "--split", "dev"]) == 2
