@@ -25,9 +25,12 @@ run_pip() {
     local venv=$1 command=$2
     shift 2
     if ensure_uv >/dev/null 2>&1 && [ -x "$uv_bin" ]; then
-        local sources
-        mapfile -t sources < <("${PYTHON:-python3}" "$here/scripts/pip_sources.py")
-        [ "$command" = uninstall ] && set -- $(printf '%s\n' "$@" | grep -vx -- -y)
+        local sources=()
+        if [ "$command" = uninstall ]; then
+            set -- $(printf '%s\n' "$@" | grep -vx -- -y)  # uv asks nothing: no -y
+        else
+            mapfile -t sources < <("${PYTHON:-python3}" "$here/scripts/pip_sources.py")
+        fi
         UV_CACHE_DIR=${UV_CACHE_DIR:-$here/cache/uv} "$uv_bin" pip "$command" --quiet --python "$venv/bin/python" \
             "${sources[@]}" "$@"
     else
