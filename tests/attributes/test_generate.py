@@ -102,17 +102,19 @@ def test_an_input_the_model_refuses_fails_alone_by_name(tmp_path: Path) -> None:
 
 
 class LengthLimitedScorer:
-    """A scorer (as the vLLM backend) that refuses prompts longer than 40 characters."""
+    """A scorer (as the vLLM backend) that refuses prompts longer than 80 characters: every
+    default question about a short name (and about the reference names) fits, the 155-character
+    name below does not."""
 
     model_name = "limited-scorer"
 
     def too_long(self, prompts: Sequence[str], answer_tokens: int) -> list[str | None]:
-        return [f"input too long for the model ({len(p)} characters)" if len(p) > 40 else None for p in prompts]
+        return [f"input too long for the model ({len(p)} characters)" if len(p) > 80 else None for p in prompts]
 
     def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> Any:
         import numpy as np
 
-        assert all(len(p) <= 40 for p in prompts), "a refused prompt was sent"
+        assert all(len(p) <= 80 for p in prompts), "a refused prompt was sent"
         return np.full((len(prompts), len(words)), -1.0) - np.arange(len(words))
 
 
