@@ -29,6 +29,7 @@ import torch
 from lmseg.io.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
 from lmseg.text.prompts import ClassPrompts, encode_prompts
+from lmseg.text.table import table_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,6 @@ def module_fingerprint(module: torch.nn.Module, *, prefix_filter: Callable[[str]
 def clip_text_fingerprint(clip_model: torch.nn.Module) -> str:
     """Identity of an open_clip model's text side (everything outside ``visual.*``)."""
     return module_fingerprint(clip_model, prefix_filter=lambda n: not n.startswith("visual."))
-
-
-def table_sha256(attributes: Mapping[int, object] | None) -> str:
-    """Content hash of attribute rows (class index, name, colour, shape, texture)."""
-    rows = []
-    for i in sorted(attributes or {}):
-        r = attributes[i]
-        rows.append([int(i), str(r.class_name), list(r.colour), list(r.shape), list(r.texture)])
-    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
 def cache_key(*, model_name: str, weights_id: str, **content: str) -> str:

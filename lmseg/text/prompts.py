@@ -32,6 +32,7 @@ from typing import Literal
 
 from lmseg.attributes.answer import GROUPS
 from lmseg.errors import LmsegError
+from lmseg.text.table import check_rows
 from lmseg.vocab import Vocabulary
 
 Pooling = Literal["channels", "mean"]
@@ -119,16 +120,12 @@ def build_prompts(
             against the vocabulary's names.
 
     Raises:
-        LmsegError: a row's class name is not the vocabulary's name at that index (a table of
-            another vocabulary or order), or a row's index is outside the vocabulary.
+        LmsegError: the rows do not belong to ``vocabulary`` (:func:`lmseg.text.table.check_rows`).
     """
     if pooling not in ("channels", "mean"):
         raise LmsegError(f"pooling must be 'channels' or 'mean', got {pooling!r}")
     attributes = attributes or {}
-    outside = sorted(i for i in attributes if not 0 <= int(i) < len(vocabulary))
-    if outside:
-        raise LmsegError(f"the attribute table has class indices {outside[:5]} outside the vocabulary "
-                         f"{vocabulary.name!r} of {len(vocabulary)} classes")
+    check_rows(vocabulary, attributes)
     index: dict[str, int] = {}
 
     def sid(sentence: str) -> int:
@@ -138,11 +135,6 @@ def build_prompts(
     fallback = []
     for c, entry in enumerate(vocabulary.classes):
         row = attributes.get(c)
-        if row is not None and str(getattr(row, "class_name")).strip().lower() != entry.name.strip().lower():
-            raise LmsegError(
-                f"attribute table row {c} is for {getattr(row, 'class_name')!r} but class {c} of {vocabulary.name!r} "
-                f"is {entry.name!r}: the table belongs to another vocabulary or class order"
-            )
         names = queries.get(c, entry.names) if queries else entry.names
         template = tuple(sid(sentence) for name in names for sentence in _class_sentences(name, spec))
         per_class = [template]
