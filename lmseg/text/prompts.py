@@ -137,17 +137,38 @@ def build_prompts(
         row = attributes.get(c)
         names = queries.get(c, entry.names) if queries else entry.names
         template = tuple(sid(sentence) for name in names for sentence in _class_sentences(name, spec))
-        per_class = [template]
-        for group, tmpl in zip(GROUPS, spec.attribute_templates):
-            values = tuple(getattr(row, group))[: spec.max_per_group] if row is not None else ()
-            values = tuple(v for v in (str(x).strip() for x in values) if v)
-            if values:
-                per_class.append(tuple(sid(tmpl.format(name=name, value=v)) for name in names for v in values))
-            else:
-                per_class.append(template)
-        channels.append(tuple(per_class))
+        groups = group_sentences(names, row, spec)
+        channels.append((template, *(tuple(sid(s) for s in group) if group else template for group in groups)))
         fallback.append(row is None)
     return ClassPrompts(tuple(index), tuple(channels), tuple(fallback), pooling)
+
+
+def group_sentences(names: Sequence[str], row: object | None, spec: PromptSpec) -> tuple[tuple[str, ...], ...]:
+    """The attribute sentences of one class, per group in :data:`GROUPS` order.
+
+    Args:
+        names: the names the class is written with (its synonyms, or published names).
+        row: its table row (``colour``, ``shape``, ``texture`` phrase lists), or None.
+        spec: sentence templates; at most ``spec.max_per_group`` phrases of a group are used.
+
+    Returns:
+        One tuple per group: every phrase written with every name (name-major); empty for a
+        group without phrases (and for every group when ``row`` is None).
+    """
+    out = []
+    for group, template in zip(GROUPS, spec.attribute_templates):
+        phrases = tuple(getattr(row, group))[: spec.max_per_group] if row is not None else ()
+        values = tuple(v for v in (str(x).strip() for x in phrases) if v)
+        out.append(tuple(template.format(name=name, value=v) for name in names for v in values))
+    return tuple(out)
+
+
+def sentence_ensembles(rows: Sequence[Sequence[str]]) -> ClassPrompts:
+    """Prompts with one channel per row, the ensemble of that row's sentences (pooled by
+    :func:`pool_embeddings` into ``(R, 1, D)``): e.g. each class's attribute sentences."""
+    index: dict[str, int] = {}
+    channels = tuple((tuple(index.setdefault(s, len(index)) for s in row),) for row in rows)
+    return ClassPrompts(tuple(index), channels, (False,) * len(rows), "channels")
 
 
 def _class_sentences(name: str, spec: PromptSpec) -> list[str]:

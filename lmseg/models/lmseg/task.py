@@ -28,6 +28,7 @@ from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
 from lmseg.models.lmseg.config import LMSegConfig, config_from_dict, get_config
 from lmseg.models.lmseg.model import LMSegModel, segmentation_loss
+from lmseg.text.embedder import TextEmbedder
 
 __all__ = ["LMSegTask", "LMSegTrainData", "LMSegTrainModel", "TRAIN_TASKS", "lmseg_task"]
 
@@ -72,7 +73,7 @@ class LMSegTask:
         self.model_section, self.data_section, self.seed = model, data, seed
         self.config: LMSegConfig = config_from_dict(dict(model.overrides), base=get_config(model.preset))
         self.dataset = open_dataset(data.dataset, data.root, split=data.split, layout=data.layout)
-        self._text: dict[torch.device, torch.Tensor] = {}
+        self._text: TextEmbedder | None = None
 
     def resolved_sections(self) -> dict[str, dict[str, Any]]:
         """The ``model`` and ``data`` sections with every default filled in."""
@@ -81,26 +82,21 @@ class LMSegTask:
     def build_model(self) -> LMSegModel:
         from lmseg.models.lmseg.factory import build_model
 
-        self._text = {}
         model = build_model(self.config, clip=self.model_section.clip_weights, sam=self.model_section.sam_weights)
         return model.train()
 
     def text_embeddings(self, model: LMSegModel, device: torch.device) -> torch.Tensor:
-        """``(N, P, D)`` prompt embeddings of the dataset's vocabulary on ``device`` (computed once)."""
-        if device not in self._text:
-            from lmseg.attributes.reader import load_attributes
-            from lmseg.text.cache import cached_prompt_embeddings
-            from lmseg.text.prompts import build_prompts
-
-            table = self.data_section.attribute_table
-            attrs = load_attributes(self.dataset.vocabulary.name, "", path=table) if table else None
-            prompts = build_prompts(self.dataset.vocabulary, attrs, pooling=self.config.prompt_pooling)
-            was_training = model.training
-            model.eval()
-            with torch.autocast(device.type, enabled=False):
-                self._text[device] = cached_prompt_embeddings(prompts, attrs, model.clip).to(device)
-            model.train(was_training)
-        return self._text[device]
+        """``(N, P, D)`` prompt embeddings of the dataset's vocabulary on ``device`` (computed once
+        per model, with the text tower in eval mode and in float32)."""
+        if self._text is None or self._text.encoder is not model.clip:
+            self._text = TextEmbedder(model.clip, combination=self.config.prompt_pooling,
+                                      attribute_table=self.data_section.attribute_table or None)
+        was_training = model.training
+        model.eval()
+        with torch.autocast(device.type, enabled=False):
+            text = self._text(self.dataset.vocabulary, device=device).embeddings
+        model.train(was_training)
+        return text
 
     def train_dataset(self):
         return self.data_section.samples(self.dataset, crop=self.config.input_size, seed=self.seed)

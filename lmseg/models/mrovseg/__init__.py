@@ -8,7 +8,7 @@ Modules: :mod:`.config` (typed configs and presets; every assumption is a field)
 :mod:`.slices` (global view, slice grid, stitching), :mod:`.backbone` (CLIP taps),
 :mod:`.adapter` (Multi-Res Adapter), :mod:`.decoder` (masked-attention query decoder),
 :mod:`.points`, :mod:`.matcher`, :mod:`.criterion` (Mask2Former's matching and losses),
-:mod:`.model` (the ``nn.Module``, semantic inference), :mod:`.text` (class embeddings),
+:mod:`.model` (the ``nn.Module``, semantic inference),
 :mod:`.factory` (building, checkpoints), :mod:`.predictor` (the ``Segmenter``), :mod:`.task`
 (the training task).
 """
