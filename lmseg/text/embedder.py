@@ -37,6 +37,7 @@ from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import TextEncoder, encode_vocabulary, ensemble_embeddings
 from lmseg.text.prompts import ClassPrompts, PromptSpec, build_prompts, encode_prompts, group_sentences, \
     sentence_ensembles
+from lmseg.text.sentences import fill
 from lmseg.text.table import AttributeTable, TableInput, open_attribute_table, table_sha256
 from lmseg.vocab import Vocabulary
 
@@ -236,7 +237,7 @@ class TextEmbedder:
             from lmseg.text.templates import IMAGENET_TEMPLATES
 
             return IMAGENET_TEMPLATES
-        return tuple(partial(str.format, t) for t in self.spec.templates)
+        return tuple(partial(fill, t) for t in self.spec.templates)
 
     def _queries_id(self, queries: Sequence[str]) -> str:
         tag = "imagenet80" if self.spec.imagenet_templates else list(self.spec.templates)

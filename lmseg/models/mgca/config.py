@@ -171,7 +171,7 @@ class InferenceConfig:
         slic_compactness: SLIC compactness (colour vs space; 10 is scikit-image's default
             for RGB in Lab).
         prompt_templates: use CLIP's 80 ImageNet templates for class names (the family's
-            zero-shot protocol) instead of the single "a photo of a {}.".
+            zero-shot protocol) instead of the single "a photo of {a} {}." (with the article of the name).
         max_pixels: refuse larger images (decode bombs; downscale first).
         class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
             ``"tcl/pc59"``, the names TCL evaluates with): when the vocabulary is that list's
