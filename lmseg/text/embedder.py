@@ -41,7 +41,7 @@ from lmseg.text.sentences import fill
 from lmseg.text.table import AttributeTable, TableInput, open_attribute_table, table_sha256
 from lmseg.vocab import Vocabulary
 
-__all__ = ["ClassEmbeddings", "Combination", "Synonyms", "TextEmbedder"]
+__all__ = ["AttributeTableOption", "ClassEmbeddings", "Combination", "Synonyms", "TextEmbedder"]
 
 #: How a row's attribute sentences join its template ensemble:
 #:
@@ -254,3 +254,20 @@ class TextEmbedder:
         if self._weights_id is None:
             self._weights_id = clip_text_fingerprint(self.encoder.model)
         return self._weights_id
+
+
+class AttributeTableOption:
+    """For predictors that hold their :class:`TextEmbedder` as ``self.text``: the
+    ``attribute_table`` of every method (read it; set it to use another table, as the web page
+    does for one request)."""
+
+    text: TextEmbedder
+
+    @property
+    def attribute_table(self) -> AttributeTable | None:
+        """The attribute table of the prompts (None: the method's own prompts alone)."""
+        return self.text.attribute_table
+
+    @attribute_table.setter
+    def attribute_table(self, table: TableInput) -> None:
+        self.text.attribute_table = table

@@ -26,6 +26,7 @@ from lmseg.models.lmseg.model import LMSegHead, LMSegModel, segmentation_loss
 from lmseg.models.lmseg.predictor import LMSegPredictor
 from lmseg.models.lmseg.task import TRAIN_TASKS, LMSegTask
 from lmseg.models.presets import catseg_inference
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = [
     "LMSEG_CONFIGS",
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 Weights = str | os.PathLike[str] | None
-Table = str | os.PathLike[str] | Mapping[int, object] | None
 Inference = InferenceConfig | Mapping[str, Any] | None
 
 _WHERE = "LMSeg inference config"
@@ -63,10 +63,11 @@ def _inference(base: InferenceConfig, inference: Inference, benchmark: str | Non
 
 def _trained(
     name: str, checkpoint: Weights, clip: Weights, sam: Weights, device: str | torch.device,
-    attribute_table: Table, inference: Inference, benchmark: str | None,
+    attribute_table: TableInput, inference: Inference, benchmark: str | None,
 ) -> LMSegPredictor:
     inference = _inference(InferenceConfig(), inference, benchmark)  # bad settings fail before any model loads
     inference.check_window(get_config(name).input_size)
+    attribute_table = open_attribute_table(attribute_table)
     if checkpoint is None:
         cfg = get_config(name)
         raise LmsegError(
@@ -82,7 +83,7 @@ def _trained(
 
 def lmseg_vitb16(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
+    attribute_table: TableInput = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-B/16 (384 input) and SAM ViT-B.
 
@@ -102,7 +103,7 @@ def lmseg_vitb16(
 
 def lmseg_vitl14(
     *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
+    attribute_table: TableInput = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """LMSeg with CLIP ViT-L/14 at 336 and SAM ViT-B (arguments as :func:`lmseg_vitb16`)."""
     return _trained("lmseg_vitl14", checkpoint, clip, sam, device, attribute_table, inference, benchmark)
@@ -110,7 +111,7 @@ def lmseg_vitl14(
 
 def lmseg_tiny(
     *, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-    attribute_table: Table = None, inference: Inference = None, benchmark: str | None = None,
+    attribute_table: TableInput = None, inference: Inference = None, benchmark: str | None = None,
 ) -> LMSegPredictor:
     """A tiny LMSeg (``lmseg-tiny-ViT`` CLIP, tiny SAM, 64-px windows) for tests and pipeline tests.
 
@@ -119,6 +120,7 @@ def lmseg_tiny(
     short side 96, windows of 64 with overlap 1/3 plus the global view.
     """
     inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
+    attribute_table = open_attribute_table(attribute_table)
     model = loaded_or_seeded(checkpoint, seed, lambda: load_model(checkpoint, expected="lmseg_tiny", device=device),
                              lambda: build_model(get_config("lmseg_tiny"), device=device))
     return LMSegPredictor(model, inference=inference, attribute_table=attribute_table)

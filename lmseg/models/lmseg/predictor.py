@@ -40,12 +40,12 @@ from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
 from lmseg.models.presets import CATSEG_PRECISION, class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache
-from lmseg.text.embedder import ClassEmbeddings, TextEmbedder
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
-from lmseg.text.table import AttributeTable, TableInput
+from lmseg.text.table import TableInput
 
 
-class LMSegPredictor:
+class LMSegPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`LMSegModel`.
 
     Args:
@@ -78,15 +78,6 @@ class LMSegPredictor:
     @property
     def device(self) -> torch.device:
         return next(self.model.head.parameters()).device
-
-    @property
-    def attribute_table(self) -> AttributeTable | None:
-        """The attribute table of the prompts (None: templates only); settable."""
-        return self.text.attribute_table
-
-    @attribute_table.setter
-    def attribute_table(self, table: TableInput) -> None:
-        self.text.attribute_table = table
 
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output, for reports: model config, inference

@@ -5,7 +5,8 @@ Protocol (all fields of :class:`~lmseg.models.mgca.config.InferenceConfig`):
 1. keep-ratio resize so the short side is ``short_side`` (long side capped), both sides
    rounded to multiples of the patch size; one forward pass of the whole image;
 2. per-patch class scores: softmax over the vocabulary of ``cos(patch, class) / temperature``
-   (class embeddings: template ensembles of every name of the class, from
+   (class embeddings: template ensembles of every name of the class, blended with the
+   class's attribute sentences when a table is given, from
    :class:`lmseg.text.embedder.TextEmbedder`, cached on disk and memoised);
 3. bilinear upsampling of the scores to the input image's size;
 4. the prediction unit (:mod:`.units`): ``pixel``, ``region`` (SLIC superpixels or the model's
@@ -29,11 +30,12 @@ from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
 from lmseg.models.presets import published_queries
 from lmseg.text.cache import EmbeddingCache
-from lmseg.text.embedder import ClassEmbeddings, TextEmbedder
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class MGCAPredictor:
+class MGCAPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`MGCAModel`.
 
     Args:
@@ -41,23 +43,29 @@ class MGCAPredictor:
         inference: the test protocol.
         cache: the text-embedding cache (default: under ``lmseg.paths.cache_dir()``); None
             disables it.
+        attribute_table: a stage-1 attribute table of the vocabulary's classes (:mod:`lmseg.text.table`):
+            each class's template ensemble is blended with its attribute sentences
+            (``inference.attribute_weight``); None: templates only.
     """
 
     def __init__(self, model: MGCAModel, *, inference: InferenceConfig | None = None,
-                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
         self.text = TextEmbedder(model.clip, spec=PromptSpec(imagenet_templates=self.inference.prompt_templates),
-                                 combination="blend", cache=cache)
+                                 combination="blend", attribute_weight=self.inference.attribute_weight,
+                                 attribute_table=attribute_table, cache=cache)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def settings(self) -> dict[str, Any]:
-        """Everything that decides the output, for reports: model config, protocol, prompts."""
+        """Everything that decides the output, for reports: model config, protocol, prompts,
+        attribute table."""
+        table = self.attribute_table
         return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
-                "prompts": asdict(self.text.spec)}
+                "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source}
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
         """The class embeddings of ``vocabulary`` (``embeddings``: ``(N, 1, D)``) on the model's

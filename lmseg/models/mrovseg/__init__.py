@@ -29,6 +29,7 @@ from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.predictor import MROVSegPredictor
 from lmseg.models.mrovseg.task import MROVSegTask, build_task
 from lmseg.models.presets import catseg_inference
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = [
     "MROVSEG_CONFIGS", "SEGMENTERS", "TRAIN_TASKS", "InferenceConfig", "LossConfig", "MROVSegConfig", "MROVSegModel",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 Weights = str | os.PathLike[str] | None
-Table = str | os.PathLike[str] | Mapping[int, object] | None
 Inference = InferenceConfig | Mapping[str, Any] | None
 
 _WHERE = "MROVSeg inference config"
@@ -49,9 +49,10 @@ def _inference(base: InferenceConfig, inference: Inference, benchmark: str | Non
     return layered_settings(base, preset, inference, preset_where=f"CAT-Seg preset {benchmark}", where=_WHERE)
 
 
-def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribute_table: Table,
+def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribute_table: TableInput,
              inference: Inference, benchmark: str | None) -> MROVSegPredictor:
     inference = _inference(InferenceConfig(), inference, benchmark)  # bad options fail before loading
+    attribute_table = open_attribute_table(attribute_table)
     if checkpoint is None:
         raise LmsegError(f"{name} needs a trained MROVSeg checkpoint: pass checkpoint=PATH (train one with "
                          f"`python -m pipelines.train --config configs/{name}_cocostuff.yaml`, which starts from "
@@ -60,7 +61,7 @@ def _trained(name: str, checkpoint: Weights, device: str | torch.device, attribu
     return MROVSegPredictor(model, inference=inference, attribute_table=attribute_table)
 
 
-def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
+def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: TableInput = None,
                    inference: Inference = None, benchmark: str | None = None) -> MROVSegPredictor:
     """MROVSeg with CLIP ViT-B/16 (224 slices + global view).
 
@@ -75,14 +76,14 @@ def mrovseg_vitb16(*, checkpoint: Weights = None, device: str | torch.device = "
     return _trained("mrovseg_vitb16", checkpoint, device, attribute_table, inference, benchmark)
 
 
-def mrovseg_vitl14(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: Table = None,
+def mrovseg_vitl14(*, checkpoint: Weights = None, device: str | torch.device = "cpu", attribute_table: TableInput = None,
                    inference: Inference = None, benchmark: str | None = None) -> MROVSegPredictor:
     """MROVSeg with CLIP ViT-L/14 at 336 (the paper's scale; arguments as :func:`mrovseg_vitb16`)."""
     return _trained("mrovseg_vitl14", checkpoint, device, attribute_table, inference, benchmark)
 
 
 def mrovseg_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | torch.device = "cpu",
-                 attribute_table: Table = None, inference: Inference = None,
+                 attribute_table: TableInput = None, inference: Inference = None,
                  benchmark: str | None = None) -> MROVSegPredictor:
     """A tiny MROVSeg (``lmseg-tiny-ViT`` CLIP, 64-px slices) for tests and demos.
 
@@ -90,6 +91,7 @@ def mrovseg_tiny(*, checkpoint: Weights = None, seed: int = 0, device: str | tor
     Default protocol: short side 96.
     """
     inference = _inference(InferenceConfig(short_side=96), inference, benchmark)
+    attribute_table = open_attribute_table(attribute_table)
     model = loaded_or_seeded(checkpoint, seed, lambda: load_model(checkpoint, expected="mrovseg_tiny", device=device),
                              lambda: build_model(get_config("mrovseg_tiny"), device=device))
     return MROVSegPredictor(model, inference=inference, attribute_table=attribute_table)

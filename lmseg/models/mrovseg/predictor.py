@@ -32,12 +32,12 @@ from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.presets import published_queries
 from lmseg.text.cache import EmbeddingCache
-from lmseg.text.embedder import ClassEmbeddings, TextEmbedder
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
-from lmseg.text.table import AttributeTable, TableInput
+from lmseg.text.table import TableInput
 
 
-class MROVSegPredictor:
+class MROVSegPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`MROVSegModel`.
 
     Args:
@@ -61,15 +61,6 @@ class MROVSegPredictor:
     @property
     def device(self) -> torch.device:
         return next(self.model.decoder.parameters()).device
-
-    @property
-    def attribute_table(self) -> AttributeTable | None:
-        """The attribute table of the prompts (None: templates only); settable."""
-        return self.text.attribute_table
-
-    @attribute_table.setter
-    def attribute_table(self, table: TableInput) -> None:
-        self.text.attribute_table = table
 
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output: model config, inference protocol, prompts, table."""

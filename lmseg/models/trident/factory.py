@@ -26,6 +26,7 @@ from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import TridentModel
 from lmseg.models.trident.predictor import TridentSegmenter
 from lmseg.models.trident.presets import preset
+from lmseg.text.table import TableInput, open_attribute_table
 
 WeightSpec = str | os.PathLike[str] | None
 
@@ -71,6 +72,7 @@ def _build(
     half: bool | None,
     clip_quick_gelu: bool | None,
     download: bool | None,
+    attribute_table: TableInput,
 ) -> TridentSegmenter:
     from lmseg.backbones.clip_factory import create_dense_clip
     from lmseg.backbones.dino import create_dense_dino
@@ -78,6 +80,7 @@ def _build(
 
     model_name, tag, file_quick = VARIANTS[variant]
     cfg = _config(config, benchmark, TridentConfig())
+    table = open_attribute_table(attribute_table)  # a bad table fails before any weights load
     dev = torch.device(device) if device is not None else _default_device()
     use_half = (dev.type == "cuda") if half is None else half
     missing = [
@@ -106,10 +109,11 @@ def _build(
             problems.append(f"{name}: {exc}")
     if problems:
         raise LmsegError(f"{variant}: could not load its weights:\n  " + "\n  ".join(problems))
-    return _assemble(parts["clip"], parts["dino"], parts["sam"], cfg, dev, use_half)
+    return _assemble(parts["clip"], parts["dino"], parts["sam"], cfg, dev, use_half, table)
 
 
-def _assemble(clip, dino, sam, cfg: TridentConfig, device: torch.device, half: bool) -> TridentSegmenter:
+def _assemble(clip, dino, sam, cfg: TridentConfig, device: torch.device, half: bool,
+              attribute_table: TableInput) -> TridentSegmenter:
     """Move to ``device``; in half precision the encoders go fp16, SAM's prompt side stays fp32."""
     clip, dino, sam = clip.to(device), dino.to(device), sam.to(device)
     if half:
@@ -119,7 +123,7 @@ def _assemble(clip, dino, sam, cfg: TridentConfig, device: torch.device, half: b
         dino.half()
         sam.sam.image_encoder.half()
     model = TridentModel(clip, dino, sam, cfg).eval()
-    return TridentSegmenter(model, device=device)
+    return TridentSegmenter(model, device=device, attribute_table=attribute_table)
 
 
 def create_trident(
@@ -134,6 +138,7 @@ def create_trident(
     half: bool | None = None,
     clip_quick_gelu: bool | None = None,
     download: bool | None = None,
+    attribute_table: TableInput = None,
 ) -> TridentSegmenter:
     """Trident with OpenAI CLIP ViT-B/16, DINO ViT-B/16 and SAM (ViT-B by default).
 
@@ -151,14 +156,16 @@ def create_trident(
         half: fp16 encoders (default: on CUDA only, as the public runs).
         clip_quick_gelu: the activation of a CLIP checkpoint file (default True for ViT-B/16).
         download: allow downloads of known files (None: unless ``LMSEG_OFFLINE``).
+        attribute_table: a stage-1 attribute table (Parquet file or rows) of the vocabulary to
+            segment: its sentences are blended into the queries (``config.attribute_weight``).
 
     Raises:
         LmsegError: weights not given, not found, not downloadable or not fitting (one error
-            naming every problem), or a bad preset.
+            naming every problem), a bad preset, or an unreadable attribute table.
     """
     return _build(
         "trident_vitb16", clip=clip, dino=dino, sam=sam, sam_model=sam_model, config=config, benchmark=benchmark,
-        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download,
+        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download, attribute_table=attribute_table,
     )
 
 
@@ -174,6 +181,7 @@ def create_trident_vith14(
     half: bool | None = None,
     clip_quick_gelu: bool | None = None,
     download: bool | None = None,
+    attribute_table: TableInput = None,
 ) -> TridentSegmenter:
     """Trident with OpenCLIP ViT-H/14 (``clip="laion2b_s32b_b79k"`` or a file); otherwise as :func:`create_trident`.
 
@@ -181,7 +189,7 @@ def create_trident_vith14(
     """
     return _build(
         "trident_vith14", clip=clip, dino=dino, sam=sam, sam_model=sam_model, config=config, benchmark=benchmark,
-        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download,
+        device=device, half=half, clip_quick_gelu=clip_quick_gelu, download=download, attribute_table=attribute_table,
     )
 
 
@@ -194,6 +202,7 @@ def create_trident_tiny(
     config: ConfigSpec = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    attribute_table: TableInput = None,
 ) -> TridentSegmenter:
     """Trident on tiny RANDOM backbones, for tests and plumbing demos. Its outputs are meaningless.
 
@@ -201,7 +210,8 @@ def create_trident_tiny(
     width-32 timm ViT with patch 16, SAM a 256-pixel 2-block encoder with a width-32 prompt side;
     all weights random from ``seed`` (the same seed gives the same model). Every step of the
     real method runs; only the sizes differ (default :data:`TINY_CONFIG`: short side 96,
-    64-pixel windows with stride 32; a ``config`` mapping replaces fields of it).
+    64-pixel windows with stride 32; a ``config`` mapping replaces fields of it). ``attribute_table``:
+    as for :func:`create_trident`.
     """
     import timm
 
@@ -211,6 +221,7 @@ def create_trident_tiny(
     from lmseg.backbones.sam_tiny import build_tiny_sam
 
     cfg = _config(config, None, TINY_CONFIG)
+    table = open_attribute_table(attribute_table)
     torch.manual_seed(seed)
     clip = create_dense_clip("lmseg-tiny-ViT", pretrained=None, interpolation_offset=0.1)
     vit = timm.create_model(
@@ -220,4 +231,4 @@ def create_trident_tiny(
     dino = DenseDINO(vit, interpolation_offset=0.1).eval()
     sam = SamEncoder(build_tiny_sam(256, window_size=4, neck_channels=32, decoder_heads=2, iou_hidden=16,
                                     random_positions=True)).eval()
-    return _assemble(clip, dino, sam, cfg, torch.device(device), False)
+    return _assemble(clip, dino, sam, cfg, torch.device(device), False, table)

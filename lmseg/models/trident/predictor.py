@@ -12,7 +12,9 @@
   over each class's queries -> background threshold -> optional SAM refinement.
 
 Text embeddings (one row per query, :class:`lmseg.text.embedder.TextEmbedder`) are memoised
-per vocabulary and query names and stored in the shared embedding cache. With
+per vocabulary and query names and stored in the shared embedding cache; with an attribute
+table, each query's template ensemble is blended with its class's attribute sentences
+(``TridentConfig.attribute_weight``). With
 ``config.class_list`` (set by every benchmark preset) the benchmark's own vocabulary is queried
 with the published class file's names; any other vocabulary with its own names.
 """
@@ -38,24 +40,30 @@ from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resi
 from lmseg.models.trident.presets import PUBLISHED_PRECISION
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache
-from lmseg.text.embedder import ClassEmbeddings, TextEmbedder
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class TridentSegmenter:
+class TridentSegmenter(AttributeTableOption):
     """Training-free open-vocabulary segmentation with CLIP, DINO and SAM.
 
     Args:
         model: the backbones and constants (its ``config`` is used).
         device: where inputs go (the model must already be there).
+        cache: the text-embedding cache; None disables it.
+        attribute_table: a stage-1 attribute table of the vocabulary's classes (:mod:`lmseg.text.table`):
+            each query's template ensemble is blended with its class's attribute sentences
+            (``config.attribute_weight``); None: the published queries alone.
     """
 
     def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu",
-                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None) -> None:
         self.model = model.eval()
         self.device = torch.device(device)
         self.text = TextEmbedder(model.clip, spec=PromptSpec(imagenet_templates=True), combination="blend",
-                                 synonyms="separate", cache=cache)
+                                 attribute_weight=model.config.attribute_weight, synonyms="separate",
+                                 attribute_table=attribute_table, cache=cache)
 
     @property
     def config(self) -> TridentConfig:
@@ -64,8 +72,10 @@ class TridentSegmenter:
 
     def settings(self) -> dict[str, object]:
         """What decides the output, for reports: every field of :class:`TridentConfig` (resize,
-        window / stride, background threshold and names, refinement, ...)."""
-        return asdict(self.config)
+        window / stride, background threshold and names, refinement, attribute weight, ...)
+        and the attribute table."""
+        table = self.attribute_table
+        return {**asdict(self.config), "attribute_table": None if table is None else table.source}
 
     # ---- text ----------------------------------------------------------------------------
 
@@ -114,6 +124,8 @@ class TridentSegmenter:
                 "num_queries": len(text.queries),
                 "sha256": hashlib.sha256(queries.encode()).hexdigest(),
                 "templates": "open_clip OPENAI_IMAGENET_TEMPLATES (80), mean of normalised embeddings",
+                "attribute_table_sha256": text.table_sha256,
+                "embeddings_sha256": text.prompts_sha256,
             },
             "resize": {
                 "library": RESIZE_LIBRARY,
