@@ -25,6 +25,7 @@ from lmseg.evaluation.state import EvaluationState  # noqa: E402
 from lmseg.evaluation.steps import SampleFailure  # noqa: E402
 from pipelines.evaluate import main as evaluate_main  # noqa: E402
 from pipelines.segment import main as segment_main  # noqa: E402
+from tests.attribute_tables import write_attribute_table  # noqa: E402
 from tests.data.samples import ADE150, build_ade150  # noqa: E402
 from tests.distributed.fault_models import FaultOnce  # noqa: E402
 
@@ -126,6 +127,31 @@ def test_segment_on_ray_writes_the_local_files(ray_address, tmp_path) -> None:
     local = {p.relative_to(tmp_path / "local"): p.read_bytes() for p in (tmp_path / "local").rglob("*") if p.is_file()}
     remote = {p.relative_to(tmp_path / "ray"): p.read_bytes() for p in (tmp_path / "ray").rglob("*") if p.is_file()}
     assert len(local) == 2 + 2 * 3  # classes.txt, protocol.json, a label map and an overlay per image
+    assert remote == local
+
+
+@pytest.mark.parametrize("name", ["trident_tiny", "mgca_tiny"])
+def test_the_attribute_table_reaches_the_workers(name, ray_address, ade_root, tmp_path, monkeypatch) -> None:
+    """--attributes with a relative path: the workers (other folders) get the same table as a local run."""
+    write_attribute_table(tmp_path / "t.parquet", {0: "wall", 2: "sky"})
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", name, "--dataset", "ade150", "--data-root", str(ade_root), "--limit", "1",
+              "--attributes", "t.parquet"]
+    assert evaluate_main([*common, "--output", str(tmp_path / "local"), "--workers", "0"]) == 0
+    assert evaluate_main([*common, "--output", str(tmp_path / "ray"), *ray_args(ray_address, "--ray-workers", "1",
+                                                                                "--ray-cpus-per-worker", "0.5")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "ray" / "confusion.npy"),
+                                  np.load(tmp_path / "local" / "confusion.npy"))
+    report = without_run(tmp_path / "ray")
+    assert report == without_run(tmp_path / "local")
+    assert report["settings"]["model_options"]["attribute_table"] == str(tmp_path / "t.parquet")
+    classes = ["--model", name, "--classes", "wall,floor,sky", str(ADE150 / "images"), "--attributes", "t.parquet"]
+    assert segment_main([*classes, "--output", str(tmp_path / "s-local"), "--workers", "0"]) == 0
+    assert segment_main([*classes, "--output", str(tmp_path / "s-ray"),
+                         *ray_args(ray_address, "--ray-workers", "1", "--ray-cpus-per-worker", "0.5")]) == 0
+    local = {p.relative_to(tmp_path / "s-local"): p.read_bytes() for p in (tmp_path / "s-local").rglob("*")
+             if p.is_file()}
+    remote = {p.relative_to(tmp_path / "s-ray"): p.read_bytes() for p in (tmp_path / "s-ray").rglob("*") if p.is_file()}
     assert remote == local
 
 

@@ -5,7 +5,6 @@ independent computation."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +12,13 @@ import pytest
 
 import lmseg
 from lmseg.errors import LmsegError
+from tests.attribute_tables import write_attribute_table
 
 pytest.importorskip("open_clip", reason="needs the vision environment (open_clip)")
 
 METHODS = ("lmseg_tiny", "mrovseg_tiny", "mgca_tiny", "trident_tiny")
 VOCAB = ["cat", "grass", "sky"]
 ADE = Path(__file__).resolve().parents[1] / "fixtures" / "samples" / "ade150_sceneparsing_val3" / "images"
-
-
-def write_rows(path: Path, rows: list[tuple[int, str, tuple[str, ...]]]) -> Path:
-    from lmseg.attributes.store import AttributeRow, rows_to_table, write_table
-
-    write_table(rows_to_table([
-        AttributeRow("pets", i, name, colour, ("round",), ("fur",), "m", "0" * 64,
-                     datetime(2026, 1, 1, tzinfo=timezone.utc), "{}") for i, name, colour in rows
-    ]), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +35,8 @@ def _isolated_cache(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_takes_a_table(name: str, image: np.ndarray, tmp_path: Path) -> None:
-    table = write_rows(tmp_path / "t.parquet", [(0, "cat", ("orange", "black"))])
-    empty = write_rows(tmp_path / "empty.parquet", [])
+    table = write_attribute_table(tmp_path / "t.parquet", {0: "cat"})
+    empty = write_attribute_table(tmp_path / "empty.parquet", {})
     plain = lmseg.create_segmenter(name)
     base = plain.logits(image, VOCAB)
     enriched = lmseg.create_segmenter(name, attribute_table=table)
@@ -77,7 +67,7 @@ def test_blend_of_trident_and_mgca_equals_an_independent_computation(name, weigh
     import torch
     import torch.nn.functional as F
 
-    table = write_rows(tmp_path / "t.parquet", [(0, "cat", ("orange",))])
+    table = write_attribute_table(tmp_path / "t.parquet", {0: "cat"}, colour=("orange",))
     seg = lmseg.create_segmenter(name, attribute_table=table)
     clip = seg.model.clip
 
@@ -98,7 +88,7 @@ def test_blend_of_trident_and_mgca_equals_an_independent_computation(name, weigh
 
 
 def test_trident_records_the_table(tmp_path: Path) -> None:
-    table = write_rows(tmp_path / "t.parquet", [(0, "cat", ("orange",))])
+    table = write_attribute_table(tmp_path / "t.parquet", {0: "cat"}, colour=("orange",))
     with_table = lmseg.create_segmenter("trident_tiny", attribute_table=table).protocol(VOCAB)["queries"]
     without = lmseg.create_segmenter("trident_tiny").protocol(VOCAB)["queries"]
     assert with_table["attribute_table_sha256"] != without["attribute_table_sha256"]
