@@ -43,7 +43,7 @@ from lmseg.attributes.store import check_writable, read_table
 from lmseg.errors import LmsegError
 from lmseg.io.shards import shard_from_args, shard_range
 from lmseg.paths import attribute_table_path, cache_dir, default_llm_path, shard_part_path
-from lmseg.vocab import Vocabulary, builtin_vocabularies
+from lmseg.vocab import Vocabulary, builtin_vocabularies, natural_name
 from pipelines.cli import run_command, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 
@@ -202,7 +202,8 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
                 print(f"[{message['role']}]\n{message['content']}")
         else:
             for question in job.scoring.questions:
-                print(f"[{question.group}] {question.prefix.format(name=entry.name)} <{question.lexicon} word>")
+                name = natural_name(entry.name)  # what the model reads (lmseg.vocab.natural)
+                print(f"[{question.group}] {question.prefix.format(name=name)} <{question.lexicon} word>")
 
 
 def print_summary(report: GenerationReport, max_attempts: int) -> None:

@@ -33,7 +33,7 @@ from lmseg.attributes.prompt import ChatMessages, PromptTemplate
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
-from lmseg.vocab import Vocabulary
+from lmseg.vocab import Vocabulary, natural_entry
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,10 @@ class GenerationJob:
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
     def conversation(self, class_index: int) -> ChatMessages:
-        """The chat messages for one class."""
+        """The chat messages for one class (its natural names, :func:`lmseg.vocab.natural_entry`)."""
         return self.template.render(
-            self.vocabulary.classes[class_index], dataset=self.vocabulary.name, max_items=self.limits.max_items
+            natural_entry(self.vocabulary.classes[class_index]), dataset=self.vocabulary.name,
+            max_items=self.limits.max_items,
         )
 
 
@@ -252,7 +253,7 @@ def _score_chunk(
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
     """Score one chunk with the scored method; every class gets a row (nothing fails)."""
     assert job.scoring is not None
-    entries = [job.vocabulary.classes[i] for i in indices]
+    entries = [natural_entry(job.vocabulary.classes[i]) for i in indices]
     answers = job.scoring.answer(backend, entries, job.limits)  # type: ignore[arg-type]
     return [_row(job, backend.model_name, i, a) for i, a in zip(indices, answers, strict=True)], {}
 
@@ -263,7 +264,7 @@ def answer_row(job: GenerationJob, index: int, answer: str, model_name: str) -> 
     Raises:
         InvalidAnswer: the answer is malformed (the caller retries the class).
     """
-    attributes = parse_answer(answer, job.vocabulary.classes[index].names, job.limits)
+    attributes = parse_answer(answer, natural_entry(job.vocabulary.classes[index]).names, job.limits)
     return _row(job, model_name, index, attributes)
 
 

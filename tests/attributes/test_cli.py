@@ -94,11 +94,13 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
     assert code == 0
     assert out.count("\n## class ") == 21
-    assert "## class 0: background" in out and "[colour] The colour of the tvmonitor is <colour word>" in out
+    assert "## class 0: background" in out and "## class 20: tvmonitor" in out  # the vocabulary's name
+    assert "[colour] The colour of the tv monitor is <colour word>" in out  # the natural name, for the LLM
     assert "# method scored" in out
     assert not cache.exists()
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")
-    assert code == 0 and 'Describe what a "tvmonitor" looks like' in out
+    assert code == 0 and 'Describe what a typical "tv monitor" looks like' in out
+    assert 'a typical "aeroplane"' in out
     assert "# template prompts/attributes.j2 (sha256 " in out
     assert not cache.exists()
 
