@@ -66,15 +66,24 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    from lmseg.web.limits import WebLimits
+def web_limits(args: argparse.Namespace):
+    """The page's :class:`~lmseg.web.limits.WebLimits` from the command's units (MB, millions of pixels).
 
-    limits = WebLimits(
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_pixels=int(args.max_megapixels * 1_000_000),
-        max_classes=args.max_classes,
-        time_limit_s=args.time_limit,
-    )
+    Raises:
+        LmsegError: a limit that is not a finite number above 0 (the page would refuse every request).
+    """
+    from lmseg.web.limits import WebLimits, check_positive
+
+    for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-megapixels", args.max_megapixels),
+                        ("--max-classes", args.max_classes), ("--time-limit", args.time_limit)):
+        check_positive(flag, value)
+    return WebLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                     max_pixels=int(args.max_megapixels * 1_000_000), max_classes=args.max_classes,
+                     time_limit_s=args.time_limit)
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = web_limits(args)
     options = parse_options(args)
     check_attribute_table(options)
     name = args.model or DEFAULT_MODEL

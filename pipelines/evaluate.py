@@ -101,6 +101,13 @@ def open_folder(args: argparse.Namespace):
     )
 
 
+def run_settings(segmenter, *, settings: dict[str, object], vocabulary, options: dict[str, object]) -> dict:
+    """The settings that identify an evaluation: ``settings`` and the segmenter's protocol record."""
+    from lmseg.inference.protocol import protocol_record
+
+    return {**settings, "protocol": protocol_record(segmenter, vocabulary, options=options)}
+
+
 def default_output(model: str, dataset: str, limit: int | None) -> Path:
     from lmseg.paths import cache_dir, model_slug
 
@@ -114,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
     from lmseg.evaluation.report import write_report
     from lmseg.evaluation.runner import evaluate_dataset
     from lmseg.evaluation.shards import state_path_for
-    from lmseg.inference.protocol import protocol_record
 
     for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--data-root", args.data_root)):
         if value is None:
@@ -138,17 +144,18 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or default_output(args.model, dataset.name, args.limit)
     state_path = state_path_for(output, shard)
     make_segmenter = partial(build_segmenter, args.model, options)
-    segmenter = make_segmenter()  # the driver's copy: the protocol record, and the local run
-    identity = {"model": args.model, "model_options": options, "weights": weights_identity(options), "split": split,
-                "protocol": protocol_record(segmenter, dataset.vocabulary, options=options)}
-    common = {"identity": identity, "limit": args.limit, "state_path": state_path, "restart": args.restart,
-              "save_every": args.save_every}
+    identity_of = partial(run_settings, settings={"model": args.model, "model_options": options,
+                                                  "weights": weights_identity(options), "split": split},
+                          vocabulary=dataset.vocabulary, options=options)
+    common = {"limit": args.limit, "state_path": state_path, "restart": args.restart, "save_every": args.save_every}
     if ray_options is None:
-        result = evaluate_dataset(segmenter, dataset, shard=shard, num_workers=args.workers, **common)
-    else:
+        segmenter = make_segmenter()
+        result = evaluate_dataset(segmenter, dataset, identity=identity_of(segmenter), shard=shard,
+                                  num_workers=args.workers, **common)
+    else:  # the driver builds no model: the workers do, and one of them describes it
         from lmseg.distributed.vision import evaluate_dataset_on_ray
 
-        result = evaluate_dataset_on_ray(make_segmenter, dataset, ray_options, segmenter=segmenter, **common)
+        result = evaluate_dataset_on_ray(make_segmenter, dataset, ray_options, identity_of=identity_of, **common)
     speed = result.images_per_second
     throughput = f"{speed:.2f} images/s" if speed else "nothing new to process"
     if shard is not None:

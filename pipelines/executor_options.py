@@ -51,7 +51,8 @@ def ray_options_from_args(args: argparse.Namespace, *, default_batch_size: int) 
     Raises:
         LmsegError: ``--ray-*`` without ``--executor ray``; ``--executor ray`` with shard
             options (Ray spreads the work itself); ``ray-data-llm`` with a backend other than
-            vLLM; a bad value; Ray not installed.
+            vLLM; a bad value (``nan`` included); ``--device cuda`` without GPUs per worker;
+            Ray not installed.
     """
     given = [flag for name, flag in _RAY_FLAGS.items() if getattr(args, name, None) is not None]
     if args.executor == "local":
@@ -72,5 +73,9 @@ def ray_options_from_args(args: argparse.Namespace, *, default_batch_size: int) 
         cpus_per_worker=1.0 if args.ray_cpus_per_worker is None else args.ray_cpus_per_worker,
         batch_size=default_batch_size if args.ray_batch_size is None else args.ray_batch_size,
     )
+    device = getattr(args, "device", None)
+    if device is not None and str(device).startswith("cuda") and options.gpus_per_worker == 0:
+        raise LmsegError(f"--device {device} on Ray needs a GPU reserved for each worker: add --ray-gpus-per-worker 1 "
+                         "(or a fraction, to share a GPU)")
     import_ray_for(options)  # Ray missing: fail now, before any model loads
     return options

@@ -12,6 +12,11 @@ values are JSON when they are valid JSON (``0.5``, ``true``, ``null``, ``[1,2]``
 config.stride=112`` becomes ``config={"stride": 112}``, which the builders apply as
 overrides of their settings dataclass (:func:`lmseg.config_overrides.override_dataclass`:
 unknown fields and wrong types are errors). Later options win.
+
+A device (``--device``, or ``--set device=...``) is checked twice, each time before any model
+loads: its spelling when the options are parsed (``cuda:0`` yes, ``bogus`` no), and whether
+this machine has it when the segmenter is built (:func:`build_segmenter`), which with
+``--executor ray`` happens on the workers, not on the driver.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ if TYPE_CHECKING:
     from lmseg.inference.segmenter import Segmenter
     from lmseg.vocab import Vocabulary
 
-__all__ = ["add_model_arguments", "build_segmenter", "check_attribute_table", "parse_options"]
+__all__ = ["add_model_arguments", "build_segmenter", "check_attribute_table", "check_device_available",
+           "check_device_name", "parse_options"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -62,6 +68,8 @@ def parse_options(args: argparse.Namespace) -> dict[str, object]:
         options["checkpoint"] = str(args.checkpoint)
     if args.device is not None:
         options["device"] = args.device
+    if "device" in options:
+        check_device_name(options["device"])
     if args.attributes is not None:
         if "attribute_table" in options:
             raise LmsegError("give the attribute table once: --attributes TABLE or --set attribute_table=TABLE")
@@ -89,10 +97,43 @@ def check_attribute_table(options: dict[str, object], vocabulary: Vocabulary | N
         opened.rows_for(vocabulary)
 
 
+def check_device_name(device: object) -> None:
+    """Fail unless ``device`` is a device torch can parse (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ...).
+
+    Raises:
+        LmsegError: a misspelt device.
+    """
+    import torch
+
+    try:
+        torch.device(str(device))
+    except (RuntimeError, TypeError):
+        raise LmsegError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps, ...)") from None
+
+
+def check_device_available(device: object) -> None:
+    """Fail unless this machine has ``device`` (a driver, the device index, a torch built for it).
+
+    Raises:
+        LmsegError: the device does not exist here.
+    """
+    import torch
+
+    try:
+        torch.empty(0, device=str(device))
+    except (RuntimeError, AssertionError, NotImplementedError) as exc:  # no driver, index or backend here
+        reason = (str(exc).strip().split(". ")[0].splitlines() or [type(exc).__name__])[0]
+        raise LmsegError(f"--device {device}: this machine has no such device ({reason}); use --device cpu, or run "
+                         "where the device exists") from None
+
+
 def build_segmenter(name: str, options: dict[str, object]) -> Segmenter:
-    """``create_segmenter`` with a clear message for options the builder does not take."""
+    """``create_segmenter`` with a clear message for options the builder does not take, after
+    checking that the device exists here."""
     from lmseg.registry import create_segmenter
 
+    if "device" in options:
+        check_device_available(options["device"])
     try:
         return create_segmenter(name, **options)
     except TypeError as exc:

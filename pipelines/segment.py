@@ -92,12 +92,10 @@ def run(args: argparse.Namespace) -> int:
         from functools import partial
 
         from lmseg.distributed.vision import segment_files_on_ray
-        from lmseg.inference.protocol import protocol_record
 
-        make_segmenter = partial(build_segmenter, args.model, options)
-        record = protocol_record(make_segmenter(), vocabulary, options=options)  # the same protocol.json as locally
+        make_segmenter = partial(build_segmenter, args.model, options)  # built on the workers, never here
         summary = segment_files_on_ray(make_segmenter, args.input, vocabulary, args.output, ray_options,
-                                       record=record, scores=args.scores, on_failure=report)
+                                       model_options=options, scores=args.scores, on_failure=report)
     print(
         f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
         f"{len(summary.failed)} failed; outputs in {args.output}"

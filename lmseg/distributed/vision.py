@@ -5,6 +5,13 @@ handed in batches to an actor pool; each actor builds one segmenter when it star
 the engine's per-sample step on every item (:func:`lmseg.evaluation.steps.evaluate_sample`,
 :func:`lmseg.inference.outputs.segment_image`), decoding in the actor itself.
 
+The driver builds no model: the settings that identify the run (the evaluation's identity,
+``protocol.json``) come from one segmenter built by a task on the cluster, with a worker's
+resources, before the pool starts (:func:`describe_on_worker`). Every segmenter on the
+cluster runs with the driver's torch thread count (:func:`torch.get_num_threads`, what a
+local run on the driver's machine uses), not Ray's default of one thread per reserved CPU:
+float sums are then reduced in the same order as locally, and the results are the local ones.
+
 Evaluation: each actor returns, per image, that image's confusion-matrix update (the non-zero
 entries of its own ``(K, K)`` matrix: exact integer counts). The driver adds each update to
 the run's matrix once per sample id, so a batch that Ray runs again after a worker died is
@@ -25,9 +32,10 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
 from lmseg.data.dataset import SegmentationDataset
 from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
@@ -44,6 +52,7 @@ from lmseg.inference.outputs import (
     segment_one,
     write_run_files,
 )
+from lmseg.inference.protocol import protocol_record
 from lmseg.inference.segmenter import Segmenter
 from lmseg.io.decoding import DecodeFailure, decode_in_workers
 from lmseg.io.progress import progress_bar
@@ -52,6 +61,29 @@ from lmseg.vocab import Vocabulary
 log = logging.getLogger(__name__)
 
 SegmenterFactory = Callable[[], Segmenter]
+T = TypeVar("T")
+
+
+def _build(make_segmenter: SegmenterFactory, threads: int) -> Segmenter:
+    """A segmenter on a worker, computing with ``threads`` torch threads (the driver's count)."""
+    torch.set_num_threads(threads)
+    return make_segmenter()
+
+
+def describe_on_worker(describe: Callable[[Segmenter], T], make_segmenter: SegmenterFactory,
+                       options: RayOptions) -> T:
+    """``describe(segmenter)`` for a segmenter built on the connected cluster, not here.
+
+    Runs as one task with a pool worker's resources (so ``--device cuda`` finds the GPU of a
+    GPU worker, and the driver may be a machine without one); the segmenter is dropped after.
+    """
+    ray = import_ray()
+    task = ray.remote(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker)(_describe)
+    return ray.get(task.remote(describe, make_segmenter, torch.get_num_threads()))
+
+
+def _describe(describe: Callable[[Segmenter], T], make_segmenter: SegmenterFactory, threads: int) -> T:
+    return describe(_build(make_segmenter, threads))
 
 
 # ------------------------------------------------------------------------- actors
@@ -60,8 +92,8 @@ SegmenterFactory = Callable[[], Segmenter]
 class _EvaluateActor:
     """Holds one segmenter; a batch of sample indices -> per-sample confusion updates."""
 
-    def __init__(self, make_segmenter: SegmenterFactory, dataset: SegmentationDataset) -> None:
-        self.segmenter = make_segmenter()
+    def __init__(self, make_segmenter: SegmenterFactory, threads: int, dataset: SegmentationDataset) -> None:
+        self.segmenter = _build(make_segmenter, threads)
         self.dataset = dataset
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
@@ -89,9 +121,9 @@ class _SegmentActor:
     """Holds one segmenter; a batch of images -> their output files written, or their failures."""
 
     def __init__(
-        self, make_segmenter: SegmenterFactory, vocabulary: Vocabulary, output_dir: Path, scores: bool
+        self, make_segmenter: SegmenterFactory, threads: int, vocabulary: Vocabulary, output_dir: Path, scores: bool
     ) -> None:
-        self.segmenter = make_segmenter()
+        self.segmenter = _build(make_segmenter, threads)
         self.vocabulary, self.output_dir, self.scores = vocabulary, output_dir, scores
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
@@ -108,11 +140,16 @@ class _SegmentActor:
         return out
 
 
-def _pool(dataset: Any, actor: type, constructor: Mapping[str, Any], options: RayOptions) -> Any:
-    """``dataset`` mapped by an actor pool of ``options.workers`` actors, batches of ``batch_size``."""
+def _pool(dataset: Any, actor: type, make_segmenter: SegmenterFactory, constructor: Mapping[str, Any],
+          options: RayOptions) -> Any:
+    """``dataset`` mapped by an actor pool of ``options.workers`` actors, batches of ``batch_size``;
+    each actor gets the segmenter factory, the driver's thread count and ``constructor``."""
+    data = import_ray("ray.data")
     return dataset.map_batches(
-        actor, fn_constructor_kwargs=dict(constructor), batch_size=options.batch_size,
-        concurrency=options.workers, **options.actor_resources(),
+        actor, fn_constructor_kwargs={"make_segmenter": make_segmenter, "threads": torch.get_num_threads(),
+                                      **constructor},
+        batch_size=options.batch_size, compute=data.ActorPoolStrategy(size=options.workers),
+        **options.actor_resources(),
     )
 
 
@@ -130,8 +167,7 @@ def evaluate_dataset_on_ray(
     dataset: SegmentationDataset,
     options: RayOptions,
     *,
-    segmenter: Segmenter,
-    identity: Mapping[str, object] | None = None,
+    identity_of: Callable[[Segmenter], Mapping[str, object]] | None = None,
     limit: int | None = None,
     state_path: str | Path | None = None,
     restart: bool = False,
@@ -141,18 +177,22 @@ def evaluate_dataset_on_ray(
     """:func:`lmseg.evaluation.runner.evaluate_dataset` on a Ray cluster (same result, state, identity).
 
     Args:
-        make_segmenter: builds the segmenter (picklable; called once in each worker).
-        segmenter: the driver's copy, built by the same factory: its settings identify the run.
+        make_segmenter: builds the segmenter (picklable; called in each worker, never here).
         dataset: the opened split; it is sent to the workers, which must see the same files.
         options: cluster address, workers, resources per worker, images per batch.
-        identity, limit, state_path, restart, save_every, progress: as for ``evaluate_dataset``.
+        identity_of: the extra settings that identify the run (``identity`` of
+            ``evaluate_dataset``: model name, weights, protocol record), computed from a
+            segmenter built on the cluster (picklable).
+        limit, state_path, restart, save_every, progress: as for ``evaluate_dataset``.
 
     Raises:
         SampleFailure: a sample cannot be decoded or evaluated (progress is saved first).
-        LmsegError: the saved state belongs to other settings, or the cluster is unreachable.
+        LmsegError: the saved state belongs to other settings, the cluster is unreachable or
+            too small, or the model cannot be built on a worker.
     """
-    full_identity = run_identity(segmenter, dataset, identity, limit, None)
     with ray_cluster(options):
+        full_identity = describe_on_worker(partial(_identity, dataset=dataset, identity_of=identity_of, limit=limit),
+                                           make_segmenter, options)
         selected = select_indices(len(dataset), limit=limit)
         state = initial_state(state_path, full_identity, dataset.num_classes, restart)
         metric = SegmentationMetric.from_confusion(state.confusion, dataset.ignore_index)
@@ -162,8 +202,8 @@ def evaluate_dataset_on_ray(
                            enabled=progress)
         try:
             if todo:
-                results = _pool(_items([{"index": i} for i in todo], options), _EvaluateActor,
-                                {"make_segmenter": make_segmenter, "dataset": dataset}, options)
+                results = _pool(_items([{"index": i} for i in todo], options), _EvaluateActor, make_segmenter,
+                                {"dataset": dataset}, options)
                 processed = _count_updates(results, metric, state, bar, state_path, save_every)
         finally:
             bar.close()
@@ -175,6 +215,12 @@ def evaluate_dataset_on_ray(
         num_samples=sum(dataset.pairs[i].sample_id in state.done for i in selected), num_selected=len(selected),
         complete=complete, seconds=seconds, processed=processed,
     )
+
+
+def _identity(segmenter: Segmenter, *, dataset: SegmentationDataset,
+              identity_of: Callable[[Segmenter], Mapping[str, object]] | None, limit: int | None) -> dict:
+    """The run's identity, as the local runner records it (computed on a worker)."""
+    return run_identity(segmenter, dataset, identity_of(segmenter) if identity_of else None, limit, None)
 
 
 def _count_updates(results: Any, metric: SegmentationMetric, state: EvaluationState, bar: Any,
@@ -209,27 +255,29 @@ def segment_files_on_ray(
     output_dir: str | Path,
     options: RayOptions,
     *,
-    record: Mapping[str, object],
+    model_options: Mapping[str, object] | None = None,
     scores: bool = False,
     progress: bool | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
 ) -> SegmentSummary:
     """:func:`lmseg.inference.outputs.segment_files` on a Ray cluster (the same output files).
 
-    ``record`` is the run's ``protocol.json`` (:func:`lmseg.inference.protocol.protocol_record`).
-    The workers write into ``output_dir`` themselves: on a multi-machine cluster it must be a
-    folder that every node sees at the same path (a shared file system).
+    ``model_options`` are the builder options of ``make_segmenter`` (for ``protocol.json``, as
+    ``segment_files``'s ``options``). The workers write into ``output_dir`` themselves: on a
+    multi-machine cluster it must be a folder that every node sees at the same path (a shared
+    file system).
     """
     images = find_images(source)
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir).resolve()
     with ray_cluster(options):
+        record = describe_on_worker(partial(protocol_record, vocabulary=vocabulary, options=model_options),
+                                    make_segmenter, options)
         write_run_files(output_dir, vocabulary, record)
         summary, started = SegmentSummary(), time.perf_counter()
         rows = [{"position": k, "path": str(path.resolve()), "stem": stem} for k, (path, stem) in enumerate(images)]
-        constructor = {"make_segmenter": make_segmenter, "vocabulary": vocabulary, "output_dir": output_dir,
-                       "scores": scores}
-        results = _pool(_items(rows, options), _SegmentActor, constructor, options)
+        constructor = {"vocabulary": vocabulary, "output_dir": output_dir, "scores": scores}
+        results = _pool(_items(rows, options), _SegmentActor, make_segmenter, constructor, options)
         finished: dict[int, tuple[list[str], str]] = {}
         with progress_bar(len(images), "segmenting on Ray", enabled=progress) as bar:
             for batch in results.iter_batches(batch_size=None, batch_format="numpy"):

@@ -184,7 +184,8 @@ class TextEmbedder:
             text = encode_vocabulary(self.encoder, vocabulary, self._templates(), replace=queries,
                                      embed=None if self.cache is None else self._cached_queries)
             row_names = [(q,) for q in text.queries]
-            owners, template, template_id = text.query_to_class.tolist(), text.embeddings, self._queries_id(text.queries)
+            owners, template = text.query_to_class.tolist(), text.embeddings
+            template_id = self._queries_id(text.queries)
         else:
             names = [tuple(queries.get(c, e.names)) if queries else e.names for c, e in enumerate(vocabulary.classes)]
             owners, row_names = list(range(len(vocabulary))), names

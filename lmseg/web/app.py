@@ -1,9 +1,11 @@
 """The Gradio page around a :class:`~lmseg.web.service.SegmentService`.
 
 Layout: on the left the input (upload or drop an image, or click a sample; the classes, or a
-built-in vocabulary; an optional attribute table for models that use one; Run); on the right
-the result (overlay, legend, class table, a per-class score heat map, downloads). Every error a
-user can fix appears in the status line above the result; the server keeps serving.
+built-in vocabulary within the page's class limit; an optional attribute table for models
+that use one; Run); on the right the result (overlay, legend of the classes present, class
+table, a per-class score heat map, downloads). Legend and table list classes in one order,
+largest pixel share first. Every error a user can fix appears in the status line above the
+result (cleared when a new request starts); the server keeps serving.
 
 Programs call the hidden ``/segment`` endpoint (see :func:`build_app` and docs/web.md):
 inputs image file, class text, vocabulary name ("" = the class text); outputs the label PNG,
@@ -13,6 +15,7 @@ the overlay PNG and the class table as JSON. Its errors come back as ``gradio.Er
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,8 @@ import gradio as gr
 import numpy as np
 
 from lmseg.errors import LmsegError
-from lmseg.vocab import builtin_vocabularies
 from lmseg.web.limits import read_upload
-from lmseg.web.render import heat_map, shrink
+from lmseg.web.render import by_share, heat_map, shrink
 from lmseg.web.samples import SAMPLES, samples_dir
 from lmseg.web.service import DISPLAY_SIDE, PageResult, SegmentService
 
@@ -36,7 +38,6 @@ CSS = """
                color: #7a4a00; font-weight: 600;}
 .lmseg-legend {list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px 14px;}
 .lmseg-legend-item {display: flex; align-items: center; gap: 6px;}
-.lmseg-legend-item.lmseg-empty {opacity: 0.45;}
 .lmseg-swatch {width: 14px; height: 14px; border-radius: 3px; border: 1px solid rgba(0,0,0,.35); display: inline-block;}
 .lmseg-share {color: #666; font-variant-numeric: tabular-nums;}
 .lmseg-status-error {color: #b00020; font-weight: 600;}
@@ -72,9 +73,10 @@ def _banner(service: SegmentService) -> str:
 
 
 def _table(result: PageResult) -> list[list[Any]]:
+    """Every class, in the legend's order (largest share first; classes with no pixels last)."""
     return [
         [row.name, round(100 * row.share, 2), None if row.mean_score is None else round(row.mean_score, 3)]
-        for row in result.rows
+        for row in by_share(result.rows)
     ]
 
 
@@ -99,23 +101,35 @@ def _on_run(service: SegmentService, path: str | None, classes: str, vocabulary:
         empty = gr.update(choices=[], value=None)
         return _status(str(exc), error=True), None, "", None, empty, None, None, None
     names = list(result.vocabulary.names)
+    ordered = by_share(result.rows)  # the heat-map menu lists classes as the legend and table do
     message = f"{len(names)} classes in {result.seconds:.2f} s"
     return (
         _status(message, error=False),
         result.overlay,
         result.legend,
         _table(result),
-        gr.update(choices=names, value=names[0]),
-        heat_map(result.heat[0]) if len(result.heat) else None,
+        gr.update(choices=[row.name for row in ordered], value=ordered[0].name),
+        heat_map(result.heat[ordered[0].index]) if len(result.heat) else None,
         [str(result.label_path), str(result.overlay_path)],
         {"names": names, "heat": result.heat},
     )
 
 
-def _on_sample(event: gr.SelectData) -> tuple[str, str]:
-    """A click on a sample photograph: it becomes the upload, its class list the classes."""
-    sample = SAMPLES[event.index]
-    return str(samples_dir() / sample.file), sample.classes
+def _busy_js() -> str:
+    """JavaScript showing the status line of a running request at once, in the browser (an
+    earlier error must not stand while the request waits for the server)."""
+    return f"() => {json.dumps(_status('segmenting ...', error=False))}"
+
+
+def _on_sample(event: gr.SelectData) -> tuple[Any, Any, Any, str]:
+    """A click on a sample photograph: it becomes the upload, its class list the classes (and
+    the vocabulary goes back to the typed classes). A crafted event with another index is
+    answered in the status line."""
+    index = event.index
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(SAMPLES):
+        return gr.update(), gr.update(), gr.update(), _status(f"there is no sample {index!r}", error=True)
+    sample = SAMPLES[index]
+    return str(samples_dir() / sample.file), sample.classes, TYPED, gr.update()
 
 
 def _on_heat_class(state: dict | None, name: str | None) -> np.ndarray | None:
@@ -155,9 +169,13 @@ def build_app(service: SegmentService) -> gr.Blocks:
                                    buttons=[])
                 classes = gr.Textbox(label="Classes", elem_id="classes", lines=2,
                                      placeholder="cat, dog, sofa;couch",
-                                     info='comma separated; synonyms of one class after ";"')
-                vocabulary = gr.Dropdown([TYPED, *builtin_vocabularies()], value=TYPED, label="Vocabulary",
-                                         elem_id="vocabulary", info="or a built-in benchmark vocabulary")
+                                     info='separated by commas or new lines; synonyms of one class after ";". '
+                                          "Leave empty to use a built-in vocabulary below")
+                offered = [(f"{name} ({size} classes)", name) for name, size in service.offered_vocabularies()]
+                vocabulary = gr.Dropdown([(TYPED, TYPED), *offered], value=TYPED, label="Vocabulary",
+                                         elem_id="vocabulary",
+                                         info="or a built-in vocabulary instead of typed classes (those of up to "
+                                              f"{service.limits.max_classes} classes)")
                 with gr.Accordion("Attribute table (optional)", open=False, visible=service.uses_attribute_table):
                     table_file = gr.File(label="a stage-1 Parquet table for these classes (make prompts)",
                                          file_types=[".parquet"], type="filepath", elem_id="attribute-table")
@@ -176,8 +194,8 @@ def build_app(service: SegmentService) -> gr.Blocks:
                                     file_count="multiple", interactive=False, elem_id="downloads")
         state = gr.State()
         upload.change(lambda p: _on_upload(service, p), upload, [preview, status], api_visibility="private")
-        samples.select(_on_sample, None, [upload, classes], api_visibility="private")
-        run.click(
+        samples.select(_on_sample, None, [upload, classes, vocabulary, status], api_visibility="private")
+        run.click(None, None, status, js=_busy_js(), queue=False, api_visibility="private").then(
             lambda *a: _on_run(service, *a), [upload, classes, vocabulary, table_file],
             [status, overlay, legend, table, heat_class, heat, downloads, state], api_visibility="private",
         )

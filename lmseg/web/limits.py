@@ -13,6 +13,7 @@ message the page shows as it is:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from lmseg.errors import LmsegError
 from lmseg.inference import as_rgb_array
 
-__all__ = ["WebLimits", "read_upload"]
+__all__ = ["WebLimits", "check_positive", "read_upload"]
 
 _MB = 1024 * 1024
 
@@ -36,17 +37,28 @@ class WebLimits:
         max_pixels: largest width x height accepted, checked before decoding (default 40 M).
         max_classes: most classes in one vocabulary (default 200).
         time_limit_s: longest a request may take to segment, in seconds (default 120).
+        max_name_chars: longest class name or synonym, in characters (default 100).
     """
 
     max_upload_bytes: int = 20 * _MB
     max_pixels: int = 40_000_000
     max_classes: int = 200
     time_limit_s: float = 120.0
+    max_name_chars: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_pixels", "max_classes", "time_limit_s"):
-            if getattr(self, name) <= 0:
-                raise LmsegError(f"web limit {name} must be positive, got {getattr(self, name)}")
+        for name in ("max_upload_bytes", "max_pixels", "max_classes", "time_limit_s", "max_name_chars"):
+            check_positive(f"web limit {name}", getattr(self, name))
+
+
+def check_positive(what: str, value: float) -> None:
+    """Fail unless ``value`` is a finite number above 0 (``nan`` and ``inf`` are refused).
+
+    Raises:
+        LmsegError: ``"<what> must be a finite number above 0, got <value>"``.
+    """
+    if not (math.isfinite(value) and value > 0):
+        raise LmsegError(f"{what} must be a finite number above 0, got {value}")
 
 
 def read_upload(path: str | Path, limits: WebLimits) -> np.ndarray:

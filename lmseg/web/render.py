@@ -15,7 +15,7 @@ from PIL import Image
 
 from lmseg.inference.overlay import palette
 
-__all__ = ["ClassRow", "class_rows", "heat_map", "legend_html", "shrink"]
+__all__ = ["ClassRow", "by_share", "class_rows", "heat_map", "legend_html", "shrink"]
 
 # Anchors of a dark-blue -> teal -> yellow colour ramp for scores 0 .. 1 (perceptually ordered).
 _RAMP = np.array([[13, 8, 135], [84, 2, 163], [139, 10, 165], [185, 50, 137], [219, 92, 104],
@@ -71,18 +71,26 @@ def class_rows(label_map: np.ndarray, scores: np.ndarray | None, class_names: Se
     ]
 
 
+def by_share(rows: Sequence[ClassRow]) -> list[ClassRow]:
+    """The page's one order of classes: largest pixel share first, ties (classes with no
+    pixels among them) in vocabulary order; the order of the overlay file's legend too."""
+    return sorted(rows, key=lambda r: (-r.share, r.index))
+
+
+def _format_share(share: float) -> str:
+    """A pixel share as the legend shows it: ``37.5%``, or ``<0.1%`` for a class with a few pixels."""
+    return "<0.1%" if 0 < share < 0.0005 else f"{100 * share:.1f}%"
+
+
 def legend_html(rows: Sequence[ClassRow]) -> str:
-    """The legend as HTML: a colour swatch, the name and the pixel share of every class,
-    largest share first (classes with no pixels last, greyed)."""
-    ordered = sorted(rows, key=lambda r: -r.share)
-    items = []
-    for row in ordered:
-        empty = " lmseg-empty" if row.share == 0 else ""
-        items.append(
-            f'<li class="lmseg-legend-item{empty}"><span class="lmseg-swatch" style="background:{row.colour}"></span>'
-            f'<span class="lmseg-class-name">{html.escape(row.name)}</span>'
-            f'<span class="lmseg-share">{100 * row.share:.1f}%</span></li>'
-        )
+    """The legend as HTML: a colour swatch, the name and the pixel share of each class present
+    in the image, in :func:`by_share` order (classes with no pixels are left out)."""
+    items = [
+        f'<li class="lmseg-legend-item"><span class="lmseg-swatch" style="background:{row.colour}"></span>'
+        f'<span class="lmseg-class-name">{html.escape(row.name)}</span>'
+        f'<span class="lmseg-share">{html.escape(_format_share(row.share))}</span></li>'
+        for row in by_share(rows) if row.share > 0
+    ]
     return f'<ul class="lmseg-legend">{"".join(items)}</ul>'
 
 

@@ -9,9 +9,10 @@ before any model work, then runs the same per-image step as the ``segment`` comm
 
 Text embeddings are cached per vocabulary (and attribute table) by the segmenters themselves,
 in memory and on disk (:class:`lmseg.text.embedder.TextEmbedder`), so a repeated class list
-costs no text encoding; parsed class lists are memoised here. Requests run one at a time on one worker thread; a request whose model call
-runs past ``time_limit_s`` is answered with an error at once, and the call is left to finish
-in the background (a running torch call cannot be interrupted) before the next one starts.
+costs no text encoding; parsed class lists are memoised here. Requests run one at a time on
+one worker thread; a request whose model call runs past ``time_limit_s`` is answered with an
+error at once, and the call is left to finish in the background (a running torch call cannot
+be interrupted) before the next one starts.
 """
 
 from __future__ import annotations
@@ -105,21 +106,34 @@ class SegmentService:
         without an ``attribute_table`` attribute does not)."""
         return hasattr(self.segmenter, "attribute_table")
 
-    def vocabulary(self, classes: str, builtin: str | None = None) -> Vocabulary:
-        """The vocabulary of a request: a built-in name, else the typed class list.
+    def offered_vocabularies(self) -> list[tuple[str, int]]:
+        """The built-in vocabularies within ``limits.max_classes``, with their sizes."""
+        sizes = [(name, len(get_vocabulary(name))) for name in builtin_vocabularies()]
+        return [(name, size) for name, size in sizes if size <= self.limits.max_classes]
+
+    def vocabulary(self, classes: str | None, builtin: str | None = None) -> Vocabulary:
+        """The vocabulary of a request: the typed class list, or a built-in vocabulary (one of the two).
+
+        Classes are separated by commas or new lines, synonyms of one class by ``;``.
 
         Raises:
-            LmsegError: empty or malformed class list, unknown built-in name, or more classes
-                than ``limits.max_classes``.
+            LmsegError: both or neither given, a malformed class list, a name longer than
+                ``limits.max_name_chars``, an unknown built-in name, or more classes than
+                ``limits.max_classes``.
         """
+        typed = (classes or "").strip()
         if builtin:
+            if typed:
+                raise LmsegError(f"both classes and the vocabulary {builtin!r} were given; clear the classes to use "
+                                 "the vocabulary, or pick \"my classes\" to use the classes")
             if builtin not in builtin_vocabularies():
                 raise LmsegError(f"unknown vocabulary {builtin!r}; known: {', '.join(builtin_vocabularies())}")
             vocab = get_vocabulary(builtin)
         else:
-            if not classes or not classes.strip():
+            if not typed:
                 raise LmsegError('type at least one class, e.g. "cat, dog, sofa;couch" (or pick a vocabulary)')
-            vocab = _parse_classes(classes.strip())
+            vocab = _parse_classes(typed)
+            self._check_name_lengths(vocab)
         if len(vocab) > self.limits.max_classes:
             raise LmsegError(
                 f"{len(vocab)} classes asked for; this page segments into at most {self.limits.max_classes} "
@@ -127,10 +141,18 @@ class SegmentService:
             )
         return vocab
 
+    def _check_name_lengths(self, vocab: Vocabulary) -> None:
+        limit = self.limits.max_name_chars
+        for entry in vocab.classes:
+            for name in entry.names:
+                if len(name) > limit:
+                    raise LmsegError(f"the class name {name[:30]!r}... is {len(name):,} characters long; this page "
+                                     f"accepts names of up to {limit} characters")
+
     def segment(
         self,
         image: str | Path | None,
-        classes: str = "",
+        classes: str | None = "",
         *,
         builtin: str | None = None,
         attribute_table: str | Path | None = None,
@@ -139,7 +161,8 @@ class SegmentService:
 
         Args:
             image: path of the uploaded image file.
-            classes: comma-separated classes, synonyms after ``;`` (ignored with ``builtin``).
+            classes: classes separated by commas or new lines, synonyms after ``;``; leave it
+                empty with ``builtin``.
             builtin: name of a built-in vocabulary (``ade150``, ``voc21``, ...), or None.
             attribute_table: a stage-1 Parquet table for this class list, or None.
 
@@ -223,7 +246,8 @@ class SegmentService:
 
 @functools.lru_cache(maxsize=64)
 def _parse_classes(text: str) -> Vocabulary:
-    return parse_class_list(text)
+    """A typed class list: classes separated by commas or new lines, synonyms by ``;``."""
+    return parse_class_list(",".join(text.splitlines()))
 
 
 def _to_uint8(scores: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="evaluation decodes in torch DataLoader workers; run with the vision environment")
+torch = pytest.importorskip("torch", reason="evaluation decodes in torch DataLoader workers; run with the vision "
+                            "environment")
 
 from PIL import Image  # noqa: E402
 
@@ -147,7 +148,7 @@ def test_resume_after_kill_9(ade_root, tmp_path):
     """The process dies without any cleanup (os._exit) on its 3rd image; the periodic saves survive."""
     out = tmp_path / "out"
     script = (
-        "import sys, lmseg.registry as r; r.MODEL_PACKAGES += ('tests.pipelines.fake_models',); "
+        "import sys, lmseg.registry as r; r.EXTRA_PACKAGES += ('tests.pipelines.fake_models',); "
         "from pipelines.evaluate import main; sys.exit(main(sys.argv[1:]))"
     )
     args = [sys.executable, "-c", script, "--model", "fake_pixel", "--dataset", "ade150",
@@ -272,6 +273,23 @@ def test_bad_input_exits_2_with_a_message(args, message, ade_root, tmp_path, cap
     assert evaluate_cli(*args, "--output", tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("bogus", "error: --device 'bogus' is not a device name"),
+    pytest.param("cuda", "error: --device cuda: this machine has no such device (",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")),
+])
+def test_a_device_this_machine_lacks_is_one_line_before_any_model_loads(device, message, ade_root, tmp_path, capsys,
+                                                                         monkeypatch):
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    args = ["--model", "fake_pixel", "--dataset", "ade150", "--data-root", ade_root, "--device", device]
+    assert evaluate_cli(*args, "--output", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_dataset_is_refused_by_the_parser(ade_root, capsys):

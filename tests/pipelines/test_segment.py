@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="segment decodes in torch DataLoader workers; run with the vision environment")
+torch = pytest.importorskip("torch", reason="segment decodes in torch DataLoader workers; run with the vision "
+                            "environment")
 
 from PIL import Image  # noqa: E402
 
@@ -204,3 +205,21 @@ def test_bad_options_and_an_output_that_is_a_file(args, message, tmp_path, capsy
     (tmp_path / "taken").write_text("x")
     assert segment_cli(image, "--model", "fake_pixel", "--classes", "a", "--output", tmp_path / "taken") == 2
     assert "is an existing file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("bogus", "error: --device 'bogus' is not a device name (cpu, cuda, cuda:1, mps, ...)\n"),
+    pytest.param("cuda", "error: --device cuda: this machine has no such device (",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")),
+])
+def test_a_device_this_machine_lacks_is_one_line_before_any_model_loads(device, message, tmp_path, capsys,
+                                                                         monkeypatch):
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = images(ADE150)[0]
+    assert segment_cli(image, "--model", "fake_pixel", "--classes", "a", "--device", device,
+                       "--output", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

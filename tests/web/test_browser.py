@@ -19,11 +19,33 @@ def legend_names(page) -> list[str]:
     return page.locator("#legend .lmseg-class-name").all_inner_texts()
 
 
-def table_classes(page) -> list[str]:
-    """The first column of the class table, top to bottom."""
-    return page.eval_on_selector_all(
-        "#class-table div[role=row]", "rows => rows.map(r => r.querySelector('[role=gridcell]').innerText.trim())"
+def table_rows(page) -> list[tuple[str, float]]:
+    """(class, pixel share in %) of each row of the class table, top to bottom."""
+    cells = page.eval_on_selector_all(
+        "#class-table div[role=row]",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('[role=gridcell]')).map(c => c.innerText.trim()))",
     )
+    return [(row[0], float(row[1])) for row in cells]
+
+
+def check_legend_and_table(page, typed: list[str]) -> None:
+    """The table lists every typed class, largest share first; the legend the classes present, in that order;
+    the heat map shows the first of them."""
+    rows = table_rows(page)
+    assert sorted(name for name, _ in rows) == sorted(typed)
+    assert [share for _, share in rows] == sorted((share for _, share in rows), reverse=True)
+    assert legend_names(page) == [name for name, share in rows if share > 0]
+    assert page.locator("#heat-class input").input_value() == rows[0][0]  # the heat map of the largest class
+
+
+def watch_status(page) -> None:
+    """Record every text the status line shows from now on (in ``window.lmsegStatuses``)."""
+    page.evaluate("""() => {
+        window.lmsegStatuses = [];
+        const status = document.querySelector('#status');
+        new MutationObserver(() => window.lmsegStatuses.push(status.innerText.trim()))
+            .observe(status, {subtree: true, childList: true, characterData: true});
+    }""")
 
 
 def run_and_wait(page, count: int) -> None:
@@ -50,16 +72,15 @@ def test_segment_in_the_browser(demo_server: str, tmp_path: Path) -> None:
             page.goto(demo_server, timeout=TIMEOUT_MS)
             page.get_by_text("demo weights: the output is not meaningful").wait_for(timeout=TIMEOUT_MS)
 
-            # 1. a real photograph, typed classes (one with a synonym)
+            # 1. a real photograph, typed classes (one with a synonym, two on lines of their own)
             upload(page, STREET)
             page.locator("#status").get_by_text("400x300 pixels, ready").wait_for(timeout=TIMEOUT_MS)
-            page.locator("#classes textarea").fill("road, sky;heaven, building, car")
+            page.locator("#classes textarea").fill("road, sky;heaven\nbuilding\ncar")
             run_and_wait(page, 4)
             overlay = page.locator("#overlay img")
             overlay.wait_for(timeout=TIMEOUT_MS)
             assert overlay.evaluate("img => img.complete && img.naturalWidth") == 400
-            assert sorted(legend_names(page)) == ["building", "car", "road", "sky"]
-            assert table_classes(page) == ["road", "sky", "building", "car"]
+            check_legend_and_table(page, ["road", "sky", "building", "car"])
             for name in ("segmentation_label.png", "segmentation_overlay.png"):
                 page.locator(f"#downloads a[download='{name}']").wait_for(timeout=TIMEOUT_MS)
             page.locator("#heat img").wait_for(timeout=TIMEOUT_MS)
@@ -84,7 +105,16 @@ def test_segment_in_the_browser(demo_server: str, tmp_path: Path) -> None:
             page.locator("#status").get_by_text("640x480 pixels, ready").wait_for(timeout=TIMEOUT_MS)
             assert page.locator("#classes textarea").input_value() == "cat, remote control, blanket;sofa"
             run_and_wait(page, 3)
-            assert sorted(legend_names(page)) == ["blanket", "cat", "remote control"]
-            assert table_classes(page) == ["cat", "remote control", "blanket"]
+            check_legend_and_table(page, ["cat", "remote control", "blanket"])
+
+            # 4. an error from Run is gone as soon as the next request starts
+            page.locator("#classes textarea").fill("")
+            page.locator("#run").click()
+            page.locator("#status").get_by_text("error: type at least one class").wait_for(timeout=TIMEOUT_MS)
+            page.locator("#classes textarea").fill("cat, sofa")
+            watch_status(page)
+            run_and_wait(page, 2)
+            seen = [text for text in page.evaluate("() => window.lmsegStatuses") if text]
+            assert any("segmenting ..." in text for text in seen) and not any("error" in text for text in seen), seen
         finally:
             context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import zlib
@@ -15,6 +16,7 @@ from lmseg.data.image_io import read_label_file
 from lmseg.errors import LmsegError
 from lmseg.registry import available_segmenters, create_segmenter
 from lmseg.web.limits import WebLimits, read_upload
+from lmseg.web.render import by_share, class_rows, legend_html
 from lmseg.web.samples import SAMPLES, samples_dir
 from lmseg.web.service import SegmentService
 
@@ -102,6 +104,35 @@ def test_class_list_errors(service: SegmentService) -> None:
         service.segment(None, "road, sky")
 
 
+def test_typed_classes_and_a_vocabulary_together_are_refused(service: SegmentService) -> None:
+    with pytest.raises(LmsegError, match="both classes and the vocabulary 'voc21' were given; clear the classes"):
+        service.segment(STREET, "road, sky", builtin="voc21")
+
+
+def test_classes_one_per_line_are_separate_classes(service: SegmentService) -> None:
+    result = service.segment(STREET, "road\nsky;heaven\r\nbuilding,\n car\n")
+    assert [row.name for row in result.rows] == ["road", "sky", "building", "car"]
+
+
+def test_a_huge_class_name_is_refused_with_the_page_limit(service: SegmentService) -> None:
+    huge = "a" * 1_000_000
+    with pytest.raises(LmsegError, match=r"is 1,000,000 characters long; this page accepts names of up to 100 ch"):
+        service.segment(STREET, f"road, {huge}")
+    with pytest.raises(LmsegError, match="101 characters long"):
+        service.segment(STREET, f"road;{'b' * 101}")  # synonyms too
+    assert [row.name for row in service.segment(STREET, f"road, {'c' * 100}").rows] == ["road", "c" * 100]
+
+
+def test_only_vocabularies_within_the_class_limit_are_offered(lmseg_tiny, tmp_path: Path) -> None:
+    service = SegmentService(lmseg_tiny, "lmseg_tiny", output_root=tmp_path)
+    try:
+        offered = dict(service.offered_vocabularies())
+        assert offered["ade150"] == 150 and offered["voc21"] == 21
+        assert "ade847" not in offered and "imagenet21k" not in offered and max(offered.values()) <= 200
+    finally:
+        service.close()
+
+
 def test_too_many_classes(lmseg_tiny, tmp_path: Path) -> None:
     small = SegmentService(lmseg_tiny, "lmseg_tiny", limits=WebLimits(max_classes=3), output_root=tmp_path)
     try:
@@ -132,7 +163,8 @@ def test_result_lists_exactly_the_typed_classes(service: SegmentService) -> None
     assert sum(row.share for row in result.rows) == pytest.approx(1.0)
     for row in result.rows:
         assert row.share == 0 or 0 <= row.mean_score <= 1
-        assert f">{row.name}<" in result.legend
+    legend = re.findall(r'class="lmseg-class-name">([^<]*)<', result.legend)
+    assert legend == [row.name for row in by_share(result.rows) if row.share > 0]
     label = read_label_file(result.label_path)
     assert label.shape == (300, 400) and label.max() < 4
     shares = np.bincount(label.ravel(), minlength=4) / label.size
@@ -152,8 +184,19 @@ def test_mean_score_is_the_score_of_the_chosen_class(lmseg_tiny, service: Segmen
 
 
 def test_builtin_vocabulary(service: SegmentService) -> None:
-    result = service.segment(STREET, "ignored", builtin="voc21")
+    result = service.segment(STREET, "", builtin="voc21")
     assert len(result.rows) == 21 and result.rows[0].name == "background"
+
+
+def test_legend_lists_the_classes_present_in_the_tables_order() -> None:
+    labels = np.array([[2, 2, 2, 0], [2, 2, 0, 0]])  # class 1 and 3 absent; 2 has the most pixels
+    rows = class_rows(labels, None, ["wall", "sky", "road", "car"])
+    assert [row.name for row in by_share(rows)] == ["road", "wall", "sky", "car"]  # no pixels: vocabulary order
+    legend = legend_html(rows)
+    assert re.findall(r'class="lmseg-class-name">([^<]*)<', legend) == ["road", "wall"]
+    assert re.findall(r'class="lmseg-share">([^<]*)<', legend) == ["62.5%", "37.5%"]
+    tiny = class_rows(np.array([0] * 9999 + [1]), None, ["sky", "kite"])
+    assert re.findall(r'class="lmseg-share">([^<]*)<', legend_html(tiny)) == ["100.0%", "&lt;0.1%"]
 
 
 # ---- caching and the time limit -------------------------------------------------------------
