@@ -22,7 +22,7 @@ In Python::
     segment_files(create_segmenter("trident_vitb16", ...), "photos/", ["cat", "dog"], "out/")
 
 Model options as for evaluate: --checkpoint, --device, --attributes TABLE (a stage-1 attribute
-table of the classes, for every method), --set KEY=VALUE (old spelling --opt).
+table of the classes, for every method), --set KEY=VALUE.
 --shard-index I --num-shards N segments only the I-th contiguous block of the sorted images
 (run the shards anywhere with the same --output).
 

@@ -14,7 +14,7 @@ python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-source "$here/scripts/pip_quiet.sh"
+source "$here/scripts/install.sh"
 echo "setup: installing the vision stack into $venv (first time: several GB, a few minutes)"
 # With the web page's requirements (pipelines.demo and its browser test) in one resolution, so
 # pip refuses rather than moves any exact pin of either file.
