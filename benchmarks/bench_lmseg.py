@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lmseg.models.lmseg import InferenceConfig, LMSegPredictor, build_model, get_config
+    from lmseg.text.embedder import ClassEmbeddings
 
     device = torch.device(args.device)
     small = args.small if args.small is not None else device.type == "cpu"
@@ -96,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.classes:
         text = torch.randn(n, cfg.prompt_channels, model.clip.embed_dim)
         text = torch.nn.functional.normalize(text, dim=-1).to(device)
-        pred.text_embeddings = lambda _v, _t=text: _t  # type: ignore[method-assign]
         vocab = [f"class {i}" for i in range(n)]
+        fixed = ClassEmbeddings(text, torch.arange(n, device=device), tuple(vocab), n, "random", "none")
+        pred.text_embeddings = lambda _v, _t=fixed: _t  # type: ignore[method-assign]
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         pred.logits(image, vocab)  # warm-up

@@ -9,7 +9,8 @@ Examples::
 
 The page listens on 127.0.0.1 (this machine only) unless --host says otherwise, e.g.
 --host 0.0.0.0 to let other machines in. The model options are those of `segment`
-(--checkpoint, --device, --set KEY=VALUE). Programs can call the page too: see
+(--checkpoint, --device, --attributes TABLE: the table used when a request brings none,
+--set KEY=VALUE); the page itself takes a table with each request. Programs can call the page too: see
 docs/web.md (Gradio client, endpoint /segment).
 
 Exit status: 0 stopped with Ctrl-C or SIGTERM; 2 bad arguments, unknown model, or the port is taken.
@@ -25,7 +26,7 @@ import time
 
 from lmseg.errors import LmsegError
 from pipelines.cli import run_command
-from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
+from pipelines.model_options import add_model_arguments, build_segmenter, check_attribute_table, parse_options
 
 DEFAULT_MODEL = "lmseg_tiny"
 
@@ -84,6 +85,7 @@ def web_limits(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     limits = web_limits(args)
     options = parse_options(args)
+    check_attribute_table(options)
     name = args.model or DEFAULT_MODEL
     check_port_free(args.host, args.port)
     demo_weights = name.endswith("_tiny") and "checkpoint" not in options

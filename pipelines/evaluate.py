@@ -4,7 +4,7 @@ Examples::
 
     python -m pipelines.evaluate --model trident_vitb16 --dataset ade150 --data-root /data
     python -m pipelines.evaluate --model lmseg_vitb16 --checkpoint lmseg.safetensors \\
-        --set attribute_table=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
+        --attributes cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
     python -m pipelines.evaluate --model trident_vitb16 --set clip=openai --set dino=dino_vitb16 --set sam=sam_vit_b \\
         --set benchmark=voc20 --set config.window_batch=32 --dataset voc20 --data-root /data
     python -m pipelines.evaluate --model trident_tiny --dataset ade150 --data-root /data --limit 20
@@ -20,14 +20,16 @@ runs write shard-<i>-of-<n>.state.npz instead). An interrupted run (Ctrl-C, cras
 machine) continues where it stopped when the same command is run again; if a setting changed,
 it refuses and lists the differences (--restart discards the old progress).
 
-Model options: --checkpoint PATH and --device are passed to the model's builder as
-checkpoint= and device=; --set key=value passes any other builder option (values are parsed
+Model options: --checkpoint PATH, --device and --attributes TABLE (a stage-1 attribute table
+of the dataset's classes; every method takes one) are passed to the model's builder as
+checkpoint=, device= and attribute_table=; --set key=value passes any other builder option (values are parsed
 as JSON when they can be: 0.5, true, null, [1,2]; otherwise kept as text). Dotted keys set
 fields of a settings object: --set config.stride=112 (Trident), --set
 config.refinement.enabled=true, --set inference.short_side=512 (LMSeg); the report records
 the resulting settings.
 
-Exit status: 0 report written; 2 bad input (data, model, options, state of other settings);
+Exit status: 0 report written; 2 bad input (data, model, options, an attribute table that cannot
+be read or is of other classes, state of other settings);
 1 a sample or the model failed (progress saved: fix and rerun); 130 interrupted (progress saved).
 """
 
@@ -43,7 +45,7 @@ from lmseg.evaluation.metric import format_percent
 from lmseg.io.shards import shard_from_args
 from pipelines.cli import run_command, stage_parser
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
-from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
+from pipelines.model_options import add_model_arguments, build_segmenter, check_attribute_table, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         split = args.split or get_benchmark(args.dataset).default_split
         dataset = open_dataset(args.dataset, args.data_root, split=split, layout=args.layout)
+    check_attribute_table(options, dataset.vocabulary)
     output = args.output or default_output(args.model, dataset.name, args.limit)
     state_path = state_path_for(output, shard)
     make_segmenter = partial(build_segmenter, args.model, options)

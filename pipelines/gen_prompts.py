@@ -57,7 +57,7 @@ from lmseg.io.shards import shard_from_args, shard_range
 from lmseg.llm.jobs import TableReport
 from lmseg.llm.tables import check_writable_file
 from lmseg.paths import attribute_table_path, shard_part_path
-from lmseg.vocab import Vocabulary, builtin_vocabularies
+from lmseg.vocab import Vocabulary, builtin_vocabularies, natural_name
 from pipelines.cli import run_command, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.llm_options import (
@@ -173,7 +173,8 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
                 print(f"[{message['role']}]\n{message['content']}")
         else:
             for question in job.scoring.questions:
-                prompts = " | ".join(f"{p.format(name=entry.name)} <{question.lexicon} word>" for p in question.prefixes)
+                name = natural_name(entry.name)  # what the model reads (lmseg.vocab.natural)
+                prompts = " | ".join(f"{p.format(name=name)} <{question.lexicon} word>" for p in question.prefixes)
                 print(f"[{question.group}] {prompts}  (keep {question.keep}, calibration "
                       f"{job.scoring.weight(question):g})")
 

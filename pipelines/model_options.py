@@ -1,7 +1,10 @@
-"""The model options shared by ``pipelines.evaluate`` and ``pipelines.segment``.
+"""The model options shared by ``pipelines.evaluate``, ``pipelines.segment`` and ``pipelines.demo``.
 
 ``--model NAME`` picks a segmenter of :func:`lmseg.registry.create_segmenter`;
-``--checkpoint`` and ``--device`` become its ``checkpoint=`` and ``device=``; every
+``--checkpoint`` and ``--device`` become its ``checkpoint=`` and ``device=``; ``--attributes
+TABLE`` its ``attribute_table=`` (a stage-1 table, taken by every method; an absolute path, so
+that Ray workers in other folders find it), checked by :func:`check_attribute_table` before any
+model loads; every
 ``--set KEY=VALUE`` (the one override spelling of every stage) becomes another keyword argument,
 with the override syntax of every stage (:func:`lmseg.config_overrides.parse_overrides`):
 values are JSON when they are valid JSON (``0.5``, ``true``, ``null``, ``[1,2]``), else YAML
@@ -27,16 +30,23 @@ from lmseg.errors import LmsegError
 
 if TYPE_CHECKING:
     from lmseg.inference.segmenter import Segmenter
+    from lmseg.vocab import Vocabulary
 
-__all__ = ["add_model_arguments", "build_segmenter", "check_device_available", "check_device_name", "parse_options"]
+__all__ = ["add_model_arguments", "build_segmenter", "check_attribute_table", "check_device_available",
+           "check_device_name", "parse_options"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """Add the "model" argument group: --model, --checkpoint, --device, --set."""
+    """Add the "model" argument group: --model, --checkpoint, --device, --attributes, --set."""
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=required, help="segmenter name (see lmseg.available_segmenters())")
     model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
     model.add_argument("--device", help="passed to the builder as device= (e.g. cpu, cuda)")
+    model.add_argument(
+        "--attributes", type=Path, metavar="TABLE",
+        help="a stage-1 attribute table (.parquet from gen_prompts) of the classes: its sentences join every "
+             "method's prompts (passed to the builder as attribute_table=)",
+    )
     model.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="any other builder option (JSON or YAML value); a dotted key sets a settings field "
@@ -45,7 +55,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
 
 
 def parse_options(args: argparse.Namespace) -> dict[str, object]:
-    """Builder keyword arguments from --checkpoint, --device and --set key=value.
+    """Builder keyword arguments from --checkpoint, --device, --attributes and --set key=value.
 
     A dotted key builds nested mappings: ``config.refinement.enabled=true`` becomes
     ``{"config": {"refinement": {"enabled": True}}}``, which the builders apply as field
@@ -60,7 +70,31 @@ def parse_options(args: argparse.Namespace) -> dict[str, object]:
         options["device"] = args.device
     if "device" in options:
         check_device_name(options["device"])
+    if args.attributes is not None:
+        if "attribute_table" in options:
+            raise LmsegError("give the attribute table once: --attributes TABLE or --set attribute_table=TABLE")
+        options["attribute_table"] = str(args.attributes.resolve())
     return options
+
+
+def check_attribute_table(options: dict[str, object], vocabulary: Vocabulary | None = None) -> None:
+    """Refuse the ``attribute_table`` option before any model loads: a value that is not a
+    path, a file that is not a readable attribute table, or (given the run's ``vocabulary``)
+    a table of other classes (:meth:`lmseg.text.table.AttributeTable.rows_for`).
+
+    Raises:
+        LmsegError: with the reason; the command prints it as one ``error:`` line, exit 2.
+    """
+    table = options.get("attribute_table")
+    if table is None:
+        return
+    if not isinstance(table, str) or not table:
+        raise LmsegError(f"attribute_table must be the path of a stage-1 attribute table, got {table!r}")
+    from lmseg.text.table import open_attribute_table
+
+    opened = open_attribute_table(table)
+    if vocabulary is not None:
+        opened.rows_for(vocabulary)
 
 
 def check_device_name(device: object) -> None:

@@ -6,6 +6,8 @@ Examples::
     python -m pipelines.segment photos/ --model lmseg_vitb16 --checkpoint lmseg.safetensors \\
         --dataset ade150 --output out/ --scores
     python -m pipelines.segment photos/ --model trident_tiny --vocabulary my_classes.txt
+    python -m pipelines.segment photos/ --model trident_tiny --dataset voc20 \\
+        --attributes cache/attributes/voc20/SmolLM2-135M-Instruct.parquet
 
 For each image it writes <name>_label.png (pixel value = class index; 16-bit above 255
 classes), <name>_overlay.png (colours and a legend) and, with --scores, <name>_scores/ (one
@@ -19,7 +21,8 @@ In Python::
     from lmseg import create_segmenter; from lmseg.inference.outputs import segment_files
     segment_files(create_segmenter("trident_vitb16", ...), "photos/", ["cat", "dog"], "out/")
 
-Model options as for evaluate: --checkpoint, --device, --set KEY=VALUE.
+Model options as for evaluate: --checkpoint, --device, --attributes TABLE (a stage-1 attribute
+table of the classes, for every method), --set KEY=VALUE.
 --shard-index I --num-shards N segments only the I-th contiguous block of the sorted images
 (run the shards anywhere with the same --output).
 
@@ -28,8 +31,8 @@ or size the model refuses) is reported at once on stderr as "error: <file>: <why
 the final summary, and never stops the rest of the folder.
 
 Exit status: 0 all images done; 1 some images failed (each named; the others are written);
-2 bad input (no images, bad vocabulary, unknown model or option, output folder inside the
-input or an existing file).
+2 bad input (no images, bad vocabulary, unknown model or option, an attribute table that cannot
+be read or is of other classes, output folder inside the input or an existing file).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pathlib import Path
 
 from pipelines.cli import run_command, stage_parser, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
-from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
+from pipelines.model_options import add_model_arguments, build_segmenter, check_attribute_table, parse_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
+    check_attribute_table(options, vocabulary)
     shard = shard_from_args(args.shard_index, args.num_shards)
     ray_options = ray_options_from_args(args, default_batch_size=1)
     find_images(args.input)  # fail on a missing input before loading a model

@@ -35,7 +35,7 @@ from lmseg.llm.backends.base import Backend, SamplingSettings
 from lmseg.llm.jobs import TableReport, ask
 from lmseg.llm.prompt import ChatMessages, PromptTemplate
 from lmseg.llm.tables import exclusive_lock
-from lmseg.vocab import Vocabulary
+from lmseg.vocab import Vocabulary, natural_entry
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ class GenerationJob:
 
     def conversation(self, class_index: int) -> ChatMessages:
         """The chat messages for one class (the prompt's variables ``class_name``, ``synonyms``,
-        ``dataset``, ``max_items``)."""
-        entry = self.vocabulary.classes[class_index]
+        ``dataset``, ``max_items``), with its natural names (:func:`lmseg.vocab.natural_entry`)."""
+        entry = natural_entry(self.vocabulary.classes[class_index])
         return self.prompt.render(class_name=entry.name, synonyms=list(entry.synonyms), dataset=self.vocabulary.name,
                                   max_items=self.limits.max_items)
 
@@ -218,7 +218,7 @@ def _score_chunk(
     assert job.scoring is not None
     refused = _too_long_to_score(job, backend, indices)
     kept = [i for i in indices if i not in refused]
-    entries = [job.vocabulary.classes[i] for i in kept]
+    entries = [natural_entry(job.vocabulary.classes[i]) for i in kept]  # the names the model reads
     answers = job.scoring.answer(backend, entries, job.limits) if kept else []  # type: ignore[arg-type]
     rows = [_row(job, backend.model_name, i, a) for i, a in zip(kept, answers, strict=True)]
     return rows, {i: (job.vocabulary.classes[i].name, reason) for i, reason in refused.items()}
@@ -232,7 +232,7 @@ def _too_long_to_score(job: GenerationJob, backend: Backend, indices: list[int])
     if too_long is None:
         return {}
     questions = job.scoring.questions
-    names = [job.vocabulary.classes[i].name for i in indices]
+    names = [natural_entry(job.vocabulary.classes[i]).name for i in indices]
     reasons = too_long([q.prefix.format(name=name) for name in names for q in questions], 1)
     per_class = (reasons[k * len(questions):(k + 1) * len(questions)] for k in range(len(indices)))
     return {i: next(r for r in found if r) for i, found in zip(indices, per_class, strict=True) if any(found)}
@@ -244,7 +244,7 @@ def answer_row(job: GenerationJob, index: int, answer: str, model_name: str) -> 
     Raises:
         InvalidAnswer: the answer is malformed (the caller retries the class).
     """
-    attributes = parse_answer(answer, job.vocabulary.classes[index].names, job.limits)
+    attributes = parse_answer(answer, natural_entry(job.vocabulary.classes[index]).names, job.limits)
     return _row(job, model_name, index, attributes)
 
 

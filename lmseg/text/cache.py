@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -29,6 +29,10 @@ import torch
 from lmseg.io.atomic import atomic_path
 from lmseg.paths import cache_dir, model_slug
 from lmseg.text.prompts import ClassPrompts, encode_prompts
+from lmseg.text.table import table_sha256
+
+__all__ = ["CACHE_VERSION", "CorruptCacheWarning", "EmbeddingCache", "cache_key", "clip_text_fingerprint",
+           "module_fingerprint", "table_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +60,15 @@ def clip_text_fingerprint(clip_model: torch.nn.Module) -> str:
     return module_fingerprint(clip_model, prefix_filter=lambda n: not n.startswith("visual."))
 
 
-def table_sha256(attributes: Mapping[int, object] | None) -> str:
-    """Content hash of attribute rows (class index, name, colour, shape, texture)."""
-    rows = []
-    for i in sorted(attributes or {}):
-        r = attributes[i]
-        rows.append([int(i), str(r.class_name), list(r.colour), list(r.shape), list(r.texture)])
-    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
-
-
 def cache_key(*, model_name: str, weights_id: str, **content: str) -> str:
-    """sha256 of the model name, the text weights' identity and the content hashes (``prompts=``,
-    ``table=`` for LMSeg; ``queries=`` for template-ensemble queries)."""
+    """sha256 of the model name, the text weights' identity and the content hashes (``prompts=``
+    and ``table=`` for sentence ensembles; ``queries=`` for template ensembles of query names)."""
     payload = {"v": CACHE_VERSION, "model": model_name, "weights": weights_id, **content}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 class EmbeddingCache:
-    """Get-or-compute store of text embeddings (every method's: LMSeg prompts, Trident queries).
+    """Get-or-compute store of text embeddings (every method's, through :class:`lmseg.text.embedder.TextEmbedder`).
 
     Args:
         root: the folder (default ``cache_dir() / "embeddings"``, resolved at each call so that
@@ -106,7 +101,7 @@ class EmbeddingCache:
             encode: sentences -> ``(S, D)`` embeddings (e.g. ``DenseCLIP.encode_text``).
             model_name: the CLIP model name.
             weights_id: identity of the text encoder's weights (:func:`clip_text_fingerprint`).
-            table_id: :func:`table_sha256` of the attribute rows used.
+            table_id: :func:`~lmseg.text.table.table_sha256` of the attribute rows used.
 
         Returns:
             ``(N, P, D)`` float32 on the CPU.
@@ -166,19 +161,6 @@ class EmbeddingCache:
                 save_file({"embeddings": embeddings}, str(tmp), metadata={"key": key, "sha256": _tensor_sha(embeddings)})
         except OSError as exc:
             log.warning("could not write the embedding cache %s: %s", path, exc)
-
-
-def cached_prompt_embeddings(prompts: ClassPrompts, attributes: Mapping[int, object] | None, clip,
-                             cache: EmbeddingCache | None = None, *, weights_id: str | None = None) -> torch.Tensor:
-    """``(N, P, D)`` float32 CPU embeddings of ``prompts`` by a :class:`~lmseg.backbones.clip.DenseCLIP`
-    text tower, through ``cache`` (default: a cache in ``cache_dir()``), keyed by the CLIP model,
-    its text weights (``weights_id``, default :func:`clip_text_fingerprint`), the attribute rows
-    and the prompt content."""
-    cache = cache if cache is not None else EmbeddingCache()
-    return cache.get_or_compute(
-        prompts, clip.encode_text, model_name=clip.model_name, weights_id=weights_id or clip_text_fingerprint(clip.model),
-        table_id=table_sha256(attributes),
-    )
 
 
 def _tensor_sha(t: torch.Tensor) -> str:

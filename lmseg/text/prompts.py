@@ -1,12 +1,13 @@
-"""Attribute-enriched class prompts (LMSeg stage 2, text side).
+"""Class prompts: template and attribute sentences, grouped into channels.
 
 For every class of a vocabulary this builds ``P`` prompt channels from the class template(s)
-and the LLM attributes of the stage-1 table (:mod:`lmseg.attributes`):
+and the LLM attributes of the stage-1 table (:mod:`lmseg.attributes`), written as
+:mod:`lmseg.text.sentences` says (articles that fit the word, a form per kind of phrase)::
 
-    channel 0  template     "a photo of a {name}."                     (every template)
-    channel 1  colour       "a photo of a {name}, which is {colour}."  (every colour phrase)
-    channel 2  shape        "a photo of a {name}, which is {shape}."
-    channel 3  texture      "a photo of a {name}, which is {texture}."
+    channel 0  template     "a photo of an aeroplane."          (every template)
+    channel 1  colour       "a photo of a brown dog."           (every colour phrase)
+    channel 2  shape        "a photo of a round table.", "a photo of a dog with four legs."
+    channel 3  texture      "a photo of a mug made of ceramic.", "a photo of a dog with fur."
 
 Each channel is the ensemble of its sentences: every sentence is encoded, L2-normalised, and
 the channel is their mean, L2-normalised again (open_clip's zero-shot ensemble). Synonyms enter
@@ -16,10 +17,11 @@ falls back to the template sentences for that channel, so P is the same for ever
 
 Pooling (SEEDS.md leaves it open; both are supported): ``"channels"`` keeps the P channels
 (``(N, P, D)``, the default), ``"mean"`` averages the P channel embeddings into one
-(``(N, 1, D)``).
+(``(N, 1, D)``). :class:`lmseg.text.embedder.TextEmbedder` adds a third way for methods with
+one embedding per query (``"blend"``).
 
-This module reads tables through :func:`lmseg.attributes.load_attributes` (pyarrow only) and
-never talks to an LLM.
+This module never reads a file or talks to an LLM; tables come in as rows
+(:mod:`lmseg.text.table`).
 """
 
 from __future__ import annotations
@@ -32,43 +34,47 @@ from typing import Literal
 
 from lmseg.attributes.answer import GROUPS
 from lmseg.errors import LmsegError
+from lmseg.text.sentences import fill, phrase_kind
+from lmseg.text.table import check_rows
 from lmseg.vocab import Vocabulary
 
 Pooling = Literal["channels", "mean"]
 
 
-
 @dataclass(frozen=True)
 class PromptSpec:
-    """How sentences are written.
+    """How sentences are written (``{a}``: the article of the next word, :func:`~lmseg.text.sentences.fill`).
 
     Attributes:
         templates: class templates with one ``{}`` for the name (channel 0).
-        attribute_templates: one template per group in :data:`GROUPS` order, with ``{name}``
-            and ``{value}``.
+        quality_form: sentence of a quality phrase (colour, shape, surface: "a brown dog"),
+            with ``{name}`` and ``{value}``.
+        material_form: sentence of a material ("a mug made of ceramic").
+        part_form: sentence of a covering or another noun phrase ("a dog with fur", "a dog
+            with four legs"). Which form a phrase takes: :func:`lmseg.text.sentences.phrase_kind`.
         max_per_group: at most this many phrases per group are used (the table caps them too).
-        imagenet_templates: use CLIP's 80 ImageNet templates (:mod:`lmseg.text.templates`)
-            for channel 0 instead of ``templates``.
+        imagenet_templates: use CLIP's 80 ImageNet templates (:mod:`lmseg.text.templates`, as
+            published: "a photo of a {}." for every name) for channel 0 instead of ``templates``.
     """
 
-    templates: tuple[str, ...] = ("a photo of a {}.",)
-    attribute_templates: tuple[str, ...] = (
-        "a photo of a {name}, which is {value}.",
-        "a photo of a {name}, which is {value}.",
-        "a photo of a {name}, which is {value}.",
-    )
+    templates: tuple[str, ...] = ("a photo of {a} {}.",)
+    quality_form: str = "a photo of {a} {value} {name}."
+    material_form: str = "a photo of {a} {name} made of {value}."
+    part_form: str = "a photo of {a} {name} with {value}."
     max_per_group: int = 8
     imagenet_templates: bool = False
 
     def __post_init__(self) -> None:
         if not self.templates or any(t.count("{}") != 1 for t in self.templates):
             raise LmsegError("every class template needs exactly one '{}' for the class name")
-        if len(self.attribute_templates) != len(GROUPS):
-            raise LmsegError(f"attribute_templates needs one template per group {GROUPS}")
-        for t in self.attribute_templates:
-            if "{name}" not in t or "{value}" not in t:
-                raise LmsegError(f"attribute template {t!r} needs '{{name}}' and '{{value}}'")
+        for form in (self.quality_form, self.material_form, self.part_form):
+            if "{name}" not in form or "{value}" not in form:
+                raise LmsegError(f"attribute sentence form {form!r} needs '{{name}}' and '{{value}}'")
 
+    def attribute_sentence(self, name: str, phrase: str) -> str:
+        """The sentence of one attribute phrase of a class called ``name``."""
+        form = {"quality": self.quality_form, "material": self.material_form, "part": self.part_form}
+        return fill(form[phrase_kind(phrase)], name=name, value=phrase)
 
 @dataclass(frozen=True)
 class ClassPrompts:
@@ -119,16 +125,12 @@ def build_prompts(
             against the vocabulary's names.
 
     Raises:
-        LmsegError: a row's class name is not the vocabulary's name at that index (a table of
-            another vocabulary or order), or a row's index is outside the vocabulary.
+        LmsegError: the rows do not belong to ``vocabulary`` (:func:`lmseg.text.table.check_rows`).
     """
     if pooling not in ("channels", "mean"):
         raise LmsegError(f"pooling must be 'channels' or 'mean', got {pooling!r}")
     attributes = attributes or {}
-    outside = sorted(i for i in attributes if not 0 <= int(i) < len(vocabulary))
-    if outside:
-        raise LmsegError(f"the attribute table has class indices {outside[:5]} outside the vocabulary "
-                         f"{vocabulary.name!r} of {len(vocabulary)} classes")
+    check_rows(vocabulary, attributes)
     index: dict[str, int] = {}
 
     def sid(sentence: str) -> int:
@@ -138,24 +140,40 @@ def build_prompts(
     fallback = []
     for c, entry in enumerate(vocabulary.classes):
         row = attributes.get(c)
-        if row is not None and str(getattr(row, "class_name")).strip().lower() != entry.name.strip().lower():
-            raise LmsegError(
-                f"attribute table row {c} is for {getattr(row, 'class_name')!r} but class {c} of {vocabulary.name!r} "
-                f"is {entry.name!r}: the table belongs to another vocabulary or class order"
-            )
         names = queries.get(c, entry.names) if queries else entry.names
         template = tuple(sid(sentence) for name in names for sentence in _class_sentences(name, spec))
-        per_class = [template]
-        for group, tmpl in zip(GROUPS, spec.attribute_templates):
-            values = tuple(getattr(row, group))[: spec.max_per_group] if row is not None else ()
-            values = tuple(v for v in (str(x).strip() for x in values) if v)
-            if values:
-                per_class.append(tuple(sid(tmpl.format(name=name, value=v)) for name in names for v in values))
-            else:
-                per_class.append(template)
-        channels.append(tuple(per_class))
+        groups = group_sentences(names, row, spec)
+        channels.append((template, *(tuple(sid(s) for s in group) if group else template for group in groups)))
         fallback.append(row is None)
     return ClassPrompts(tuple(index), tuple(channels), tuple(fallback), pooling)
+
+
+def group_sentences(names: Sequence[str], row: object | None, spec: PromptSpec) -> tuple[tuple[str, ...], ...]:
+    """The attribute sentences of one class, per group in :data:`GROUPS` order.
+
+    Args:
+        names: the names the class is written with (its synonyms, or published names).
+        row: its table row (``colour``, ``shape``, ``texture`` phrase lists), or None.
+        spec: sentence forms; at most ``spec.max_per_group`` phrases of a group are used.
+
+    Returns:
+        One tuple per group: every phrase written with every name (name-major); empty for a
+        group without phrases (and for every group when ``row`` is None).
+    """
+    out = []
+    for group in GROUPS:
+        phrases = tuple(getattr(row, group))[: spec.max_per_group] if row is not None else ()
+        values = tuple(v for v in (str(x).strip() for x in phrases) if v)
+        out.append(tuple(spec.attribute_sentence(name, v) for name in names for v in values))
+    return tuple(out)
+
+
+def sentence_ensembles(rows: Sequence[Sequence[str]]) -> ClassPrompts:
+    """Prompts with one channel per row, the ensemble of that row's sentences (pooled by
+    :func:`pool_embeddings` into ``(R, 1, D)``): e.g. each class's attribute sentences."""
+    index: dict[str, int] = {}
+    channels = tuple((tuple(index.setdefault(s, len(index)) for s in row),) for row in rows)
+    return ClassPrompts(tuple(index), channels, (False,) * len(rows), "channels")
 
 
 def _class_sentences(name: str, spec: PromptSpec) -> list[str]:
@@ -163,7 +181,7 @@ def _class_sentences(name: str, spec: PromptSpec) -> list[str]:
         from lmseg.text.templates import fill_templates
 
         return fill_templates(name)
-    return [t.format(name) for t in spec.templates]
+    return [fill(t, name) for t in spec.templates]
 
 
 def pool_embeddings(prompts: ClassPrompts, sentence_embeddings):

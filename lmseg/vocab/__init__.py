@@ -1,5 +1,6 @@
-"""Benchmark vocabularies shipped as data, and loading of user vocabularies."""
+"""Benchmark vocabularies shipped as data, loading of user vocabularies, natural names for the LLM."""
 
+from lmseg.vocab.natural import natural_entry, natural_name
 from lmseg.vocab.vocabulary import (
     ClassEntry,
     Vocabulary,
@@ -16,6 +17,8 @@ __all__ = [
     "builtin_vocabularies",
     "get_vocabulary",
     "load_vocabulary_file",
+    "natural_entry",
+    "natural_name",
     "parse_class_list",
     "vocabulary_from_names",
 ]

@@ -7,11 +7,12 @@ before any model work, then runs the same per-image step as the ``segment`` comm
 :func:`lmseg.inference.outputs.write_segmentation`, which writes the label PNG and the overlay
 (with its legend) that the page offers for download.
 
-Text embeddings are cached per vocabulary by the segmenters themselves (LMSeg in memory and on
-disk, Trident in memory), so a repeated class list costs no text encoding; parsed class lists
-are memoised here. Requests run one at a time on one worker thread; a request whose model call
-runs past ``time_limit_s`` is answered with an error at once, and the call is left to finish
-in the background (a running torch call cannot be interrupted) before the next one starts.
+Text embeddings are cached per vocabulary (and attribute table) by the segmenters themselves,
+in memory and on disk (:class:`lmseg.text.embedder.TextEmbedder`), so a repeated class list
+costs no text encoding; parsed class lists are memoised here. Requests run one at a time on
+one worker thread; a request whose model call runs past ``time_limit_s`` is answered with an
+error at once, and the call is left to finish in the background (a running torch call cannot
+be interrupted) before the next one starts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from lmseg.errors import LmsegError
 from lmseg.inference import Segmentation, Segmenter
 from lmseg.inference.outputs import write_segmentation
 from lmseg.inference.overlay import draw_overlay
+from lmseg.text.table import AttributeTable, open_attribute_table
 from lmseg.vocab import Vocabulary, builtin_vocabularies, get_vocabulary, parse_class_list
 from lmseg.web.limits import WebLimits, read_upload
 from lmseg.web.render import ClassRow, class_rows, legend_html, shrink
@@ -101,7 +102,8 @@ class SegmentService:
 
     @property
     def uses_attribute_table(self) -> bool:
-        """Whether the model takes an attribute table (LMSeg does; Trident does not)."""
+        """Whether the model takes an attribute table (every lmseg method does; a segmenter
+        without an ``attribute_table`` attribute does not)."""
         return hasattr(self.segmenter, "attribute_table")
 
     def offered_vocabularies(self) -> list[tuple[str, int]]:
@@ -162,7 +164,7 @@ class SegmentService:
             classes: classes separated by commas or new lines, synonyms after ``;``; leave it
                 empty with ``builtin``.
             builtin: name of a built-in vocabulary (``ade150``, ``voc21``, ...), or None.
-            attribute_table: a stage-1 Parquet table for this class list (LMSeg only), or None.
+            attribute_table: a stage-1 Parquet table for this class list, or None.
 
         Raises:
             LmsegError: every problem a user can fix, with a message for the page.
@@ -176,9 +178,7 @@ class SegmentService:
         result = self._run_limited(rgb, vocab, attributes)
         return self._page_result(rgb, result, vocab, started)
 
-    def _run_limited(
-        self, rgb: np.ndarray, vocab: Vocabulary, attributes: Mapping[int, object] | None
-    ) -> Segmentation:
+    def _run_limited(self, rgb: np.ndarray, vocab: Vocabulary, attributes: AttributeTable | None) -> Segmentation:
         """Predict on the worker thread; the time limit counts from the moment the model starts."""
         limit = self.limits.time_limit_s
         running = threading.Event()
@@ -205,16 +205,14 @@ class SegmentService:
         if self._own_root:
             shutil.rmtree(self.output_root, ignore_errors=True)
 
-    def _attributes(self, table: str | Path | None) -> Mapping[int, object] | None:
+    def _attributes(self, table: str | Path | None) -> AttributeTable | None:
         if table is None:
             return None
         if not self.uses_attribute_table:
             raise LmsegError(f"{self.model_name} uses no attribute table; remove the table and run again")
-        from lmseg.attributes.store import read_table, table_to_rows
+        return open_attribute_table(table)
 
-        return {row.class_index: row for row in table_to_rows(read_table(Path(table)))}
-
-    def _predict(self, rgb: np.ndarray, vocab: Vocabulary, attributes: Mapping[int, object] | None) -> Segmentation:
+    def _predict(self, rgb: np.ndarray, vocab: Vocabulary, attributes: AttributeTable | None) -> Segmentation:
         """The model call, on the worker thread (the only thread that touches the segmenter)."""
         if not self.uses_attribute_table:
             return self.segmenter.predict(rgb, vocab, return_scores=True)

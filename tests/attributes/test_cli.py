@@ -112,11 +112,14 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
     assert code == 0
     assert out.count("\n## class ") == 21
-    assert "## class 0: background" in out and "[colour] The tvmonitor is usually <colour word> | A typical tvmonitor is <colour word>" in out
+    assert "## class 0: background" in out and "## class 20: tvmonitor" in out  # the vocabulary's name
+    # the natural name, for the LLM (lmseg.vocab.natural)
+    assert "[colour] The tv monitor is usually <colour word> | A typical tv monitor is <colour word>" in out
     assert "# method scored" in out
     assert not cache.exists()
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")
-    assert code == 0 and 'Describe what a "tvmonitor" looks like' in out
+    assert code == 0 and 'Describe what a typical "tv monitor" looks like' in out
+    assert 'a typical "aeroplane"' in out
     assert "# prompt template prompts/attributes.j2 (sha256 " in out
     assert not cache.exists()
 

@@ -30,6 +30,7 @@ from lmseg.evaluation.state import EvaluationState  # noqa: E402
 from lmseg.evaluation.steps import SampleFailure  # noqa: E402
 from pipelines.evaluate import main as evaluate_main  # noqa: E402
 from pipelines.segment import main as segment_main  # noqa: E402
+from tests.attribute_tables import write_attribute_table  # noqa: E402
 from tests.data.samples import ADE150, build_ade150  # noqa: E402
 from tests.distributed.fault_models import FaultOnce  # noqa: E402
 
@@ -163,6 +164,31 @@ def test_segment_on_ray_writes_the_local_files_and_keeps_rays_output_off_the_con
     assert "Starting execution of Dataset" in (private_cache / "logs" / "ray.log").read_text()  # Ray Data's log
     for ray_line in ("streaming_executor.py", "logging_progress.py", "core_worker.cc", "deprecated"):
         assert ray_line not in console.err + console.out
+
+
+@pytest.mark.parametrize("name", ["trident_tiny", "mgca_tiny"])
+def test_the_attribute_table_reaches_the_workers(name, ray_address, ade_root, tmp_path, monkeypatch) -> None:
+    """--attributes with a relative path: the workers (other folders) get the same table as a local run."""
+    write_attribute_table(tmp_path / "t.parquet", {0: "wall", 2: "sky"})
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", name, "--dataset", "ade150", "--data-root", str(ade_root), "--limit", "1",
+              "--attributes", "t.parquet"]
+    classes = ["--model", name, "--classes", "wall,floor,sky", str(ADE150 / "images"), "--attributes", "t.parquet"]
+    assert evaluate_main([*common, "--output", str(tmp_path / "local"), "--workers", "0"]) == 0
+    assert segment_main([*classes, "--output", str(tmp_path / "s-local"), "--workers", "0"]) == 0
+    forbid_models_here(monkeypatch)
+    on_ray = ray_args(ray_address, "--ray-workers", "1", "--ray-cpus-per-worker", "0.5")
+    assert evaluate_main([*common, "--output", str(tmp_path / "ray"), *on_ray]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "ray" / "confusion.npy"),
+                                  np.load(tmp_path / "local" / "confusion.npy"))
+    report = without_run(tmp_path / "ray")
+    assert report == without_run(tmp_path / "local")
+    assert report["settings"]["model_options"]["attribute_table"] == str(tmp_path / "t.parquet")
+    assert segment_main([*classes, "--output", str(tmp_path / "s-ray"), *on_ray]) == 0
+    local = {p.relative_to(tmp_path / "s-local"): p.read_bytes() for p in (tmp_path / "s-local").rglob("*")
+             if p.is_file()}
+    remote = {p.relative_to(tmp_path / "s-ray"): p.read_bytes() for p in (tmp_path / "s-ray").rglob("*") if p.is_file()}
+    assert remote == local
 
 
 def test_bad_ray_input_is_refused_before_any_model_loads(capsys, ade_root, tmp_path, no_model_here) -> None:

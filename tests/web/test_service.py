@@ -144,14 +144,14 @@ def test_too_many_classes(lmseg_tiny, tmp_path: Path) -> None:
         small.close()
 
 
-def test_attribute_table_refused_for_a_model_without_one(tmp_path: Path) -> None:
-    trident = SegmentService(create_segmenter("trident_tiny"), "trident_tiny", output_root=tmp_path)
+def test_attribute_table_refused_for_a_model_without_one(lmseg_tiny, tmp_path: Path) -> None:
+    other = SegmentService(_Blocking(lmseg_tiny), "other", output_root=tmp_path)  # a segmenter without the option
     try:
-        assert not trident.uses_attribute_table
-        with pytest.raises(LmsegError, match="trident_tiny uses no attribute table"):
-            trident.segment(STREET, "road, sky", attribute_table=tmp_path / "t.parquet")
+        assert not other.uses_attribute_table
+        with pytest.raises(LmsegError, match="other uses no attribute table"):
+            other.segment(STREET, "road, sky", attribute_table=tmp_path / "t.parquet")
     finally:
-        trident.close()
+        other.close()
 
 
 # ---- results --------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_time_limit_answers_and_the_service_keeps_serving(lmseg_tiny, tmp_path: 
         service.close()
 
 
-# ---- attribute tables (LMSeg) ---------------------------------------------------------------
+# ---- attribute tables -----------------------------------------------------------------------
 
 
 def write_attribute_table(path: Path, names: list[str]) -> Path:
@@ -278,6 +278,21 @@ def test_attribute_table_is_used_for_one_request(lmseg_tiny, service: SegmentSer
     assert not np.array_equal(plain.heat, enriched.heat)  # other prompts, other scores
     assert lmseg_tiny.attribute_table is None  # the model's own setting is back for the next request
     np.testing.assert_array_equal(service.segment(STREET, "road, sky").heat, plain.heat)
+
+
+@pytest.mark.parametrize("name", ["trident_tiny", "mgca_tiny", "mrovseg_tiny"])
+def test_every_method_uses_a_table_for_one_request(name: str, tmp_path: Path) -> None:
+    segmenter = create_segmenter(name)
+    service = SegmentService(segmenter, name, output_root=tmp_path / "out")
+    try:
+        assert service.uses_attribute_table
+        plain = service.segment(STREET, "road, sky")
+        table = write_attribute_table(tmp_path / "road_sky.parquet", ["road", "sky"])
+        assert not np.array_equal(service.segment(STREET, "road, sky", attribute_table=table).heat, plain.heat)
+        assert segmenter.attribute_table is None
+        np.testing.assert_array_equal(service.segment(STREET, "road, sky").heat, plain.heat)
+    finally:
+        service.close()
 
 
 def test_attribute_table_of_other_classes_is_refused(service: SegmentService, tmp_path: Path) -> None:

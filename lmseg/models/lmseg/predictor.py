@@ -18,17 +18,14 @@ Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceC
 The benchmark presets (:mod:`lmseg.models.presets`) set CAT-Seg's exact protocol: PIL
 resize, 640 x 640 square, and CAT-Seg's published class names.
 
-Text embeddings come from :mod:`lmseg.text.prompts` (template + attribute channels from an
-optional attribute table), cached on disk by :class:`lmseg.text.cache.EmbeddingCache`.
+Text embeddings come from :class:`lmseg.text.embedder.TextEmbedder` (template + attribute
+channels from an optional attribute table, cached on disk and memoised).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import PIL
@@ -42,19 +39,20 @@ from lmseg.inference.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import LMSegModel
 from lmseg.models.presets import CATSEG_PRECISION, class_list_record, published_queries
-from lmseg.text.cache import EmbeddingCache, cached_prompt_embeddings, clip_text_fingerprint, table_sha256
-from lmseg.text.prompts import ClassPrompts, PromptSpec, build_prompts, encode_prompts
-from lmseg.vocab import Vocabulary
+from lmseg.text.cache import EmbeddingCache
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
+from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class LMSegPredictor:
+class LMSegPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`LMSegModel`.
 
     Args:
         model: the network (its device is used).
         inference: the test protocol.
-        attribute_table: a stage-1 Parquet table whose ``dataset`` is the vocabulary's name, or
-            a mapping class index -> row, or None (template prompts only).
+        attribute_table: a stage-1 Parquet table of the vocabulary's classes, a mapping class
+            index -> row, or None (template prompts only); see :mod:`lmseg.text.table`.
         prompt_spec: sentence templates.
         cache: the embedding cache (default: under ``lmseg.paths.cache_dir()``); None disables it.
         amp: run the model under autocast (bfloat16) on CUDA.
@@ -65,19 +63,16 @@ class LMSegPredictor:
         model: LMSegModel,
         *,
         inference: InferenceConfig | None = None,
-        attribute_table: str | os.PathLike[str] | Mapping[int, object] | None = None,
+        attribute_table: TableInput = None,
         prompt_spec: PromptSpec = PromptSpec(),
         cache: EmbeddingCache | None = EmbeddingCache(),
         amp: bool = True,
     ) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
-        self.attribute_table = attribute_table
-        self.prompt_spec = prompt_spec
-        self.cache = cache
+        self.text = TextEmbedder(model.clip, spec=prompt_spec, combination=model.config.prompt_pooling,
+                                 attribute_table=attribute_table, cache=cache)
         self.amp = amp
-        self._text: dict[tuple[str, str], torch.Tensor] = {}
-        self._weights_id: str | None = None
         self.inference.check_window(model.config.input_size)
 
     @property
@@ -88,26 +83,23 @@ class LMSegPredictor:
         """What decides this predictor's output, for reports: model config, inference
         protocol (resize, window, overlap, global view), prompts and attribute table."""
         table = self.attribute_table
-        if isinstance(table, Mapping):
-            table = f"in-memory table of {len(table)} classes"
         return {
             "model": asdict(self.model.config),
             "inference": asdict(self.inference),
-            "prompts": asdict(self.prompt_spec),
-            "attribute_table": None if table is None else str(table),
+            "prompts": asdict(self.text.spec),
+            "attribute_table": None if table is None else table.source,
             "amp": self.amp,
         }
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary``: settings, prompts, resizes, windows, precision."""
         vocab = as_vocabulary(vocabulary)
-        attrs = self._attributes(vocab)
-        prompts = self._prompts(vocab, attrs)
+        text = self.text_embeddings(vocab)
         cfg = self.inference
         return {
             "method": "lmseg",
             "settings": self.settings(),
-            "prompts": {"sha256": prompts.content_sha256(), "attribute_table_sha256": table_sha256(attrs),
+            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
                         "class_list": class_list_record(cfg.class_list, vocab)},
             "resize": self._resize_record(),
             "windows": {"size": self.window, "stride": max(1, int(self.window * (1.0 - cfg.overlap))),
@@ -150,36 +142,11 @@ class LMSegPredictor:
 
     # ---- text -------------------------------------------------------------------------
 
-    def _attributes(self, vocabulary: Vocabulary) -> Mapping[int, object] | None:
-        table = self.attribute_table
-        if table is None or isinstance(table, Mapping):
-            return table
-        from lmseg.attributes.reader import load_attributes
-
-        return load_attributes(vocabulary.name, "", path=Path(table))
-
-    def _prompts(self, vocabulary: Vocabulary, attributes: Mapping[int, object] | None) -> ClassPrompts:
-        """The sentences of every class; the published names of ``class_list`` for its benchmark."""
-        queries = published_queries(self.inference.class_list, vocabulary)
-        return build_prompts(vocabulary, attributes, spec=self.prompt_spec, pooling=self.model.config.prompt_pooling,
-                             queries=queries)
-
-    def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, P, D)`` prompt embeddings of ``vocabulary`` on the model's device (memoised, cached)."""
+    def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
+        """The prompt embeddings of ``vocabulary`` (``embeddings``: ``(N, P, D)``) on the model's
+        device, with the published names of ``class_list`` for its benchmark (memoised, cached)."""
         vocab = as_vocabulary(vocabulary)
-        attrs = self._attributes(vocab)
-        prompts = self._prompts(vocab, attrs)
-        memo = (prompts.content_sha256(), table_sha256(attrs))
-        if memo not in self._text:
-            clip = self.model.clip
-            if self.cache is None:
-                emb = encode_prompts(prompts, clip.encode_text)
-            else:
-                if self._weights_id is None:
-                    self._weights_id = clip_text_fingerprint(clip.model)
-                emb = cached_prompt_embeddings(prompts, attrs, clip, self.cache, weights_id=self._weights_id)
-            self._text[memo] = emb.to(self.device)
-        return self._text[memo]
+        return self.text(vocab, queries=published_queries(self.inference.class_list, vocab), device=self.device)
 
     # ---- image ------------------------------------------------------------------------
 
@@ -234,7 +201,7 @@ class LMSegPredictor:
         """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on the device)."""
         rgb = as_rgb_array(image, self.image_limits)
         h0, w0 = rgb.shape[:2]
-        text = self.text_embeddings(vocabulary)
+        text = self.text_embeddings(vocabulary).embeddings
         x = self._resized(rgb)
         s, square = self.window, self.inference.square
         tiled = x if square is None else F.interpolate(x, size=(square, square), mode="bilinear", align_corners=False)

@@ -30,6 +30,7 @@ from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.models.lmseg.config import LMSegConfig, get_config
 from lmseg.models.lmseg.factory import FORMAT, build_model
 from lmseg.models.lmseg.model import LMSegModel, segmentation_loss
+from lmseg.text.embedder import TextEmbedder
 
 __all__ = ["LMSegTask", "LMSegTrainData", "LMSegTrainModel", "TRAIN_TASKS", "build_task"]
 
@@ -75,33 +76,28 @@ class LMSegTask(TrainTask):
         self.config: LMSegConfig = override_dataclass(get_config(model.preset), dict(model.overrides),
                                                       where="LMSeg config")
         self.dataset = open_dataset(data.dataset, data.root, split=data.split, layout=data.layout)
-        self._text: dict[torch.device, torch.Tensor] = {}
+        self._text: TextEmbedder | None = None
 
     def resolved_sections(self) -> dict[str, dict[str, Any]]:
         """The ``model`` and ``data`` sections with every default filled in."""
         return {"model": dataclasses.asdict(self.model_section), "data": dataclasses.asdict(self.data_section)}
 
     def build_model(self) -> LMSegModel:
-        self._text = {}
         model = build_model(self.config, clip=self.model_section.clip_weights, sam=self.model_section.sam_weights)
         return model.train()
 
     def text_embeddings(self, model: LMSegModel, device: torch.device) -> torch.Tensor:
-        """``(N, P, D)`` prompt embeddings of the dataset's vocabulary on ``device`` (computed once)."""
-        if device not in self._text:
-            from lmseg.attributes.reader import load_attributes
-            from lmseg.text.cache import cached_prompt_embeddings
-            from lmseg.text.prompts import build_prompts
-
-            table = self.data_section.attribute_table
-            attrs = load_attributes(self.dataset.vocabulary.name, "", path=table) if table else None
-            prompts = build_prompts(self.dataset.vocabulary, attrs, pooling=self.config.prompt_pooling)
-            was_training = model.training
-            model.eval()
-            with torch.autocast(device.type, enabled=False):
-                self._text[device] = cached_prompt_embeddings(prompts, attrs, model.clip).to(device)
-            model.train(was_training)
-        return self._text[device]
+        """``(N, P, D)`` prompt embeddings of the dataset's vocabulary on ``device`` (computed once
+        per model, with the text tower in eval mode and in float32)."""
+        if self._text is None or self._text.encoder is not model.clip:
+            self._text = TextEmbedder(model.clip, combination=self.config.prompt_pooling,
+                                      attribute_table=self.data_section.attribute_table or None)
+        was_training = model.training
+        model.eval()
+        with torch.autocast(device.type, enabled=False):
+            text = self._text(self.dataset.vocabulary, device=device).embeddings
+        model.train(was_training)
+        return text
 
     def train_dataset(self):
         return self.data_section.samples(self.dataset, crop=self.config.input_size, seed=self.seed)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from lmseg.models.lmseg.config import InferenceConfig, get_config
 from lmseg.models.lmseg.factory import FORMAT, model_for_checkpoint
 from lmseg.models.lmseg.predictor import LMSegPredictor
 from lmseg.models.presets import catseg_inference
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = ["SEGMENTERS", "VARIANTS"]
 
@@ -28,7 +28,8 @@ Args:
     clip: not used (the checkpoint holds the fine-tuned CLIP); passing it is an error.
     sam: SAM weights: ``"sam_vit_b"`` (downloaded once, checksummed) or a file path.
     device: ``"cpu"`` or ``"cuda"``.
-    attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
+    attribute_table: a stage-1 attribute table of the vocabulary (:mod:`lmseg.text.table`; None:
+        templates only).
     inference: the test protocol (default: short side 640, windows of the model's input size,
         overlap 1/3, plus a global view): an :class:`InferenceConfig`, or a mapping of its
         fields to replace (``{{"short_side": 512}}``).
@@ -52,7 +53,7 @@ VARIANTS: dict[str, Variant] = {
 
 def _build(name: str, variant: Variant, *, checkpoint: Weights = None, clip: Weights = None, sam: Weights = None,
            seed: int = 0, device: str | torch.device = "cpu",
-           attribute_table: str | os.PathLike[str] | Mapping[int, object] | None = None,
+           attribute_table: TableInput = None,
            inference: InferenceConfig | Mapping[str, Any] | None = None,
            benchmark: str | None = None) -> LMSegPredictor:
     settings = variant_settings(variant, InferenceConfig(), inference, benchmark, catseg_inference,
@@ -60,9 +61,10 @@ def _build(name: str, variant: Variant, *, checkpoint: Weights = None, clip: Wei
     settings.check_window(get_config(variant.config).input_size)  # bad settings fail before any model loads
     if clip is not None:
         raise LmsegError(f"{name}: the checkpoint already holds the fine-tuned CLIP weights; do not pass clip=")
+    table = open_attribute_table(attribute_table)
     model = variant_model(name, variant, FORMAT, checkpoint, seed, device=device,
                           build=lambda config: model_for_checkpoint(config, sam=sam))
-    return LMSegPredictor(model, inference=settings, attribute_table=attribute_table)
+    return LMSegPredictor(model, inference=settings, attribute_table=table)
 
 
 SEGMENTERS = segmenters(VARIANTS, _build)

@@ -165,11 +165,19 @@ class InferenceConfig:
         slic_compactness: SLIC compactness (colour vs space; 10 is scikit-image's default
             for RGB in Lab).
         prompt_templates: use CLIP's 80 ImageNet templates for class names (the family's
-            zero-shot protocol) instead of the single "a photo of a {}.".
+            zero-shot protocol) instead of the single "a photo of {a} {}." (with the article of the name).
         max_pixels: refuse larger images (decode bombs; downscale first).
         class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
             ``"tcl/pc59"``, the names TCL evaluates with): when the vocabulary is that list's
             benchmark, the prompts use the list's names; other vocabularies keep theirs.
+        attribute_weight: how the sentences of an attribute table (``attribute_table=``) join
+            a class's template ensemble: ``normalize((1 - w) * template + w * attributes)``
+            (:data:`lmseg.text.embedder.Combination` ``"blend"``; 0 = no effect). A weighted
+            average of the two ensembles, not one ensemble of all sentences, so that the
+            template ensemble the model was trained and evaluated with stays the anchor (the
+            ``temperature`` was set for it), every class gets the same mix whatever its number
+            of phrases, and a class without phrases keeps its embedding bit for bit. 0.5
+            (equal weight) is a neutral default, not a tuned value.
     """
 
     short_side: int = 448
@@ -184,8 +192,11 @@ class InferenceConfig:
     prompt_templates: bool = True
     max_pixels: int = 40_000_000
     class_list: str = ""
+    attribute_weight: float = 0.5
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.attribute_weight <= 1.0:
+            raise LmsegError(f"attribute_weight must lie in [0, 1], got {self.attribute_weight}")
         if self.class_list:
             get_class_list_source(self.class_list)  # an unknown id fails here, before any model loads
         if self.unit not in ("adaptive", "pixel", "region"):

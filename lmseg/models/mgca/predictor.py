@@ -5,8 +5,9 @@ Protocol (all fields of :class:`~lmseg.models.mgca.config.InferenceConfig`):
 1. keep-ratio resize so the short side is ``short_side`` (long side capped), both sides
    rounded to multiples of the patch size; one forward pass of the whole image;
 2. per-patch class scores: softmax over the vocabulary of ``cos(patch, class) / temperature``
-   (class embeddings: template ensembles of every name of the class, from
-   :mod:`lmseg.text.prompts` with the on-disk :class:`~lmseg.text.cache.EmbeddingCache`);
+   (class embeddings: template ensembles of every name of the class, blended with the
+   class's attribute sentences when a table is given, from
+   :class:`lmseg.text.embedder.TextEmbedder`, cached on disk and memoised);
 3. bilinear upsampling of the scores to the input image's size;
 4. the prediction unit (:mod:`.units`): ``pixel``, ``region`` (SLIC superpixels or the model's
    groups) or ``adaptive`` (the abstract's adaptive semantic unit).
@@ -28,11 +29,13 @@ from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
 from lmseg.models.presets import published_queries
-from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
-from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
+from lmseg.text.cache import EmbeddingCache
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
+from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class MGCAPredictor:
+class MGCAPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`MGCAModel`.
 
     Args:
@@ -40,43 +43,35 @@ class MGCAPredictor:
         inference: the test protocol.
         cache: the text-embedding cache (default: under ``lmseg.paths.cache_dir()``); None
             disables it.
+        attribute_table: a stage-1 attribute table of the vocabulary's classes (:mod:`lmseg.text.table`):
+            each class's template ensemble is blended with its attribute sentences
+            (``inference.attribute_weight``); None: templates only.
     """
 
     def __init__(self, model: MGCAModel, *, inference: InferenceConfig | None = None,
-                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
-        self.cache = cache
-        self._text: dict[str, torch.Tensor] = {}
+        self.text = TextEmbedder(model.clip, spec=PromptSpec(imagenet_templates=self.inference.prompt_templates),
+                                 combination="blend", attribute_weight=self.inference.attribute_weight,
+                                 attribute_table=attribute_table, cache=cache)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @property
-    def prompt_spec(self) -> PromptSpec:
-        return PromptSpec(imagenet_templates=self.inference.prompt_templates)
-
     def settings(self) -> dict[str, Any]:
-        """Everything that decides the output, for reports: model config, protocol, prompts."""
+        """Everything that decides the output, for reports: model config, protocol, prompts,
+        attribute table."""
+        table = self.attribute_table
         return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
-                "prompts": asdict(self.prompt_spec)}
+                "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source}
 
-    def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, D)`` L2-normalised class embeddings on the model's device (memoised, cached)."""
+    def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
+        """The class embeddings of ``vocabulary`` (``embeddings``: ``(N, 1, D)``) on the model's
+        device, with the published names of ``class_list`` for its benchmark (memoised, cached)."""
         vocab = as_vocabulary(vocabulary)
-        queries = published_queries(self.inference.class_list, vocab)
-        prompts = build_prompts(vocab, None, spec=self.prompt_spec, pooling="mean", queries=queries)
-        memo = prompts.content_sha256()
-        if memo not in self._text:
-            clip = self.model.clip
-            if self.cache is None:
-                emb = encode_prompts(prompts, clip.encode_text)
-            else:
-                emb = self.cache.get_or_compute(prompts, clip.encode_text, model_name=clip.model_name,
-                                                weights_id=clip_text_fingerprint(clip.model), table_id="none")
-            self._text[memo] = emb[:, 0].to(self.device)
-        return self._text[memo]
+        return self.text(vocab, queries=published_queries(self.inference.class_list, vocab), device=self.device)
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """The model input size for an image of ``height`` x ``width`` (multiples of the patch)."""
@@ -88,7 +83,8 @@ class MGCAPredictor:
 
     @torch.no_grad()
     def pixel_scores(self, rgb: np.ndarray, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pixel scores ``(N, H, W)`` and the group map ``(H, W)`` int64 of an RGB image."""
+        """Per-pixel scores ``(N, H, W)`` and the group map ``(H, W)`` int64 of an RGB image and
+        ``(N, D)`` L2-normalised class embeddings."""
         h0, w0 = rgb.shape[:2]
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(self.device)
         x = pixels.permute(2, 0, 1)[None].float() / 255.0
@@ -114,7 +110,7 @@ class MGCAPredictor:
         if rgb.shape[0] * rgb.shape[1] > self.inference.max_pixels:
             raise LmsegError(f"the image is {rgb.shape[1]}x{rgb.shape[0]} pixels; this predictor accepts at most "
                              f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
-        scores, groups = self.pixel_scores(rgb, self.text_embeddings(vocabulary))
+        scores, groups = self.pixel_scores(rgb, self.text_embeddings(vocabulary).embeddings[:, 0])
         cfg = self.inference
         if cfg.unit == "pixel":
             return scores

@@ -16,6 +16,7 @@ from lmseg.models.mgca.config import InferenceConfig
 from lmseg.models.mgca.factory import FORMAT, build_model
 from lmseg.models.mgca.predictor import MGCAPredictor
 from lmseg.models.presets import tcl_inference
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = ["SEGMENTERS", "VARIANTS"]
 
@@ -27,6 +28,8 @@ VARIANTS: dict[str, Variant] = {
             checkpoint: a trained MGCA checkpoint (``pipelines.train`` with
                 ``configs/mgca_vitb16_cc3m.yaml``); required.
             device: ``"cpu"`` or ``"cuda"``.
+            attribute_table: a stage-1 attribute table (Parquet file or rows) of the vocabulary
+                to segment, blended into the class embeddings (``inference.attribute_weight``).
             inference: an :class:`InferenceConfig` or a mapping of its fields to replace
                 (``{"unit": "pixel"}``); default: short side 448, adaptive semantic unit.
             benchmark: prompt that benchmark's classes with TCL's published names (``"pc59"``,
@@ -40,12 +43,14 @@ VARIANTS: dict[str, Variant] = {
 
 
 def _build(name: str, variant: Variant, *, checkpoint: Weights = None, seed: int = 0,
-           device: str | torch.device = "cpu", inference: InferenceConfig | Mapping[str, Any] | None = None,
+           device: str | torch.device = "cpu", attribute_table: TableInput = None,
+           inference: InferenceConfig | Mapping[str, Any] | None = None,
            benchmark: str | None = None) -> MGCAPredictor:
     settings = variant_settings(variant, InferenceConfig(), inference, benchmark, tcl_inference,
                                 where="MGCA inference config")
+    table = open_attribute_table(attribute_table)  # a bad table fails before any model loads
     model = variant_model(name, variant, FORMAT, checkpoint, seed, build=build_model, device=device)
-    return MGCAPredictor(model, inference=settings)
+    return MGCAPredictor(model, inference=settings, attribute_table=table)
 
 
 SEGMENTERS = segmenters(VARIANTS, _build)

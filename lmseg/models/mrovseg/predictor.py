@@ -18,7 +18,6 @@ the benchmark's own vocabulary is prompted with CAT-Seg's published class names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import asdict
 
@@ -31,32 +30,33 @@ from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
-from lmseg.models.mrovseg.text import Table, TextEmbedder
 from lmseg.models.presets import published_queries
 from lmseg.text.cache import EmbeddingCache
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class MROVSegPredictor:
+class MROVSegPredictor(AttributeTableOption):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`MROVSegModel`.
 
     Args:
         model: the network (its device is used).
         inference: the test protocol.
-        attribute_table: stage-1 attribute table for the prompts (see :class:`TextEmbedder`).
+        attribute_table: stage-1 attribute table for the prompts (:mod:`lmseg.text.table`).
         prompt_spec: sentence templates.
         cache: the embedding cache; None disables it.
         amp: run the model under bfloat16 autocast on CUDA.
     """
 
     def __init__(self, model: MROVSegModel, *, inference: InferenceConfig | None = None,
-                 attribute_table: Table = None, prompt_spec: PromptSpec = PromptSpec(),
+                 attribute_table: TableInput = None, prompt_spec: PromptSpec = PromptSpec(),
                  cache: EmbeddingCache | None = EmbeddingCache(), amp: bool = True) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
         self.amp = amp
-        self.text = TextEmbedder(model.clip, pooling=model.config.prompt_pooling, attribute_table=attribute_table,
-                                 prompt_spec=prompt_spec, cache=cache)
+        self.text = TextEmbedder(model.clip, spec=prompt_spec, combination=model.config.prompt_pooling,
+                                 attribute_table=attribute_table, cache=cache)
 
     @property
     def device(self) -> torch.device:
@@ -64,12 +64,16 @@ class MROVSegPredictor:
 
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output: model config, inference protocol, prompts, table."""
-        table = self.text.attribute_table
-        if isinstance(table, Mapping):
-            table = f"in-memory table of {len(table)} classes"
+        table = self.attribute_table
         return {"model": asdict(self.model.config), "inference": asdict(self.inference),
-                "prompts": asdict(self.text.prompt_spec), "attribute_table": None if table is None else str(table),
+                "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source,
                 "amp": self.amp}
+
+    def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
+        """The prompt embeddings of ``vocabulary`` (``embeddings``: ``(N, P, D)``) on the model's
+        device, with CAT-Seg's published names for a preset's benchmark (memoised, cached)."""
+        vocab = as_vocabulary(vocabulary)
+        return self.text(vocab, queries=published_queries(self.inference.class_list, vocab), device=self.device)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The working resolution of an image of ``height x width`` pixels (step 1)."""
@@ -95,7 +99,7 @@ class MROVSegPredictor:
         if h0 * w0 > self.inference.max_pixels:
             raise LmsegError(f"the image is {w0}x{h0} pixels; this predictor accepts at most "
                              f"{self.inference.max_pixels:,} (InferenceConfig.max_pixels): downscale it first")
-        text = self.text(vocab, published_queries(self.inference.class_list, vocab))
+        text = self.text_embeddings(vocab).embeddings
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy())
         x = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
         h, w = self.working_size(h0, w0)

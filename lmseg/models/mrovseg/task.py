@@ -26,7 +26,7 @@ from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConf
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
 from lmseg.models.mrovseg.factory import FORMAT, build_model
 from lmseg.models.mrovseg.model import MROVSegModel
-from lmseg.models.mrovseg.text import TextEmbedder
+from lmseg.text.embedder import TextEmbedder
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,10 @@ class MROVSegTask(TrainTask):
 
     def text_embeddings(self, model: MROVSegModel) -> torch.Tensor:
         """``(N, P, D)`` embeddings of the training vocabulary (frozen text tower, cached)."""
-        if self._text is None or self._text.clip is not model.clip:
-            self._text = TextEmbedder(model.clip, pooling=self.config.prompt_pooling,
+        if self._text is None or self._text.encoder is not model.clip:
+            self._text = TextEmbedder(model.clip, combination=self.config.prompt_pooling,
                                       attribute_table=self.data.attribute_table)
-        return self._text(self._open().vocabulary)
+        return self._text(self._open().vocabulary).embeddings
 
     def loss(self, model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         core: MROVSegModel = getattr(model, "module", model)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.factory import FORMAT, build_model
 from lmseg.models.mrovseg.predictor import MROVSegPredictor
 from lmseg.models.presets import catseg_inference
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = ["SEGMENTERS", "VARIANTS"]
 
@@ -25,7 +25,8 @@ _TRAINED = """MROVSeg with CLIP {clip}.
 Args:
     checkpoint: a trained MROVSeg checkpoint (``pipelines.train`` output); required.
     device: ``"cpu"`` or ``"cuda"``.
-    attribute_table: a stage-1 Parquet table for the vocabulary (or None: templates only).
+    attribute_table: a stage-1 attribute table of the vocabulary (:mod:`lmseg.text.table`; None:
+        templates only).
     inference: an :class:`InferenceConfig` or a mapping of its fields (``{{"short_side": 512}}``).
     benchmark: prompt that benchmark's classes with CAT-Seg's published names (``"ade150"``,
         ... see :mod:`lmseg.models.presets`).
@@ -52,13 +53,14 @@ def _catseg_class_list(benchmark: str) -> dict[str, Any]:
 
 def _build(name: str, variant: Variant, *, checkpoint: Weights = None, seed: int = 0,
            device: str | torch.device = "cpu",
-           attribute_table: str | os.PathLike[str] | Mapping[int, object] | None = None,
+           attribute_table: TableInput = None,
            inference: InferenceConfig | Mapping[str, Any] | None = None,
            benchmark: str | None = None) -> MROVSegPredictor:
     settings = variant_settings(variant, InferenceConfig(), inference, benchmark, _catseg_class_list,
                                 where="MROVSeg inference config")
+    table = open_attribute_table(attribute_table)
     model = variant_model(name, variant, FORMAT, checkpoint, seed, build=build_model, device=device)
-    return MROVSegPredictor(model, inference=settings, attribute_table=attribute_table)
+    return MROVSegPredictor(model, inference=settings, attribute_table=table)
 
 
 SEGMENTERS = segmenters(VARIANTS, _build)

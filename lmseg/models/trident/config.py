@@ -72,6 +72,16 @@ class TridentConfig:
             ``"trident/voc21"``): when the vocabulary is that list's benchmark, its classes are
             queried with the list's names (the published queries); other vocabularies keep
             their own names. Empty: always the vocabulary's own names.
+        attribute_weight: how the sentences of an attribute table (``attribute_table=``) join
+            each query's template ensemble: ``normalize((1 - w) * template + w * attributes)``
+            (:data:`lmseg.text.embedder.Combination` ``"blend"``; 0 = the published method).
+            Why a weighted average of the two ensembles and not one ensemble of all sentences:
+            the template ensemble is what the published constants (``logit_scale``,
+            ``prob_thd``) were set with, so it stays the anchor and ``w`` alone sets how far
+            the attributes move it; every class gets the same mix whatever its number of
+            phrases (80 templates against 1 to 15 attribute sentences would otherwise weigh
+            differently per class); and a class without phrases keeps its embedding bit for
+            bit. 0.5 (equal weight) is a neutral default, not a tuned value.
         split_halves: run SAM on the left and right image halves separately (Cityscapes).
         sam_multiple: the image is resized so that its sides are multiples of this before
             SAM's own preprocessing (16).
@@ -99,6 +109,7 @@ class TridentConfig:
     background_index: int = 0
     background_names: tuple[str, ...] = ()
     class_list: str = ""
+    attribute_weight: float = 0.5
     split_halves: bool = False
     sam_multiple: int = 16
     window_batch: int = 16
@@ -116,6 +127,8 @@ class TridentConfig:
             problems.append("logit_scale must be positive")
         if not 0.0 <= self.prob_thd <= 1.0:
             problems.append("prob_thd must lie in [0, 1]")
+        if not 0.0 <= self.attribute_weight <= 1.0:
+            problems.append("attribute_weight must lie in [0, 1]")
         if self.window_batch <= 0:
             problems.append("window_batch must be positive")
         if self.max_pixels < 1 or self.max_aspect_ratio < 1:

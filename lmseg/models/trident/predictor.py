@@ -11,8 +11,10 @@
 * cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
   over each class's queries -> background threshold -> optional SAM refinement.
 
-Text embeddings are memoised per vocabulary (content hash, background names, class list) and
-stored in the shared embedding cache (:class:`lmseg.text.cache.EmbeddingCache`). With
+Text embeddings (one row per query, :class:`lmseg.text.embedder.TextEmbedder`) are memoised
+per vocabulary and query names and stored in the shared embedding cache; with an attribute
+table, each query's template ensemble is blended with its class's attribute sentences
+(``TridentConfig.attribute_weight``). With
 ``config.class_list`` (set by every benchmark preset) the benchmark's own vocabulary is queried
 with the published class file's names; any other vocabulary with its own names.
 """
@@ -20,9 +22,7 @@ with the published class file's names; any other vocabulary with its own names.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict
-from dataclasses import replace as replace_fields
 
 import numpy as np
 import torch
@@ -38,26 +38,31 @@ from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
 from lmseg.models.trident.refine import refine_with_sam
-from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
-from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
-from lmseg.vocab import Vocabulary
+from lmseg.text.cache import EmbeddingCache
+from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
+from lmseg.text.prompts import PromptSpec
+from lmseg.text.table import TableInput
 
 
-class TridentPredictor:
+class TridentPredictor(AttributeTableOption):
     """Training-free open-vocabulary segmentation with CLIP, DINO and SAM.
 
     Args:
         model: the backbones and constants (its ``config`` is used).
         device: where inputs go (the model must already be there).
+        cache: the text-embedding cache; None disables it.
+        attribute_table: a stage-1 attribute table of the vocabulary's classes (:mod:`lmseg.text.table`):
+            each query's template ensemble is blended with its class's attribute sentences
+            (``config.attribute_weight``); None: the published queries alone.
     """
 
     def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu",
-                 cache: EmbeddingCache | None = EmbeddingCache()) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None) -> None:
         self.model = model.eval()
         self.device = torch.device(device)
-        self.cache = cache
-        self._text_cache: dict[tuple, QueryEmbeddings] = {}
-        self._weights_id: str | None = None
+        self.text = TextEmbedder(model.clip, spec=PromptSpec(imagenet_templates=True), combination="blend",
+                                 attribute_weight=model.config.attribute_weight, synonyms="separate",
+                                 attribute_table=attribute_table, cache=cache)
 
     @property
     def config(self) -> TridentConfig:
@@ -66,13 +71,16 @@ class TridentPredictor:
 
     def settings(self) -> dict[str, object]:
         """What decides the output, for reports: every field of :class:`TridentConfig` (resize,
-        window / stride, background threshold and names, refinement, ...)."""
-        return asdict(self.config)
+        window / stride, background threshold and names, refinement, attribute weight, ...)
+        and the attribute table."""
+        table = self.attribute_table
+        return {**asdict(self.config), "attribute_table": None if table is None else table.source}
 
     # ---- text ----------------------------------------------------------------------------
 
-    def text_embeddings(self, vocabulary: VocabularyInput) -> tuple[Vocabulary, QueryEmbeddings]:
-        """The vocabulary and its query embeddings (cached).
+    def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
+        """The query embeddings of ``vocabulary`` (``embeddings``: ``(Q, 1, D)``, one row per
+        query, ``query_to_class`` for the max over synonyms) on the device (memoised, cached).
 
         Raises:
             LmsegError: a bad vocabulary, or ``config.background_names`` set while the class at
@@ -90,26 +98,7 @@ class TridentPredictor:
                     "prepend a 'background' class or use a config with background_names=()"
                 )
             replace = {index: cfg.background_names}
-        key = (vocab.content_sha256(), cfg.background_index, cfg.background_names, cfg.class_list)
-        if key not in self._text_cache:
-            self._text_cache[key] = self._encode(vocab, replace)
-        return vocab, self._text_cache[key]
-
-    def _encode(self, vocab: Vocabulary, replace: dict[int, tuple[str, ...]] | None) -> QueryEmbeddings:
-        """Template-ensemble query embeddings on the device, through the shared embedding cache
-        (keyed by the CLIP model, its text weights and the queries) unless ``cache`` is None."""
-        text = encode_vocabulary(self.model.clip, vocab, replace=replace,
-                                 embed=None if self.cache is None else self._cached_ensemble)
-        return replace_fields(text, embeddings=text.embeddings.to(self.device),
-                              query_to_class=text.query_to_class.to(self.device))
-
-    def _cached_ensemble(self, queries: list[str]) -> torch.Tensor:
-        clip = self.model.clip
-        if self._weights_id is None:
-            self._weights_id = clip_text_fingerprint(clip.model)
-        digest = hashlib.sha256(json.dumps(["imagenet80", queries]).encode()).hexdigest()
-        key = cache_key(model_name=clip.model_name, weights_id=self._weights_id, queries=digest)
-        return self.cache.tensor(clip.model_name, key, len(queries), lambda: ensemble_embeddings(clip, queries))
+        return self.text(vocab, queries=replace, device=self.device)
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -121,7 +110,8 @@ class TridentPredictor:
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary``: settings, queries, resizes, precision (JSON-ready)."""
-        vocab, text = self.text_embeddings(vocabulary)
+        vocab = as_vocabulary(vocabulary)
+        text = self.text_embeddings(vocab)
         cfg = self.config
         clip = self.model.clip.model
         queries = "\n".join(f"{int(c)}\t{q}" for q, c in zip(text.queries, text.query_to_class))
@@ -133,6 +123,8 @@ class TridentPredictor:
                 "num_queries": len(text.queries),
                 "sha256": hashlib.sha256(queries.encode()).hexdigest(),
                 "templates": "open_clip OPENAI_IMAGENET_TEMPLATES (80), mean of normalised embeddings",
+                "attribute_table_sha256": text.table_sha256,
+                "embeddings_sha256": text.prompts_sha256,
             },
             "resize": {
                 "library": RESIZE_LIBRARY,
@@ -171,12 +163,12 @@ class TridentPredictor:
         return inputs, rounded
 
     @torch.no_grad()
-    def _coarse(self, image: np.ndarray, text: QueryEmbeddings):
+    def _coarse(self, image: np.ndarray, text: ClassEmbeddings):
         cfg = self.config
         resized = resize_short_side(image, cfg.short_side, cfg.max_long_side)
         clip_image = fit_to_patches(normalize_clip(resized), self.model.patch, cfg.window).to(self.device)
         sam_inputs, rounded = self._sam_inputs(image)
-        cosines, sam_features = self.model(clip_image, sam_inputs, text.embeddings.to(self.device))
+        cosines, sam_features = self.model(clip_image, sam_inputs, text.embeddings[:, 0])
         probs = class_probabilities(
             cosines, image.shape[:2], logit_scale=cfg.logit_scale, query_to_class=text.query_to_class,
             num_classes=text.num_classes,
@@ -191,8 +183,7 @@ class TridentPredictor:
         argmax and refinement: the numbers to compare with another implementation.
         """
         rgb = as_rgb_array(image, self.image_limits)
-        _, text = self.text_embeddings(vocabulary)
-        probs, *_ = self._coarse(rgb, text)
+        probs, *_ = self._coarse(rgb, self.text_embeddings(vocabulary))
         return probs.float().cpu().numpy()
 
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
@@ -203,8 +194,8 @@ class TridentPredictor:
             probabilities, or the refined scores when refinement is enabled and kept a mask.
         """
         rgb = as_rgb_array(image, self.image_limits)
-        vocab, text = self.text_embeddings(vocabulary)
-        probs, sam_features, sam_inputs, rounded = self._coarse(rgb, text)
+        vocab = as_vocabulary(vocabulary)
+        probs, sam_features, sam_inputs, rounded = self._coarse(rgb, self.text_embeddings(vocab))
         cfg = self.config
         labels = labels_with_background(probs, cfg.prob_thd, cfg.background_index)
         scores = probs

@@ -16,6 +16,7 @@ from lmseg.models.presets import trident_inference
 from lmseg.models.trident.config import TridentConfig, get_backbones
 from lmseg.models.trident.factory import build_model, build_tiny_model
 from lmseg.models.trident.predictor import TridentPredictor
+from lmseg.text.table import TableInput, open_attribute_table
 
 __all__ = ["SEGMENTERS", "VARIANTS"]
 
@@ -39,10 +40,12 @@ Args:
     half: fp16 encoders (default: on CUDA only, as the public runs).
     clip_quick_gelu: the activation of a CLIP checkpoint file (default: {activation}).
     download: allow downloads of known files (None: unless ``LMSEG_OFFLINE``).
+    attribute_table: a stage-1 attribute table (Parquet file or rows) of the vocabulary to
+        segment: its sentences are blended into the queries (``config.attribute_weight``).
 
 Raises:
     LmsegError: weights not given, not found, not downloadable or not fitting (one error
-        naming every problem), or a bad preset.
+        naming every problem), a bad preset, or an unreadable attribute table.
 """
 
 VARIANTS: dict[str, Variant] = {
@@ -59,7 +62,7 @@ VARIANTS: dict[str, Variant] = {
         All weights are random from ``seed`` (the same seed gives the same model); every step
         of the real method runs, only the sizes differ (default settings: short side 96,
         64-pixel windows with stride 32; a ``config`` mapping replaces fields of them). CPU
-        and fp32 unless ``device`` says otherwise."""),
+        and fp32 unless ``device`` says otherwise. ``attribute_table``: as for trident_vitb16."""),
 }
 
 
@@ -67,8 +70,9 @@ def _build(name: str, variant: Variant, *, clip: Weights = None, dino: Weights =
            sam_model: str = "vit_b", config: TridentConfig | Mapping[str, Any] | None = None,
            benchmark: str | None = None, seed: int = 0, device: str | torch.device | None = None,
            half: bool | None = None, clip_quick_gelu: bool | None = None,
-           download: bool | None = None) -> TridentPredictor:
+           download: bool | None = None, attribute_table: TableInput = None) -> TridentPredictor:
     settings = variant_settings(variant, TridentConfig(), config, benchmark, trident_inference, where="Trident config")
+    table = open_attribute_table(attribute_table)  # a bad table fails before any weights load
     backbones = get_backbones(variant.config)
     if variant.seeded:
         dev = torch.device(device if device is not None else "cpu")
@@ -78,7 +82,7 @@ def _build(name: str, variant: Variant, *, clip: Weights = None, dino: Weights =
         model = build_model(backbones, settings, clip=clip, dino=dino, sam=sam, sam_model=sam_model, device=dev,
                             half=dev.type == "cuda" if half is None else half, clip_quick_gelu=clip_quick_gelu,
                             download=download)
-    return TridentPredictor(model, device=dev)
+    return TridentPredictor(model, device=dev, attribute_table=table)
 
 
 SEGMENTERS = segmenters(VARIANTS, _build)

@@ -79,7 +79,7 @@ def test_the_preset_applies_the_names_only_to_the_benchmark_vocabulary() -> None
     seg = lmseg.create_segmenter("lmseg_tiny", benchmark="ade150")
     plain = lmseg.create_segmenter("lmseg_tiny", inference={"class_list": ""})
     user = ["wall", "floor", "person, human"]
-    assert torch.equal(seg.text_embeddings(user), plain.text_embeddings(user))
+    assert torch.equal(seg.text_embeddings(user).embeddings, plain.text_embeddings(user).embeddings)
     record = seg.protocol(get_vocabulary("ade150"))
     assert record["prompts"]["class_list"]["id"] == "catseg/ade150"
     assert record["prompts"]["class_list"]["url"].startswith("https://github.com/cvlab-kaist/CAT-Seg/blob/6d3a188")

@@ -29,7 +29,7 @@ def predictor(tiny_model):
 
 def _direct(model, predictor, x: torch.Tensor, vocab) -> torch.Tensor:
     with torch.no_grad():
-        logits = model(x, predictor.text_embeddings(vocab))
+        logits = model(x, predictor.text_embeddings(vocab).embeddings)
     return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False).sigmoid()
 
 
@@ -178,7 +178,7 @@ def test_attribute_table_changes_the_text_side(tiny_model, tmp_path) -> None:
     write_table(rows_to_table([row]), tmp_path / "pets.parquet")
     plain = LMSegPredictor(tiny_model, cache=None)
     enriched = LMSegPredictor(tiny_model, attribute_table=tmp_path / "pets.parquet")
-    a, b = plain.text_embeddings(vocab), enriched.text_embeddings(vocab)
+    a, b = plain.text_embeddings(vocab).embeddings, enriched.text_embeddings(vocab).embeddings
     assert a.shape == b.shape == (2, 4, 32)
     torch.testing.assert_close(a[1], b[1])  # dog: no row, templates in both
     assert not torch.allclose(a[0, 1:], b[0, 1:])  # cat: attribute channels differ

@@ -39,11 +39,11 @@ def test_channels_fallback_and_synonyms(table) -> None:
     assert len(prompts.channels) == 3 and all(len(c) == 4 for c in prompts.channels)
     cat = prompts.channels[0]
     assert [s[i] for i in cat[0]] == ["a photo of a cat."]
-    assert [s[i] for i in cat[1]] == ["a photo of a cat, which is black.", "a photo of a cat, which is white."]
-    assert [s[i] for i in cat[3]] == ["a photo of a cat, which is furry."]
+    assert [s[i] for i in cat[1]] == ["a photo of a black cat.", "a photo of a white cat."]
+    assert [s[i] for i in cat[3]] == ["a photo of a furry cat."]
     sofa = prompts.channels[1]  # synonyms: every sentence once per name
     assert [s[i] for i in sofa[0]] == ["a photo of a sofa.", "a photo of a couch."]
-    assert [s[i] for i in sofa[3]] == ["a photo of a sofa, which is leather.", "a photo of a couch, which is leather."]
+    assert [s[i] for i in sofa[3]] == ["a photo of a sofa made of leather.", "a photo of a couch made of leather."]
     tree = prompts.channels[2]  # no row: every channel falls back to the template
     assert all(ch == tree[0] for ch in tree) and [s[i] for i in tree[0]] == ["a photo of a tree."]
     assert prompts.fallback == (False, False, True)

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 import lmseg
 from lmseg.errors import LmsegError
-from lmseg.inference.segmenter import as_vocabulary
 from lmseg.models.mrovseg import InferenceConfig, MROVSegPredictor, save_model, semantic_inference
 from lmseg.models.mrovseg.config import LossConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
@@ -91,7 +90,7 @@ def test_predictor_equals_direct_computation() -> None:
     got = pred.logits(img, VOCAB)
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
-        final = model(x, pred.text(as_vocabulary(VOCAB))).predictions[-1]
+        final = model(x, pred.text_embeddings(VOCAB).embeddings).predictions[-1]
     sem = semantic_inference(final.class_logits, final.mask_logits)[0]
     sem = sem / final.mask_logits.sigmoid().sum(1)
     ref = F.interpolate(sem[None], size=(64, 96), mode="bilinear", align_corners=False)[0]

@@ -176,7 +176,7 @@ def test_background_threshold_and_synonyms(tiny_segmenter, sample_images) -> Non
     # background synonyms replace class 0's queries (and change its probabilities)
     cfg_bg = replace(cfg, prob_thd=0.0, background_names=("sky", "wall", "tree"))
     seg_bg = TridentPredictor(type(seg.model)(seg.model.clip, seg.model.dino, seg.model.sam, cfg_bg))
-    _, text = seg_bg.text_embeddings(VOCAB)
+    text = seg_bg.text_embeddings(VOCAB)
     assert text.queries == ("sky", "wall", "tree", "person", "man", "grass", "sky")
     assert not np.allclose(seg_bg.logits(sample_images[0], VOCAB)[0], probs[0])
 

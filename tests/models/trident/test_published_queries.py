@@ -27,13 +27,13 @@ def test_presets_send_the_published_queries_and_user_lists_their_own() -> None:
     assert preset_config("voc21").class_list == "trident/voc21"  # what benchmark= selects
     background = preset_config("voc21").background_names
     seg = create_segmenter("trident_tiny", config={"class_list": "trident/voc21", "background_names": background})
-    _, text = seg.text_embeddings(get_vocabulary("voc21"))
+    text = seg.text_embeddings(get_vocabulary("voc21"))
     assert list(text.queries) == official_queries("cls_voc21.txt") and len(text.queries) == 26 + 20
     assert "ship" in text.queries and "boat" not in text.queries
-    _, user = seg.text_embeddings(["background", "boat", "dining table"])
+    user = seg.text_embeddings(["background", "boat", "dining table"])
     assert user.queries == (*background, "boat", "dining table")
     city = create_segmenter("trident_tiny", config={"class_list": "trident/cityscapes19"})
-    _, text = city.text_embeddings(get_benchmark("cityscapes19").classes())
+    text = city.text_embeddings(get_benchmark("cityscapes19").classes())
     assert list(text.queries) == official_queries("cls_city_scapes.txt")
 
 
