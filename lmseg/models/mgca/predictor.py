@@ -27,7 +27,7 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
-from lmseg.models.presets import published_queries
+from lmseg.models.presets import class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache, clip_text_fingerprint
 from lmseg.text.prompts import PromptSpec, build_prompts, encode_prompts
 
@@ -61,6 +61,26 @@ class MGCAPredictor:
         """Everything that decides the output, for reports: model config, protocol, prompts."""
         return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
                 "prompts": asdict(self.prompt_spec)}
+
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary`` (JSON-ready): settings (the unit among
+        them), class list, resizes, precision, device."""
+        vocab = as_vocabulary(vocabulary)
+        cfg = self.inference
+        return {
+            "method": "mgca",
+            "settings": self.settings(),
+            "prompts": {"class_list": class_list_record(cfg.class_list, vocab)},
+            "resize": {
+                "library": f"torch {torch.__version__}",
+                "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long side "
+                         f"<= {cfg.max_long_side}, sides rounded to multiples of {self.model.clip.patch_size[0]}",
+                "output": "F.interpolate bilinear (align_corners False) of the patch scores to the image size",
+            },
+            "precision": {"parameters": str(next(self.model.parameters()).dtype),
+                          "published": "not stated (MGCA has no public code)"},
+            "device": str(self.device),
+        }
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> torch.Tensor:
         """``(N, D)`` L2-normalised class embeddings on the model's device (memoised, cached)."""

@@ -32,7 +32,7 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
 from lmseg.models.mrovseg.text import Table, TextEmbedder
-from lmseg.models.presets import published_queries
+from lmseg.models.presets import class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.prompts import PromptSpec
 
@@ -70,6 +70,29 @@ class MROVSegPredictor:
         return {"model": asdict(self.model.config), "inference": asdict(self.inference),
                 "prompts": asdict(self.text.prompt_spec), "attribute_table": None if table is None else str(table),
                 "amp": self.amp}
+
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary`` (JSON-ready): settings, class list, resizes,
+        slices, precision, device."""
+        vocab = as_vocabulary(vocabulary)
+        cfg, model = self.inference, self.model
+        return {
+            "method": "mrovseg",
+            "settings": self.settings(),
+            "prompts": {"class_list": class_list_record(cfg.class_list, vocab)},
+            "resize": {
+                "library": f"torch {torch.__version__}",
+                "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long "
+                         f"side <= {cfg.max_long_side}, at least one slice, sides multiples of {model.patch}",
+                "output": "F.interpolate bilinear (align_corners False) of the scores to the image size",
+            },
+            "slices": {"size": model.config.slice_size, "stride": model.slice_stride,
+                       "used": model.config.use_slices},
+            "precision": {"parameters": str(next(model.parameters()).dtype),
+                          "autocast": "bfloat16 on CUDA" if self.amp else "none",
+                          "published": "not stated (MROVSeg has no public code)"},
+            "device": str(self.device),
+        }
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The working resolution of an image of ``height x width`` pixels (step 1)."""
