@@ -1,6 +1,7 @@
 """Typed, frozen configurations of MGCA (model, losses, inference) and the named presets.
 
-The paper (Liu et al., 2024, SEEDS.md section 4) is known here by its abstract only. What the
+The paper (Liu et al., 2024, "Multi-Grained Cross-modal Alignment for Learning Open-vocabulary
+Semantic Segmentation from Text Supervision") is known here by its abstract only. What the
 abstract states is built as stated: pseudo correspondences at object, region and pixel level
 from image-caption pairs, a contrastive loss at each level with hard-negative sampling, and an
 adaptive semantic unit at inference. Every point the abstract leaves open is a field below,

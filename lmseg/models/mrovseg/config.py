@@ -1,6 +1,7 @@
 """Typed, frozen configurations of MROVSeg and its predictor, and the named presets.
 
-The abstract (SEEDS.md section 3) fixes the design: a global view and CLIP-sized slices of the
+The abstract (Zhu et al., 2024, "MROVSeg: Breaking the Resolution Curse of Vision-Language
+Models in Open-Vocabulary Semantic Segmentation") fixes the design: a global view and CLIP-sized slices of the
 full-resolution image through ONE CLIP, a Multi-Res Adapter (learnable convolutions restore
 continuity across slices, a scale attention fuses global and local features, at several CLIP
 depths), and object queries with masked cross-attention to the multi-resolution features.

@@ -33,7 +33,7 @@ def _pos(pos_embed: torch.Tensor, n0: int, h: int, w: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _reference_probs(seg: TridentPredictor, path: str, names: list[str]) -> torch.Tensor:
-    """Trident (SEEDS 2.1, steps 2-11) in one straight line from the stock modules, decoding and
+    """Trident (steps 2-11 of lmseg.models.trident) in one straight line from the stock modules, decoding and
     resizing with OpenCV as the public code does (cv2.imread, mmcv's cv2 imrescale, cv2.resize)."""
     cfg, model = seg.config, seg.model
     rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
