@@ -108,8 +108,12 @@ class Trainer:
             return None
         path = Path(resume) if resume is not None else last
         state = ckpt.read_training_checkpoint(path)
-        free, refused = ckpt.changed_settings(ckpt.saved_config(state, path), self.resolved_config(),
-                                              step=int(state["step"]), given=self.config)
+        saved = ckpt.saved_config(state, path)
+        if saved.task != self.config.task:
+            raise LmsegError(f"cannot resume from {path}: it is a checkpoint of a {saved.task!r} run and this config "
+                             f"trains {self.config.task!r}; start the run in another output_dir")
+        free, refused = ckpt.changed_settings(saved, self.resolved_config(), step=int(state["step"]),
+                                              given=self.config)
         if refused:
             raise LmsegError(
                 f"cannot resume from {path}: these settings differ from the run that wrote it:\n  "

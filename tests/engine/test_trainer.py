@@ -6,6 +6,7 @@ max_steps. LMSeg's own run: tests/models/lmseg/test_train.py."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,16 @@ def test_raising_max_steps_extends_a_finished_run_on_the_new_schedule(tmp_path, 
     assert records[6]["bias"] != records[5]["bias"]  # step 7 trained: its rate was not the old schedule's 0
     with pytest.raises(LmsegError, match=r"run.max_steps: 10 -> 4 \(the checkpoint is at step 10"):
         Trainer(_config(out, run={"max_steps": 4}), ToyTask()).fit()
+
+
+def test_a_checkpoint_of_another_task_is_named_first(tmp_path) -> None:
+    out = tmp_path / "t"
+    Trainer(_config(out, run={"max_steps": 3}), ToyTask()).fit()
+    other = replace(_config(out, run={"max_steps": 3}, optim={"lr": 0.01}), task="other")
+    with pytest.raises(LmsegError) as info:
+        Trainer(other, ToyTask()).fit()
+    assert str(info.value) == (f"cannot resume from {out / 'checkpoints' / 'last.pt'}: it is a checkpoint of a 'toy' "
+                               "run and this config trains 'other'; start the run in another output_dir")
 
 
 def test_defaults_a_task_fills_in_later_are_no_change_on_resume() -> None:
