@@ -38,7 +38,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli import run_command, stage_parser, vocabulary_from_args
+from pipelines.cli import require_at_least, run_command, stage_parser, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, parse_options
 
@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
     from lmseg.io.shards import shard_from_args
 
+    require_at_least("--batch-size", args.batch_size, 1)
+    require_at_least("--workers", args.workers, 0)
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
     shard = shard_from_args(args.shard_index, args.num_shards)

@@ -130,8 +130,12 @@ def changed_settings(saved: TrainConfig, current: TrainConfig, *, step: int,
 def saved_config(state: Mapping[str, Any], path: Path) -> TrainConfig:
     """The config a checkpoint was trained with (older LMSeg layouts are translated)."""
     try:
-        return config_from_data(json.loads(state["train_config"]), where=f"{path} (its saved config)")
-    except (KeyError, TypeError, ValueError):
+        data = json.loads(state["train_config"])
+        run = data.get("run", data)  # the earlier LMSeg trainer saved the run fields at the top level
+        if run.get("keep_checkpoints") == 0:  # "keep every one" before null said so (0 is refused now)
+            run["keep_checkpoints"] = None
+        return config_from_data(data, where=f"{path} (its saved config)")
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise LmsegError(f"{path} holds no readable training config; it cannot be resumed") from None
 
 

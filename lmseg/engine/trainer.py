@@ -320,6 +320,6 @@ class _Loop:
             ckpt.save_training_checkpoint(path, model_state=model_state, optimizer=self.optimizer,
                                           scheduler=self.scheduler, step=step,
                                           config=self.trainer.resolved_config(), extra=extra)
-        if run.keep_checkpoints > 0:
+        if run.keep_checkpoints is not None:
             for old in sorted(folder.glob("step_*.pt"))[: -run.keep_checkpoints]:
                 old.unlink(missing_ok=True)

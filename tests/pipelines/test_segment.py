@@ -193,6 +193,21 @@ def test_shards_split_the_sorted_images_into_blocks(photos, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "error: --batch-size must be at least 1, got 0"),
+    (["--workers", "-2"], "error: --workers must be at least 0, got -2"),
+])
+def test_bad_numbers_are_one_line_before_any_model_loads(args, message, tmp_path, capsys, monkeypatch):
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = images(ADE150)[0]
+    assert segment_cli(image, "--model", "trident_tiny", "--classes", "a", "--output", tmp_path / "o", *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
     (["--set", "threshold=[0.5"], "neither valid JSON nor valid YAML"),
     (["--set", "no_value"], "--set expects KEY=VALUE"),
     (["--opt", "colour=red"], "does not accept these options"),
