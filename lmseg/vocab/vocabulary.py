@@ -9,6 +9,12 @@ Text formats:
               starting with ``#`` are ignored.
     --classes ``"cat,dog,sofa;couch"``: classes separated by ``,``; synonyms of one class
               separated by ``;``.
+
+A class name or synonym that a user gives (a file, ``--classes``, a Python list, the web
+page's box) has at most :data:`MAX_NAME_CHARS` characters: names are drawn into legends and
+sent to text encoders, so a megabyte "name" is refused here, in one rule for every front end.
+The built-in vocabularies are checked data (ImageNet-21k's WordNet glosses reach 144
+characters) and exempt.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from pathlib import Path
 from lmseg.errors import LmsegError
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+#: The longest class name or synonym a user may give, in characters.
+MAX_NAME_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ def get_vocabulary(name: str) -> Vocabulary:
     if name not in known:
         raise LmsegError(f"unknown dataset {name!r}; known vocabularies: {', '.join(known)}")
     text = (_builtin_dir() / f"{name}.txt").read_text(encoding="utf-8")
-    return Vocabulary(name, _parse_lines(text.splitlines(), source=f"built-in {name}", seps=","))
+    return Vocabulary(name, _parse_lines(text.splitlines(), source=f"built-in {name}", seps=",", max_chars=None))
 
 
 def load_vocabulary_file(path: str | Path, name: str | None = None) -> Vocabulary:
@@ -103,7 +112,8 @@ def load_vocabulary_file(path: str | Path, name: str | None = None) -> Vocabular
         name: vocabulary name; defaults to the file's stem, normalised.
 
     Raises:
-        LmsegError: the file is missing, unreadable, empty, or lists a class twice.
+        LmsegError: the file is missing, unreadable, empty, lists a class twice, or holds a
+            name longer than :data:`MAX_NAME_CHARS`.
     """
     path = Path(path)
     try:
@@ -125,6 +135,9 @@ def parse_class_list(text: str, name: str | None = None) -> Vocabulary:
         text: classes separated by ``,``; synonyms of one class separated by ``;``.
         name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>`` so
             that different lists never share a cache entry.
+
+    Raises:
+        LmsegError: an empty list, a repeated class, or a name longer than :data:`MAX_NAME_CHARS`.
     """
     return _custom_vocabulary(_parse_lines(text.split(","), source="--classes", seps=";"), name)
 
@@ -137,7 +150,8 @@ def vocabulary_from_names(names: Sequence[str], name: str | None = None) -> Voca
         name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>``.
 
     Raises:
-        LmsegError: the list is empty, holds something other than strings, or repeats a class.
+        LmsegError: the list is empty, holds something other than strings, repeats a class,
+            or holds a name longer than :data:`MAX_NAME_CHARS`.
     """
     if isinstance(names, str) or any(not isinstance(n, str) for n in names):
         raise LmsegError("a vocabulary must be a list of class names (strings)")
@@ -157,8 +171,10 @@ def _normalise_name(name: str) -> str:
     return normalised
 
 
-def _parse_lines(lines: list[str], *, source: str, seps: str) -> tuple[ClassEntry, ...]:
-    """Turn raw lines into class entries, rejecting empty lists and repeated classes."""
+def _parse_lines(lines: list[str], *, source: str, seps: str,
+                 max_chars: int | None = MAX_NAME_CHARS) -> tuple[ClassEntry, ...]:
+    """Turn raw lines into class entries, rejecting empty lists, repeated classes and names
+    longer than ``max_chars`` (None: no bound)."""
     entries: list[ClassEntry] = []
     first_seen: dict[tuple[str, ...], int] = {}
     duplicates: list[str] = []
@@ -169,6 +185,10 @@ def _parse_lines(lines: list[str], *, source: str, seps: str) -> tuple[ClassEntr
         names = tuple(dict.fromkeys(n.strip() for n in re.split(f"[{re.escape(seps)}]", line) if n.strip()))
         if not names:
             raise LmsegError(f"{source}, entry {line_no}: {raw!r} has no class name")
+        long = [n for n in names if max_chars is not None and len(n) > max_chars]
+        if long:
+            raise LmsegError(f"{source}, entry {line_no}: the class name {long[0][:30]!r}... is {len(long[0]):,} "
+                             f"characters long; class names and synonyms have at most {max_chars} characters")
         key = tuple(n.lower() for n in names)
         if key in first_seen:
             duplicates.append(f"{names[0]!r} (entries {first_seen[key]} and {line_no})")

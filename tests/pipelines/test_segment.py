@@ -238,3 +238,21 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_model_loads(device, 
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_class_name_is_one_error_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    """The vocabulary rule of every front end (MAX_NAME_CHARS, as the web page): not Pillow's error."""
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = images(ADE150)[0]
+    huge = "a" * 1_000_000
+    assert segment_cli(image, "--model", "trident_tiny", "--classes", f"road,{huge}", "--output", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --classes, entry 2: the class name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'... is 1,000,000 "
+                   "characters long; class names and synonyms have at most 100 characters\n")
+    (tmp_path / "classes.txt").write_text(f"road\nsky;{'b' * 101}\n")
+    assert segment_cli(image, "--model", "trident_tiny", "--vocabulary", tmp_path / "classes.txt",
+                       "--output", tmp_path / "o") == 2
+    assert "entry 2: the class name 'bbbbb" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
