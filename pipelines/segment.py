@@ -94,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
         make_segmenter = partial(build_segmenter, args.model, options)  # built on the workers, never here
         summary = segment_files_on_ray(make_segmenter, args.input, vocabulary, args.output, ray_options,
                                        model_options=options, scores=args.scores, on_failure=report)
+    covered = "the workers' model loading included" if ray_options is not None else "model loading not included"
     print(
-        f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
-        f"{len(summary.failed)} failed; outputs in {args.output}"
+        f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s "
+        f"(encoding the class names and segmenting; {covered}); {len(summary.failed)} failed; outputs in {args.output}"
     )
     if summary.failed:
         print(f"{len(summary.failed)} image(s) failed and were skipped (listed above):", file=sys.stderr)

@@ -256,3 +256,32 @@ def test_a_huge_class_name_is_one_error_before_any_model_loads(tmp_path, capsys,
                        "--output", tmp_path / "o") == 2
     assert "entry 2: the class name 'bbbbb" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_summary_counts_the_encoding_of_the_class_names(tmp_path):
+    """The run's protocol record encodes the vocabulary (Trident with 5,000 classes: minutes, which
+    the summary once left out); its time is part of the summary's seconds."""
+    import time
+
+    class SlowToDescribe(PixelSegmenter):
+        def protocol(self, vocabulary):
+            time.sleep(0.5)  # stands for encoding a large vocabulary
+            return {"settings": self.settings()}
+
+    summary = segment_files(SlowToDescribe(), images(ADE150)[0], ["a", "b"], tmp_path / "out", num_workers=0)
+    assert summary.ok and summary.seconds >= 0.5
+
+
+def test_a_large_vocabulary_shows_the_text_encoders_progress(capsys):
+    import torch
+
+    from lmseg.backbones.clip import PROGRESS_MIN_TEXTS
+    from lmseg.backbones.clip_factory import create_dense_clip
+
+    clip = create_dense_clip("lmseg-tiny-ViT", pretrained=None)
+    texts = [f"a photo of a thing number {k}." for k in range(PROGRESS_MIN_TEXTS)]
+    with torch.no_grad():
+        clip.encode_text(texts, progress=True)
+        assert "encoding class names" in capsys.readouterr().err
+        clip.encode_text(texts[:10])  # a few sentences (or no terminal): no bar
+        assert "encoding class names" not in capsys.readouterr().err
