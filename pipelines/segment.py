@@ -41,7 +41,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli import run_command, stage_parser, vocabulary_from_args
+from pipelines.cli import require_at_least, run_command, stage_parser, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
 from pipelines.model_options import add_model_arguments, build_segmenter, check_attribute_table, parse_options
 
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
     from lmseg.io.shards import shard_from_args
 
+    require_at_least("--batch-size", args.batch_size, 1)
+    require_at_least("--workers", args.workers, 0)
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
     check_attribute_table(options, vocabulary)
@@ -96,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
         make_segmenter = partial(build_segmenter, args.model, options)  # built on the workers, never here
         summary = segment_files_on_ray(make_segmenter, args.input, vocabulary, args.output, ray_options,
                                        model_options=options, scores=args.scores, on_failure=report)
+    covered = "the workers' model loading included" if ray_options is not None else "model loading not included"
     print(
-        f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s; "
-        f"{len(summary.failed)} failed; outputs in {args.output}"
+        f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s "
+        f"(encoding the class names and segmenting; {covered}); {len(summary.failed)} failed; outputs in {args.output}"
     )
     if summary.failed:
         print(f"{len(summary.failed)} image(s) failed and were skipped (listed above):", file=sys.stderr)

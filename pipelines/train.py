@@ -14,7 +14,9 @@ Examples::
 Running the same command again resumes from ``<output_dir>/checkpoints/last.pt``; ``--resume
 PATH`` resumes from another checkpoint. A resumed run refuses settings that differ from the
 checkpoint's (it lists them), except output folder, logging / checkpoint frequency, device
-and loader processes, which it applies and logs.
+and loader processes, which it applies and logs, and ``max_steps``, which may be raised to
+extend a run (a finished one too; the schedule then runs to the new ``max_steps``). A finished
+run run again trains nothing and says so.
 
 Prints a JSON summary (step, the last step's loss and loss terms, e.g. MGCA's loss_image /
 loss_object / loss_region / loss_pixel, output_dir, the method's logged values) at the end.

@@ -3,7 +3,7 @@
 # timm, the lmseg package (editable) and test tools.
 #
 # The same pins serve CPU-only and GPU machines: the registry's torch is a CUDA build that also
-# runs on a CPU, and it is the only torch with a matching torchvision there (ENVIRONMENT.md).
+# runs on a CPU, and it is the only torch with a matching torchvision there (README.md, "Two commands").
 # Idempotent: an existing environment is reused and only what is missing is installed; nothing
 # but the package registry is needed (no model weights are downloaded here).
 #

@@ -5,6 +5,10 @@ an open_clip pretrained tag (open_clip downloads and caches it), a local checkpo
 with ``weights_only=True`` and loaded strictly, see :mod:`lmseg.backbones.loading`), or
 ``None`` for random weights.
 
+With ``LMSEG_OFFLINE=1`` a tag is served from the local caches only (open_clip's URL cache and
+the Hugging Face hub cache, found without any network access); a tag that is not there is one
+clear error at once, instead of the hub client's retries.
+
 It handles the QuickGELU trap of OpenAI CLIP weights: open_clip 3.x only *warns* when a model
 built with GELU gets weights trained with QuickGELU (or the other way round), which silently
 degrades every feature. Here the activation is taken from the pretrained tag, a contradicting
@@ -24,6 +28,7 @@ from torch import nn
 from lmseg.backbones.clip import DEFAULT_CLIP, DenseCLIP
 from lmseg.backbones.loading import load_strict, read_state_dict
 from lmseg.errors import LmsegError
+from lmseg.paths import offline
 
 
 def create_dense_clip(
@@ -56,7 +61,8 @@ def create_dense_clip(
 
     Raises:
         LmsegError: unknown model or tag, missing file, QuickGELU contradiction or ambiguity,
-            download failure, or a checkpoint that does not fit the architecture.
+            download failure (or, with ``LMSEG_OFFLINE=1``, a tag not in the local caches), or a
+            checkpoint that does not fit the architecture.
     """
     name = model_name.replace("/", "-")
     model_cfg = open_clip.get_model_config(name)
@@ -70,13 +76,15 @@ def create_dense_clip(
         if not path.is_file():
             tags = open_clip.list_pretrained_tags_by_model(name)
             raise LmsegError(
-                f"pretrained={tag!r} is neither a pretrained tag of {name} ({', '.join(tags) or 'none'}) "
+                f"CLIP weights {tag!r} are neither a pretrained tag of {name} ({', '.join(tags) or 'none'}) "
                 "nor an existing file"
             )
     use_quick = _decide_quick_gelu(
         name, bool(model_cfg.get("quick_gelu", False)), tag, tag_cfg, path, quick_gelu
     )
-    if path is None:
+    if path is None and tag is not None and offline():
+        model = _build(name, cached_tag_file(name, tag, tag_cfg, cache_dir), use_quick, device, precision, cache_dir)
+    elif path is None:
         model = _build(name, tag, use_quick, device, precision, cache_dir, tag_cfg=tag_cfg)
     else:
         model = _build(name, None, use_quick, device, precision, cache_dir)
@@ -112,6 +120,54 @@ def _decide_quick_gelu(
     return use_quick
 
 
+def _tag_source(tag_cfg: dict) -> str:
+    """Where a tag's weights file comes from, for messages (the hub, then the URL)."""
+    sources = []
+    if tag_cfg.get("hf_hub"):
+        sources.append(f"open_clip_model.safetensors or open_clip_pytorch_model.bin from "
+                       f"https://huggingface.co/{tag_cfg['hf_hub'].rstrip('/')}")
+    if tag_cfg.get("url"):
+        sources.append(tag_cfg["url"])
+    return " or ".join(sources) or "the source listed by open_clip.get_pretrained_cfg"
+
+
+def _file_hint(tag: str, tag_cfg: dict) -> str:
+    return (f"download {_tag_source(tag_cfg)} elsewhere and give the file's path where you gave {tag!r} "
+            f"(clip=PATH for a segmenter), with quick_gelu={bool(tag_cfg.get('quick_gelu', False))}")
+
+
+def cached_tag_file(name: str, tag: str, tag_cfg: dict, cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """The local file of an open_clip tag, found without any network access (``LMSEG_OFFLINE``).
+
+    Looks where open_clip's own download would have put it: the Hugging Face hub cache (the
+    ``.safetensors`` alternative first, as open_clip prefers it) and open_clip's URL cache
+    (``cache_dir`` or ``~/.cache/clip``).
+
+    Raises:
+        LmsegError: the file is in neither cache (one line: what to download and where to pass it).
+    """
+    hub = tag_cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+        from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+        repo, filename = os.path.split(hub)
+        filename = filename or HF_WEIGHTS_NAME
+        safe = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else \
+            str(Path(filename).with_suffix(".safetensors")) if filename.endswith((".bin", ".pth")) else None
+        for candidate in (safe, filename):
+            found = try_to_load_from_cache(repo, candidate, cache_dir=cache_dir) if candidate else None
+            if isinstance(found, str) and Path(found).is_file():
+                return found
+    url = tag_cfg.get("url", "")
+    if url:
+        local = Path(cache_dir or Path("~/.cache/clip").expanduser()) / os.path.basename(url)
+        if local.is_file():
+            return str(local)
+    raise LmsegError(f"LMSEG_OFFLINE is set and the weights of {name}/{tag} are not in the local caches: "
+                     f"{_file_hint(tag, tag_cfg)}")
+
+
 def _build(
     name: str,
     tag: str | None,
@@ -132,18 +188,12 @@ def _build(
             cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
             weights_only=True,
         )
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # open_clip: RuntimeError; hub and URL failures: OSError
         if tag is None:
             raise
-        cfg = tag_cfg or {}
-        if cfg.get("hf_hub"):
-            where = (f"open_clip_model.safetensors or open_clip_pytorch_model.bin from "
-                     f"https://huggingface.co/{cfg['hf_hub'].rstrip('/')}")
-        else:
-            where = cfg.get("url") or "the source listed by open_clip.get_pretrained_cfg"
+        first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
         raise LmsegError(
-            f"open_clip could not get the weights of {name}/{tag}: {str(exc).rstrip('.')}. On an offline machine, "
-            f"download {where} elsewhere and pass the file as pretrained=PATH with "
-            f"quick_gelu={bool(cfg.get('quick_gelu', False))}."
+            f"open_clip could not get the weights of {name}/{tag}: {first}. On an offline machine, "
+            f"{_file_hint(tag, tag_cfg or {})}."
         ) from exc
 

@@ -1,9 +1,13 @@
 """Reading checkpoint files safely and loading them strictly into a model.
 
 * :func:`load_torch_file` is the one reader of ``torch.save`` files (model, training and
-  backbone checkpoints): ``weights_only=True`` always, and a file it cannot read is reported as
-  corrupt or not a checkpoint (never with PyTorch's advice to turn ``weights_only`` off, which
-  would let the file run code).
+  backbone checkpoints): ``weights_only=True`` always; a file that names Python objects (a
+  pickled module, a function to call) is refused as such, and any other file it cannot read
+  is reported as corrupt or not a checkpoint, in one line (never with PyTorch's advice to turn
+  ``weights_only`` off, which would let the file run code). How ``torch.load`` fails on damaged
+  bytes is not a stable set of exceptions (``IndexError``, ``KeyError``, ``UnicodeDecodeError``,
+  ``SafetensorError`` for a ``.safetensors`` name in torch 2.15, ...), so every failure of the
+  read is caught, and torch's warnings about the file are silenced.
 * :func:`read_state_dict` reads ``.safetensors`` files with safetensors and everything else with
   ``torch.load(map_location="cpu", weights_only=True)`` (no arbitrary code runs while loading).
   A ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper and a DistributedDataParallel
@@ -18,6 +22,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
+import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +35,9 @@ from torch import nn
 from lmseg.errors import LmsegError
 
 _WRAPPER_KEYS = ("state_dict", "model", "module")
+#: The Python object a refused pickle names, in torch's "Weights only load failed" message
+#: ("Unsupported global: GLOBAL torch.nn.Linear ...", "unsupported GLOBAL posix.system ...").
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)", re.IGNORECASE)
 _SHOW = 5
 
 
@@ -54,8 +64,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
         try:
             obj: object = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise LmsegError(f"cannot read {path} as a safetensors file: {exc}") from exc
+        except (SafetensorError, OSError, ValueError, MemoryError, OverflowError) as exc:
+            raise LmsegError(f"cannot read {path} as a safetensors file ({_first_line(exc)}); it is damaged or "
+                             "not a safetensors file: download or copy it again") from None
     else:
         obj = load_torch_file(path, what="checkpoint")
     return _as_state_dict(obj, path)
@@ -82,16 +93,20 @@ def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint") -
             "or the same weights as a state dict (e.g. the open_clip_model.safetensors of its hub page)."
         )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 54": about the file, said below
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) and "Unsupported global" in str(exc):
+        named = _GLOBAL.search(str(exc))
+        found = named.group(1) if named else _pickled_global(path) if "Weights only load failed" in str(exc) else None
+        if found:
             raise LmsegError(
-                f"{path} is not a plain {what}: it holds Python objects that lmseg does not load (only tensors, "
-                "numbers, strings and containers are read, so that no code in the file can run); re-save it "
-                "as a state dict"
+                f"{path} is not a plain {what}: it holds Python objects ({found}) that lmseg does not load (only "
+                "tensors, numbers, strings and containers are read, so that no code in the file can run); if you "
+                "trust it, re-save it as a state dict"
             ) from None
         raise LmsegError(_corrupt(path, what)) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - any failure to read damaged bytes (see the module docstring)
         raise LmsegError(_corrupt(path, what)) from None
 
 
@@ -156,6 +171,49 @@ def check_fit(expected: Mapping[str, torch.Tensor], state_dict: Mapping[str, tor
         )
 
 
+def _pickled_global(path: Path) -> str | None:
+    """The first Python object (``module.name``) the pickle of a file names other than torch's
+    own tensor machinery, read with :func:`pickletools.genops` (which parses opcodes and runs
+    nothing); None for anything else.
+
+    For pickles that torch's safe loader refuses before reaching their first global (a newer
+    protocol's opcode: ``pickle.dump(obj, f)`` or ``torch.save(obj, f, pickle_protocol=4)``).
+    The pickle is the file itself or, in a ``torch.save`` zip archive, its ``data.pkl``.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+            with archive.open(member) as file:
+                return _first_global(file)
+    except Exception:  # noqa: BLE001 - not a readable zip: the file itself is the pickle
+        pass
+    try:
+        with open(path, "rb") as file:
+            return _first_global(file)
+    except OSError:
+        return None
+
+
+def _first_global(file) -> str | None:
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(file):
+            if opcode.name in ("GLOBAL", "INST", "STACK_GLOBAL"):
+                name = str(arg).replace(" ", ".") if arg is not None else ".".join(strings[-2:])
+                if not name.startswith(("torch.", "collections.OrderedDict")):
+                    return name
+            if isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - not a valid pickle: damaged bytes
+        return None
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _first(items: list[str]) -> str:
     shown = ", ".join(items[:_SHOW])
     return shown + (", ..." if len(items) > _SHOW else "")
@@ -165,7 +223,7 @@ def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # noqa: BLE001 - not a readable zip (damaged names raise UnicodeDecodeError, ...)
         return False
     return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
 

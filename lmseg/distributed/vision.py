@@ -271,10 +271,11 @@ def segment_files_on_ray(
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir).resolve()
     with ray_cluster(options):
+        started = time.perf_counter()  # as segment_files: from the protocol record (it encodes the classes) on
         record = describe_on_worker(partial(protocol_record, vocabulary=vocabulary, options=model_options),
                                     make_segmenter, options)
         write_run_files(output_dir, vocabulary, record)
-        summary, started = SegmentSummary(), time.perf_counter()
+        summary = SegmentSummary()
         rows = [{"position": k, "path": str(path.resolve()), "stem": stem} for k, (path, stem) in enumerate(images)]
         constructor = {"vocabulary": vocabulary, "output_dir": output_dir, "scores": scores}
         results = _pool(_items(rows, options), _SegmentActor, make_segmenter, constructor, options)

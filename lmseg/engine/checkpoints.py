@@ -11,7 +11,10 @@ A training checkpoint is a ``torch.save`` dict readable with ``weights_only=True
 Files are ``<output_dir>/checkpoints/step_XXXXXXX.pt`` and ``last.pt``, written atomically.
 On resume, settings that do not change the computation (:data:`FREE_ON_RESUME`: output
 folder, logging and checkpoint frequency, device, loader processes) may differ and are
-applied with a log line; any other difference is refused, naming each setting.
+applied with a log line; so may ``run.max_steps``, to any value not below the checkpoint's
+step (a finished run is extended by raising it; the learning-rate schedule is then defined
+over the new ``max_steps`` from the resumed step on, see :mod:`lmseg.engine.trainer`). Any
+other difference is refused, naming each setting.
 """
 
 from __future__ import annotations
@@ -94,22 +97,45 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
                           what="a training checkpoint", otherwise="give a checkpoints/step_*.pt or last.pt file")
 
 
-def changed_settings(saved: TrainConfig, current: TrainConfig) -> tuple[list[str], list[str]]:
-    """``(free, refused)``: ``"key: old -> new"`` lines of the settings that differ."""
+def changed_settings(saved: TrainConfig, current: TrainConfig, *, step: int,
+                     given: TrainConfig | None = None) -> tuple[list[str], list[str]]:
+    """``(free, refused)``: ``"key: old -> new"`` lines of the settings that differ.
+
+    Args:
+        saved: the config the checkpoint was trained with.
+        current: this run's resolved config (the task's defaults filled in).
+        step: the checkpoint's step; ``run.max_steps`` may change to any value not below it.
+        given: this run's config as given (before the task filled in its defaults). A key that
+            neither the saved config nor the given one holds is a default on both sides (a
+            checkpoint written before its task recorded its defaults), not a change.
+    """
     old, new = _flat(saved.to_dict()), _flat(current.to_dict())
+    stated = set(_flat(given.to_dict())) if given is not None else set(new)
     free, refused = [], []
     for key in sorted(set(old) | set(new)):
+        if key not in old and key not in stated:
+            continue
         if old.get(key, "<unset>") != new.get(key, "<unset>"):
             line = f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}"
-            (free if key in FREE_ON_RESUME else refused).append(line)
+            if key == "run.max_steps":
+                extended = new[key] >= step
+                line += (f" (the schedule now runs to step {new[key]})" if extended else
+                         f" (the checkpoint is at step {step}: max_steps may not be lower)")
+                (free if extended else refused).append(line)
+            else:
+                (free if key in FREE_ON_RESUME else refused).append(line)
     return free, refused
 
 
 def saved_config(state: Mapping[str, Any], path: Path) -> TrainConfig:
     """The config a checkpoint was trained with (older LMSeg layouts are translated)."""
     try:
-        return config_from_data(json.loads(state["train_config"]), where=f"{path} (its saved config)")
-    except (KeyError, TypeError, ValueError):
+        data = json.loads(state["train_config"])
+        run = data.get("run", data)  # the earlier LMSeg trainer saved the run fields at the top level
+        if run.get("keep_checkpoints") == 0:  # "keep every one" before null said so (0 is refused now)
+            run["keep_checkpoints"] = None
+        return config_from_data(data, where=f"{path} (its saved config)")
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise LmsegError(f"{path} holds no readable training config; it cannot be resumed") from None
 
 

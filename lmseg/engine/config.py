@@ -9,7 +9,7 @@
       output_dir: runs/lmseg_vitb16
       checkpoint_every: 5000
       log_every: 20
-      keep_checkpoints: 3      # step_*.pt files kept (last.pt always)
+      keep_checkpoints: 3      # step_*.pt files kept, at least 1 (last.pt always); null keeps every one
       device: auto             # auto | cpu | cuda | cuda:N
       workers: 4               # data-loader processes
     optim: {lr: 2e-4, weight_decay: 1e-4, warmup_steps: 1500, schedule: cosine, batch_size: 4,
@@ -88,14 +88,19 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Length, seed, outputs and devices of a run (see the module docstring)."""
+    """Length, seed, outputs and devices of a run (see the module docstring).
+
+    ``keep_checkpoints``: how many ``step_*.pt`` files are kept (the newest; ``last.pt`` is
+    always kept); null keeps every one. 0 is refused: it used to mean "keep every one", which
+    reads as the opposite.
+    """
 
     max_steps: int = 80_000
     seed: int = 0
     output_dir: str = "runs/train"
     checkpoint_every: int = 5000
     log_every: int = 20
-    keep_checkpoints: int = 3
+    keep_checkpoints: int | None = 3
     device: str = "auto"
     workers: int = 4
 
@@ -103,7 +108,8 @@ class RunConfig:
         _require(self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}")
         _require(self.checkpoint_every >= 1, f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         _require(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
-        _require(self.keep_checkpoints >= 0, f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
+        _require(self.keep_checkpoints is None or self.keep_checkpoints >= 1,
+                 f"keep_checkpoints must be at least 1 (null keeps every step_*.pt), got {self.keep_checkpoints}")
         _require(self.workers >= 0, f"workers must be >= 0, got {self.workers}")
         _require(self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] == "cuda",
                  f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
@@ -192,20 +198,27 @@ def load_train_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainC
     """Read a YAML file; ``overrides`` are ``--set`` items (``optim.lr=1e-4``, ``max_steps=100``).
 
     Raises:
-        LmsegError: missing or invalid file, bad override, unknown key, wrong type or value.
+        LmsegError: missing, empty or invalid file, a config that names neither a ``task`` nor
+            a ``model`` (it would train the default task's default model on its default data),
+            bad override, unknown key, wrong type or value.
     """
     import yaml
 
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise LmsegError(f"config file {path} does not exist") from None
     except IsADirectoryError:
         raise LmsegError(f"config file {path} is a folder, not a YAML file") from None
     except yaml.YAMLError as exc:
         raise LmsegError(f"config file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        raise LmsegError(f"{path} is empty; a training config names its task and model (see configs/)")
     if not isinstance(raw, Mapping):
         raise LmsegError(f"{path}: expected a mapping, got {type(raw).__name__}")
     changes = parse_overrides(overrides, flag="--set")
-    return config_from_data(merge_nested(translate_lmseg_layout(raw, announce=True), translate_lmseg_layout(changes)),
-                            where=str(path))
+    merged = merge_nested(translate_lmseg_layout(raw, announce=True), translate_lmseg_layout(changes))
+    if "task" not in merged and "model" not in merged:
+        raise LmsegError(f"{path} names no task and no model; give task: (lmseg, mrovseg, mgca, ...) and its model: "
+                         "and data: sections, as the files in configs/ do")
+    return config_from_data(merged, where=str(path))

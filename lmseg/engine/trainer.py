@@ -22,6 +22,13 @@ What it does around the task (config fields in :mod:`lmseg.engine.config`):
 * Resume: from ``--resume PATH`` or, by default, ``<output_dir>/checkpoints/last.pt``; exact
   (model, optimiser, scheduler, generators, and the data of step ``t`` is a function of ``t``).
   Changed settings are refused or applied as :mod:`lmseg.engine.checkpoints` says.
+* A finished run (its checkpoint at ``max_steps``) trains nothing when run again: it says so
+  and returns the last logged loss. Raising ``max_steps`` extends it: the schedule (warm-up,
+  then cosine or poly decay to 0 at ``max_steps``) is a function of the step and of the
+  current ``max_steps``, so from the resumed step on the rates are those of a run of the new
+  length at that step (a cosine run that had decayed to 0 at step 6 of 6 goes on at step 6 of
+  10 with half its peak rate). The steps already taken are kept, so the result is not the run
+  one would get with the new ``max_steps`` from the start.
 
 Model weights on resume: a task whose ``load_model_checkpoint`` hook is set (the inverse of
 its ``model_checkpoint``, :class:`~lmseg.engine.task.TrainTask`) restores them from the
@@ -101,7 +108,12 @@ class Trainer:
             return None
         path = Path(resume) if resume is not None else last
         state = ckpt.read_training_checkpoint(path)
-        free, refused = ckpt.changed_settings(ckpt.saved_config(state, path), self.resolved_config())
+        saved = ckpt.saved_config(state, path)
+        if saved.task != self.config.task:
+            raise LmsegError(f"cannot resume from {path}: it is a checkpoint of a {saved.task!r} run and this config "
+                             f"trains {self.config.task!r}; start the run in another output_dir")
+        free, refused = ckpt.changed_settings(saved, self.resolved_config(), step=int(state["step"]),
+                                              given=self.config)
         if refused:
             raise LmsegError(
                 f"cannot resume from {path}: these settings differ from the run that wrote it:\n  "
@@ -147,8 +159,20 @@ class Trainer:
             raise LmsegError(f"{state['path']} holds no trained weights this task can restore")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        # the rates of the resumed step under this run's schedule (what LambdaLR's step sets): the
+        # saved ones, bit for bit, unless max_steps was changed on resume
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * factor(scheduler.last_epoch)
         ckpt.restore_rng(state["rng"])
         return int(state["step"])
+
+    def _finished(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The summary of a run whose checkpoint already reached ``max_steps`` (nothing trained)."""
+        step = int(state["step"])
+        log.info("%s is at step %d, the run's max_steps: nothing to train (raise max_steps to extend the run, "
+                 "e.g. --set max_steps=%d)", state["path"], step, 2 * step)
+        return {"step": step, "loss": _logged_loss(self.out / "metrics.jsonl", step), "output_dir": str(self.out),
+                "already_finished": True}
 
     @staticmethod
     def _trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -182,6 +206,8 @@ class Trainer:
     def _fit(self, resume: str | Path | None, world: World) -> dict[str, Any]:
         device = device_for(self.config.run.device, world)
         state = self._resume_state(resume)
+        if state is not None and int(state["step"]) >= self.config.run.max_steps:
+            return self._finished(state)
         if world.is_main:
             import yaml
 
@@ -203,6 +229,22 @@ class Trainer:
         model.train()
         loop = _Loop(self, model, wrapped, groups, optimizer, scheduler, world, device)
         return loop.run(start, self._loader(start, world, device))
+
+
+def _logged_loss(metrics: Path, step: int) -> float | None:
+    """The loss that ``metrics.jsonl`` logged at ``step`` (None when it holds none)."""
+    try:
+        lines = metrics.read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("step") == step:
+            return record.get("loss")
+    return None
 
 
 class _Loop:
@@ -278,6 +320,6 @@ class _Loop:
             ckpt.save_training_checkpoint(path, model_state=model_state, optimizer=self.optimizer,
                                           scheduler=self.scheduler, step=step,
                                           config=self.trainer.resolved_config(), extra=extra)
-        if run.keep_checkpoints > 0:
+        if run.keep_checkpoints is not None:
             for old in sorted(folder.glob("step_*.pt"))[: -run.keep_checkpoints]:
                 old.unlink(missing_ok=True)

@@ -63,7 +63,9 @@ class SegmentSummary:
         written: the output files, in input order.
         done: input images segmented.
         failed: ``(input path, message)`` of every image that was skipped.
-        seconds: wall time.
+        seconds: wall time from the run's protocol record (which encodes the vocabulary: minutes
+            for thousands of classes on a CPU, shown by the text encoder's progress bar) to the
+            last image; building the segmenter before the call is not included.
     """
 
     written: list[Path] = field(default_factory=list)
@@ -236,10 +238,10 @@ def segment_files(
         images = [images[k] for k in shard_range(len(images), *shard)]
     check_output_dir(source, output_dir)
     output_dir = Path(output_dir)
+    started = time.perf_counter()  # the record encodes the vocabulary (minutes for thousands of classes): counted
     write_run_files(output_dir, vocab, protocol_record(segmenter, vocab, options=options))
     limits = getattr(segmenter, "image_limits", None)
     summary = SegmentSummary()
-    started = time.perf_counter()
     with progress_bar(len(images), "segmenting", enabled=progress) as bar:
         try:
             read = partial(read_rgb, limits=limits)

@@ -9,7 +9,8 @@ evaluation report (``settings.protocol``) and every ``segment`` output folder
       "vocabulary": {"name": "voc21", "num_classes": 21, "sha256": "..."},
       "method": {...},          # the segmenter's own protocol(vocabulary): settings, text
                                 # queries and their class-list source, resize library and
-                                # sizes, windows, thresholds, precision (null if it has none)
+                                # sizes, windows, thresholds, precision; for a segmenter
+                                # without protocol(), {"settings": its settings()}
       "weights": {"files": {"sam": {"path": ..., "sha256": ...}, "clip": {"name": "openai"}},
                   "parameters": {"clip": "<sha256>", "dino": "<sha256>", "sam": "<sha256>"}},
       "libraries": {"python": "3.11.2", "torch": "2.15.0", "opencv-python-headless": "5.0.0.93", ...}
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
-from lmseg.inference.segmenter import VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import VocabularyInput, as_vocabulary, jsonable, segmenter_settings
 
 __all__ = ["LIBRARIES", "WEIGHT_OPTIONS", "library_versions", "parameter_digests", "protocol_record", "weight_files"]
 
@@ -107,7 +108,8 @@ def protocol_record(
 
     Args:
         segmenter: any segmenter; one with a ``protocol(vocabulary)`` method contributes its
-            method-specific part (settings, queries, resizes, precision).
+            method-specific part (settings, queries, resizes, precision), any other its
+            ``settings()`` (so every setting that changes an output is in the record).
         vocabulary: the classes asked for.
         options: the builder options the segmenter was made with (weights names and files).
     """
@@ -117,7 +119,7 @@ def protocol_record(
     return {
         "segmenter": f"{kind.__module__}.{kind.__qualname__}",
         "vocabulary": {"name": vocab.name, "num_classes": len(vocab), "sha256": vocab.content_sha256()},
-        "method": describe(vocab) if callable(describe) else None,
+        "method": jsonable(describe(vocab)) if callable(describe) else {"settings": segmenter_settings(segmenter)},
         "weights": {"files": weight_files(options or {}), "parameters": parameter_digests(segmenter)},
         "libraries": library_versions(),
     }

@@ -196,8 +196,8 @@ def describe(obj: object) -> str:
     if "format" in obj:
         config = obj.get("config")
         name = config.get("name") if isinstance(config, dict) else None
-        hint = f"; use create_segmenter({name!r}, checkpoint=...)" if name else ""
-        return f"a checkpoint of format {obj['format']!r}{hint}"
+        hint = f" (another method's, config {name!r}); use create_segmenter({name!r}, checkpoint=...)" if name else ""
+        return f"an {obj['format']!r} checkpoint{hint}"
     keys = [str(k) for k in obj]
     for wrapper in ("state_dict", "model"):
         if isinstance(obj.get(wrapper), dict):

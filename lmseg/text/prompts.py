@@ -15,7 +15,7 @@ the same ensemble: every sentence is made once per name of the class ("sofa", "c
 channel averages over names too. A class without a table row, or with an empty attribute group,
 falls back to the template sentences for that channel, so P is the same for every class.
 
-Pooling (SEEDS.md leaves it open; both are supported): ``"channels"`` keeps the P channels
+Pooling (the LMSeg paper does not fix it; both are supported): ``"channels"`` keeps the P channels
 (``(N, P, D)``, the default), ``"mean"`` averages the P channel embeddings into one
 (``(N, 1, D)``). :class:`lmseg.text.embedder.TextEmbedder` adds a third way for methods with
 one embedding per query (``"blend"``).

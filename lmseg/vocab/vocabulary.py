@@ -14,6 +14,12 @@ In a user's vocabulary (file, ``--classes``, Python list) a name belongs to one 
 class listed twice, or a synonym listed under two classes (``sofa;couch`` then ``couch``), is
 refused with the lines or entries that repeat it. Built-in vocabularies follow their
 benchmarks, whose official names do repeat across classes (ADE's "ground", "screen").
+
+A class name or synonym that a user gives (a file, ``--classes``, a Python list, the web
+page's box) has at most :data:`MAX_NAME_CHARS` characters: names are drawn into legends and
+sent to text encoders, so a megabyte "name" is refused here, in one rule for every front end.
+The built-in vocabularies are checked data (ImageNet-21k's WordNet glosses reach 144
+characters) and exempt.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from lmseg.errors import LmsegError
 log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+#: The longest class name or synonym a user may give, in characters.
+MAX_NAME_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,9 @@ def load_vocabulary_file(path: str | Path, name: str | None = None) -> Vocabular
         name: vocabulary name; defaults to the file's stem, normalised.
 
     Raises:
-        LmsegError: the file is missing, unreadable, empty, lists a class twice, or lists a
-            name under two classes (the message gives the lines).
+        LmsegError: the file is missing, unreadable, empty, lists a class twice, lists a
+            name under two classes (the message gives the lines), or holds a name longer than
+            :data:`MAX_NAME_CHARS`.
     """
     path = Path(path)
     try:
@@ -134,6 +144,9 @@ def parse_class_list(text: str, name: str | None = None) -> Vocabulary:
         text: classes separated by ``,``; synonyms of one class separated by ``;``.
         name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>`` so
             that different lists never share a cache entry.
+
+    Raises:
+        LmsegError: an empty list, a repeated class, or a name longer than :data:`MAX_NAME_CHARS`.
     """
     return _custom_vocabulary(_parse_lines(text.split(","), source="--classes", seps=";"), name)
 
@@ -146,7 +159,8 @@ def vocabulary_from_names(names: Sequence[str], name: str | None = None) -> Voca
         name: vocabulary name; defaults to ``custom-<first 8 hex digits of its hash>``.
 
     Raises:
-        LmsegError: the list is empty, holds something other than strings, or repeats a class.
+        LmsegError: the list is empty, holds something other than strings, repeats a class,
+            or holds a name longer than :data:`MAX_NAME_CHARS`.
     """
     if isinstance(names, str) or any(not isinstance(n, str) for n in names):
         raise LmsegError("a vocabulary must be a list of class names (strings)")
@@ -169,14 +183,16 @@ def _normalise_name(name: str) -> str:
 def _parse_lines(
     lines: list[str], *, source: str, seps: str, user: bool = True, unit: str = "entries"
 ) -> tuple[ClassEntry, ...]:
-    """Turn raw lines into class entries, rejecting empty lists and repeated classes.
+    """Turn raw lines into class entries, rejecting empty lists, repeated classes and
+    over-long names.
 
     Args:
         lines: one class per item.
         source: what the lines come from, for messages.
         seps: the characters that separate synonyms.
-        user: a user's vocabulary: a name may belong to one class only, and blank entries of a
-            list are reported (blank lines of a file are normal).
+        user: a user's vocabulary: a name may belong to one class only, has at most
+            :data:`MAX_NAME_CHARS` characters, and blank entries of a list are reported (blank
+            lines of a file are normal).
         unit: what the positions in messages count (``entries``, ``lines``).
     """
     numbered: list[tuple[int, ClassEntry]] = []
@@ -189,6 +205,10 @@ def _parse_lines(
         names = tuple(dict.fromkeys(n.strip() for n in re.split(f"[{re.escape(seps)}]", line) if n.strip()))
         if not names:
             raise LmsegError(f"{source}, entry {line_no}: {raw!r} has no class name")
+        long = [n for n in names if user and len(n) > MAX_NAME_CHARS]
+        if long:
+            raise LmsegError(f"{source}, entry {line_no}: the class name {long[0][:30]!r}... is {len(long[0]):,} "
+                             f"characters long; class names and synonyms have at most {MAX_NAME_CHARS} characters")
         numbered.append((line_no, ClassEntry(names)))
     if not numbered:
         raise LmsegError(f"{source}: the vocabulary is empty (no class names found)")

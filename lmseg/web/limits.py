@@ -37,17 +37,18 @@ class WebLimits:
         max_pixels: largest width x height accepted, checked before decoding (default 40 M).
         max_classes: most classes in one vocabulary (default 200).
         time_limit_s: longest a request may take to segment, in seconds (default 120).
-        max_name_chars: longest class name or synonym, in characters (default 100).
+
+    Class names are bounded by the vocabulary rule of every front end
+    (:data:`lmseg.vocab.vocabulary.MAX_NAME_CHARS`).
     """
 
     max_upload_bytes: int = 20 * _MB
     max_pixels: int = 40_000_000
     max_classes: int = 200
     time_limit_s: float = 120.0
-    max_name_chars: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_pixels", "max_classes", "time_limit_s", "max_name_chars"):
+        for name in ("max_upload_bytes", "max_pixels", "max_classes", "time_limit_s"):
             check_positive(f"web limit {name}", getattr(self, name))
 
 

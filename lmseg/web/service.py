@@ -118,8 +118,8 @@ class SegmentService:
 
         Raises:
             LmsegError: both or neither given, a malformed class list, a name longer than
-                ``limits.max_name_chars``, an unknown built-in name, or more classes than
-                ``limits.max_classes``.
+                :data:`lmseg.vocab.vocabulary.MAX_NAME_CHARS` (the rule of every front end), an
+                unknown built-in name, or more classes than ``limits.max_classes``.
         """
         typed = (classes or "").strip()
         if builtin:
@@ -133,21 +133,12 @@ class SegmentService:
             if not typed:
                 raise LmsegError('type at least one class, e.g. "cat, dog, sofa;couch" (or pick a vocabulary)')
             vocab = _parse_classes(typed)
-            self._check_name_lengths(vocab)
         if len(vocab) > self.limits.max_classes:
             raise LmsegError(
                 f"{len(vocab)} classes asked for; this page segments into at most {self.limits.max_classes} "
                 "(start it with a larger --max-classes)"
             )
         return vocab
-
-    def _check_name_lengths(self, vocab: Vocabulary) -> None:
-        limit = self.limits.max_name_chars
-        for entry in vocab.classes:
-            for name in entry.names:
-                if len(name) > limit:
-                    raise LmsegError(f"the class name {name[:30]!r}... is {len(name):,} characters long; this page "
-                                     f"accepts names of up to {limit} characters")
 
     def segment(
         self,

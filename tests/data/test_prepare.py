@@ -274,3 +274,10 @@ def test_out_root_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "taken").write_text("a file")
     code, _, err = run_cli(capsys, "--dataset", "ade150", "--raw-root", tmp_path, "--out-root", tmp_path / "taken")
     assert code == 2 and err.startswith("error: --out-root") and "existing file" in err and "Traceback" not in err
+
+
+def test_negative_max_size_is_refused(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "--dataset", "ade847", "--raw-root", tmp_path, "--out-root", tmp_path / "out",
+                           "--max-size", "-1")
+    assert code == 2 and err == "error: --max-size must be at least 0, got -1\n"
+    assert not (tmp_path / "out").exists()

@@ -1,16 +1,20 @@
 """The shared Trainer on a toy task (seconds): logging, frozen parameters, checkpoints, exact
-resume through the generic "trained" entry, gradient accumulation, the poly schedule, and the
-refusal of changed settings on resume. LMSeg's own run: tests/models/lmseg/test_train.py."""
+resume through the generic "trained" entry, gradient accumulation, the poly schedule, the
+refusal of changed settings on resume, a finished run run again, and a run extended by raising
+max_steps. LMSeg's own run: tests/models/lmseg/test_train.py."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from lmseg.engine.checkpoints import changed_settings
 from lmseg.engine.config import config_from_data
+from lmseg.engine.schedule import lr_factor
 from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.engine.trainer import Trainer
 from lmseg.errors import LmsegError
@@ -138,6 +142,53 @@ def test_resume_refuses_changed_settings_and_applies_harmless_ones(tmp_path, cap
         summary = Trainer(_config(out, run={"max_steps": 3, "log_every": 2}), ToyTask()).fit()
     assert summary["step"] == 3
     assert "changed settings (applied): run.log_every: 1 -> 2" in caplog.text
+
+
+def test_a_finished_run_says_so_and_reports_its_last_loss(tmp_path, caplog) -> None:
+    out = tmp_path / "f"
+    first = Trainer(_config(out), ToyTask()).fit()
+    with caplog.at_level("INFO", logger="lmseg.engine.trainer"):
+        again = Trainer(_config(out), ToyTask()).fit()
+    assert again == {"step": 6, "loss": first["loss"], "output_dir": str(out), "already_finished": True}
+    assert "nothing to train (raise max_steps" in caplog.text
+    assert len(_metrics(out)) == 6  # nothing was run or logged
+
+
+def test_raising_max_steps_extends_a_finished_run_on_the_new_schedule(tmp_path, caplog) -> None:
+    out = tmp_path / "e"
+    Trainer(_config(out), ToyTask()).fit()
+    assert _metrics(out)[-1]["lr"] == 0.0  # the cosine schedule ended at max_steps 6
+    with caplog.at_level("INFO", logger="lmseg.engine.trainer"):
+        summary = Trainer(_config(out, run={"max_steps": 10}), ToyTask()).fit()
+    assert summary["step"] == 10 and "run.max_steps: 6 -> 10 (the schedule now runs to step 10)" in caplog.text
+    records = _metrics(out)
+    assert [r["step"] for r in records] == list(range(1, 11))
+    # steps 7-10 run at the rates of a 10-step run: the rate logged after step t is lr_factor(t, 2, 10)
+    assert [r["lr"] for r in records[6:]] == pytest.approx([0.05 * lr_factor(t, 2, 10) for t in range(7, 11)])
+    assert records[6]["bias"] != records[5]["bias"]  # step 7 trained: its rate was not the old schedule's 0
+    with pytest.raises(LmsegError, match=r"run.max_steps: 10 -> 4 \(the checkpoint is at step 10"):
+        Trainer(_config(out, run={"max_steps": 4}), ToyTask()).fit()
+
+
+def test_a_checkpoint_of_another_task_is_named_first(tmp_path) -> None:
+    out = tmp_path / "t"
+    Trainer(_config(out, run={"max_steps": 3}), ToyTask()).fit()
+    other = replace(_config(out, run={"max_steps": 3}, optim={"lr": 0.01}), task="other")
+    with pytest.raises(LmsegError) as info:
+        Trainer(other, ToyTask()).fit()
+    assert str(info.value) == (f"cannot resume from {out / 'checkpoints' / 'last.pt'}: it is a checkpoint of a 'toy' "
+                               "run and this config trains 'other'; start the run in another output_dir")
+
+
+def test_defaults_a_task_fills_in_later_are_no_change_on_resume() -> None:
+    """A checkpoint whose config lacks the task's filled-in defaults (MGCA's before they were
+    recorded) resumes; a value the user now states is still compared."""
+    saved = config_from_data({"task": "toy", "model": {"name": "a"}}, where="saved")
+    given = config_from_data({"task": "toy", "model": {"name": "a"}}, where="given")
+    resolved = config_from_data({"task": "toy", "model": {"name": "a", "depth": 2}}, where="resolved")
+    assert changed_settings(saved, resolved, step=3, given=given) == ([], [])
+    stated = config_from_data({"task": "toy", "model": {"name": "a", "depth": 2}}, where="given")
+    assert changed_settings(saved, resolved, step=3, given=stated) == ([], ["model.depth: '<unset>' -> 2"])
 
 
 def test_output_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path) -> None:

@@ -292,6 +292,23 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_model_loads(device, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--workers", -1, "error: --workers must be at least 0, got -1"),
+    ("--save-every", 0, "error: --save-every must be at least 1, got 0"),
+    ("--limit", -3, "error: --limit must be at least 1, got -3"),
+])
+def test_bad_numbers_are_one_line_before_any_model_loads_and_leave_nothing(flag, value, message, ade_root, tmp_path,
+                                                                            capsys, monkeypatch):
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    args = ["--model", "trident_tiny", "--dataset", "ade150", "--data-root", ade_root, flag, value]
+    assert evaluate_cli(*args, "--output", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # no state.npz, no report
+
+
 def test_unknown_dataset_is_refused_by_the_parser(ade_root, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_cli("--model", "fake_pixel", "--dataset", "ade9999", "--data-root", ade_root)
@@ -376,6 +393,8 @@ def assert_subset(expected: dict, actual: dict) -> None:
         ("trident_tiny", "config.refinement.on=true", "Trident config.refinement: unknown field(s) on"),
         ("trident_tiny", "config.prob_thd=7", "Trident config: invalid TridentConfig: prob_thd must lie in [0, 1]"),
         ("lmseg_tiny", "inference.overlap=1.5", "LMSeg inference config: overlap must be in [0, 1)"),
+        ("trident_tiny", "config.beta=nan", "Trident config: beta must be a finite number, got nan"),
+        ("mgca_tiny", "inference.temperature=-inf", "MGCA inference config: temperature must be a finite number"),
         ("lmseg_tiny", "inference=3", "LMSeg inference config: expected a mapping"),
     ],
 )

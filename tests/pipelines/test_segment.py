@@ -193,6 +193,21 @@ def test_shards_split_the_sorted_images_into_blocks(photos, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "error: --batch-size must be at least 1, got 0"),
+    (["--workers", "-2"], "error: --workers must be at least 0, got -2"),
+])
+def test_bad_numbers_are_one_line_before_any_model_loads(args, message, tmp_path, capsys, monkeypatch):
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = images(ADE150)[0]
+    assert segment_cli(image, "--model", "trident_tiny", "--classes", "a", "--output", tmp_path / "o", *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
     (["--set", "threshold=[0.5"], "neither valid JSON nor valid YAML"),
     (["--set", "no_value"], "--set expects KEY=VALUE"),
     (["--set", "colour=red"], "does not accept these options"),
@@ -223,3 +238,50 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_model_loads(device, 
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_class_name_is_one_error_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    """The vocabulary rule of every front end (MAX_NAME_CHARS, as the web page): not Pillow's error."""
+    import lmseg.registry
+
+    monkeypatch.setattr(lmseg.registry, "create_segmenter", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = images(ADE150)[0]
+    huge = "a" * 1_000_000
+    assert segment_cli(image, "--model", "trident_tiny", "--classes", f"road,{huge}", "--output", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --classes, entry 2: the class name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'... is 1,000,000 "
+                   "characters long; class names and synonyms have at most 100 characters\n")
+    (tmp_path / "classes.txt").write_text(f"road\nsky;{'b' * 101}\n")
+    assert segment_cli(image, "--model", "trident_tiny", "--vocabulary", tmp_path / "classes.txt",
+                       "--output", tmp_path / "o") == 2
+    assert "entry 2: the class name 'bbbbb" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_summary_counts_the_encoding_of_the_class_names(tmp_path):
+    """The run's protocol record encodes the vocabulary (Trident with 5,000 classes: minutes, which
+    the summary once left out); its time is part of the summary's seconds."""
+    import time
+
+    class SlowToDescribe(PixelSegmenter):
+        def protocol(self, vocabulary):
+            time.sleep(0.5)  # stands for encoding a large vocabulary
+            return {"settings": self.settings()}
+
+    summary = segment_files(SlowToDescribe(), images(ADE150)[0], ["a", "b"], tmp_path / "out", num_workers=0)
+    assert summary.ok and summary.seconds >= 0.5
+
+
+def test_a_large_vocabulary_shows_the_text_encoders_progress(capsys):
+    import torch
+
+    from lmseg.backbones.clip import PROGRESS_MIN_TEXTS
+    from lmseg.backbones.clip_factory import create_dense_clip
+
+    clip = create_dense_clip("lmseg-tiny-ViT", pretrained=None)
+    texts = [f"a photo of a thing number {k}." for k in range(PROGRESS_MIN_TEXTS)]
+    with torch.no_grad():
+        clip.encode_text(texts, progress=True)
+        assert "encoding class names" in capsys.readouterr().err
+        clip.encode_text(texts[:10])  # a few sentences (or no terminal): no bar
+        assert "encoding class names" not in capsys.readouterr().err

@@ -26,6 +26,19 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "lmseg_tiny_samples.y
     ("optim.schedule=linear", "schedule must be one of 'cosine', 'poly'"),
     ("no_equals_sign", "--set expects KEY=VALUE"),
     ("data.scale_range=[2, 1]", "0 < scale_range[0] <= scale_range[1]"),
+    ("optim.lr=nan", "optim: lr must be a finite number, got nan"),
+    ("optim.lr=.inf", "optim: lr must be a finite number, got inf"),
+    ("optim.grad_clip=-.inf", "optim: grad_clip must be a finite number, got -inf"),
+    ("optim.weight_decay=-0.1", "weight_decay must be >= 0"),
+    ("optim.batch_size=0", "batch_size must be at least 1, got 0"),
+    ("optim.grad_accum=0", "grad_accum must be at least 1, got 0"),
+    ("optim.warmup_steps=-1", "warmup_steps must be >= 0"),
+    ("optim.poly_power=0", "poly_power must be positive"),
+    ("checkpoint_every=0", "checkpoint_every must be at least 1"),
+    ("log_every=-2", "log_every must be at least 1"),
+    ("keep_checkpoints=0", "keep_checkpoints must be at least 1 (null keeps every step_*.pt), got 0"),
+    ("workers=-1", "workers must be >= 0, got -1"),
+    ("data.scale_range=[.nan, 1]", "scale_range must be a finite number, got (nan, 1)"),
 ])
 def test_bad_settings_give_one_error_line(override, message, tmp_path, capsys) -> None:
     assert main(["--config", str(CONFIG), "--set", f"output_dir={tmp_path / 'run'}", "--set", override]) == 2
@@ -51,3 +64,28 @@ def test_missing_config_and_unreadable_checkpoint(tmp_path, capsys) -> None:
     with pytest.raises(LmsegError, match="is corrupt or not a training checkpoint") as caught:
         read_training_checkpoint(bad)
     assert "weights_only" not in str(caught.value)
+
+
+MGCA_CONFIG = CONFIG.parent / "mgca_tiny_captions.yaml"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.loss.image_temperature=nan", "image_temperature must be a finite number, got nan"),
+    ("model.loss.pixel_temperature=0", "temperatures must be finite and > 0"),
+    ("model.group_temperature=.inf", "group_temperature must be a finite number, got inf"),
+])
+def test_bad_method_numbers_name_the_setting_not_the_learning_rate(override, message, tmp_path, capsys) -> None:
+    assert main(["--config", str(MGCA_CONFIG), "--set", f"output_dir={tmp_path / 'run'}", "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "learning rate" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "{}\n", "seed: 3\n"])
+def test_a_config_without_task_and_model_is_refused(text, tmp_path, capsys) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text(text)
+    assert main(["--config", str(config), "--set", f"output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("is empty" in err or "names no task and no model" in err), err
+    assert not (tmp_path / "run").exists()

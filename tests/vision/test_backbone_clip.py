@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import socket
+import time
 
 import open_clip
 import pytest
@@ -10,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.backbones.clip import DenseCLIP
-from lmseg.backbones.clip_factory import create_dense_clip
+from lmseg.backbones.clip_factory import cached_tag_file, create_dense_clip
 from lmseg.backbones.pos_embed import interpolate_pos_embed
 from lmseg.errors import LmsegError
 
@@ -236,6 +238,43 @@ def test_quick_gelu_contradicting_the_tag_is_refused() -> None:
         create_dense_clip("ViT-B-16-quickgelu", pretrained=None, quick_gelu=False)
 
 
+def _no_network(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_offline_tag_missing_from_the_caches_fails_at_once_in_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LMSEG_OFFLINE", "1")
+    _no_network(monkeypatch)
+    start = time.monotonic()
+    with pytest.raises(LmsegError) as info:
+        create_dense_clip("ViT-B-16", pretrained="openai", cache_dir=tmp_path)
+    assert time.monotonic() - start < 5  # was 53 s of model-hub retries
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("LMSEG_OFFLINE is set")
+    assert "ViT-B-16.pt" in message and "clip=PATH" in message and "pretrained=" not in message
+
+
+def test_offline_tag_is_found_in_either_local_cache(tmp_path, monkeypatch) -> None:
+    _no_network(monkeypatch)
+    cfg = open_clip.get_pretrained_cfg("ViT-B-16", "openai")
+    url_cache = tmp_path / "url"
+    url_cache.mkdir()
+    (url_cache / "ViT-B-16.pt").write_bytes(b"weights")
+    assert cached_tag_file("ViT-B-16", "openai", cfg, url_cache) == str(url_cache / "ViT-B-16.pt")
+    # the Hugging Face hub cache layout: models--<org>--<name>/snapshots/<revision>/<file>, refs/main
+    repo = tmp_path / "hub" / "models--timm--vit_base_patch16_clip_224.openai"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "open_clip_model.safetensors").write_bytes(b"weights")
+    found = cached_tag_file("ViT-B-16", "openai", cfg, tmp_path / "hub")
+    assert found == str(repo / "snapshots" / "abc123" / "open_clip_model.safetensors")
+
+
 def test_checkpoint_with_missing_and_unexpected_keys_is_refused(tiny_clip: DenseCLIP, tmp_path) -> None:
     state = dict(tiny_clip.model.state_dict())
     del state["visual.proj"]
@@ -262,7 +301,7 @@ def test_offline_tag_download_gives_a_clear_message(tmp_path) -> None:
     import sys
 
     code = (
-        "from lmseg.backbones.clip_factory import create_dense_clip\n"
+        "from lmseg.backbones.clip_factory import cached_tag_file, create_dense_clip\n"
         "from lmseg.errors import LmsegError\n"
         "try:\n"
         f"    create_dense_clip('ViT-B-16', pretrained='openai', cache_dir={str(tmp_path)!r})\n"

@@ -38,3 +38,17 @@ def test_imagenet21k_matches_timms_synsets_and_lemmas() -> None:
         else:
             assert entry.names == names
     assert glossed == 1152
+
+
+def test_user_class_names_are_bounded_and_built_in_ones_exempt() -> None:
+    """One bound for every front end (the web page's box, --classes, files, Python lists)."""
+    from lmseg.errors import LmsegError
+    from lmseg.vocab import get_vocabulary, parse_class_list, vocabulary_from_names
+    from lmseg.vocab.vocabulary import MAX_NAME_CHARS
+
+    assert MAX_NAME_CHARS == 100
+    assert vocabulary_from_names(["road", "c" * 100]).names == ["road", "c" * 100]
+    for make in (lambda n: vocabulary_from_names(["road", n]), lambda n: parse_class_list(f"road,sky;{n}")):
+        with pytest.raises(LmsegError, match="is 101 characters long; class names and synonyms have at most 100"):
+            make("d" * 101)
+    assert max(len(n) for c in get_vocabulary("imagenet21k").classes for n in c.names) > MAX_NAME_CHARS

@@ -116,7 +116,7 @@ def test_classes_one_per_line_are_separate_classes(service: SegmentService) -> N
 
 def test_a_huge_class_name_is_refused_with_the_page_limit(service: SegmentService) -> None:
     huge = "a" * 1_000_000
-    with pytest.raises(LmsegError, match=r"is 1,000,000 characters long; this page accepts names of up to 100 ch"):
+    with pytest.raises(LmsegError, match=r"is 1,000,000 characters long; class names and synonyms have at most 100"):
         service.segment(STREET, f"road, {huge}")
     with pytest.raises(LmsegError, match="101 characters long"):
         service.segment(STREET, f"road;{'b' * 101}")  # synonyms too

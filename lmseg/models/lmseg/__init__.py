@@ -1,4 +1,4 @@
-"""LMSeg: LLM-enriched prompts + CLIP/SAM feature fusion + cost aggregation (SEEDS.md, section 1).
+"""LMSeg: LLM-enriched prompts + CLIP/SAM feature fusion + cost aggregation (Tang et al., 2024).
 
 >>> import lmseg
 >>> seg = lmseg.create_segmenter("lmseg_vitb16", checkpoint="lmseg_vitb16.pt", sam="sam_vit_b")

@@ -4,7 +4,7 @@
 :class:`LMSegConfig`. Code never passes raw dicts: YAML/JSON overlays go through
 :func:`config_from_dict`, which rejects unknown keys.
 
-Choices for the points SEEDS.md leaves open (each is a field, so it can be changed):
+Choices for the points the LMSeg paper (Tang et al., 2024) leaves open (each is a field, so it can be changed):
 
 * ``prompt_pooling``: ``"channels"`` (default) keeps P prompt channels per class in the cost
   volume (template, colour, shape, texture); ``"mean"`` averages them into one embedding (P=1).

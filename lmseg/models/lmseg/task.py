@@ -1,6 +1,6 @@
 """LMSeg's training task for the shared :class:`~lmseg.engine.trainer.Trainer` (``task: lmseg``).
 
-CAT-Seg's protocol by default (SEEDS.md): COCO-Stuff-171, 384 crops, CLIP image-tower
+CAT-Seg's protocol by default (the one LMSeg reports with): COCO-Stuff-171, 384 crops, CLIP image-tower
 attention at 0.01x the learning rate, the rest of CLIP and all of SAM frozen, per-class
 binary cross-entropy (:func:`~lmseg.models.lmseg.model.segmentation_loss`). The config
 sections it reads:

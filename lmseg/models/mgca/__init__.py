@@ -1,4 +1,4 @@
-"""MGCA: open-vocabulary segmentation learned from image-caption pairs alone (SEEDS.md, section 4).
+"""MGCA: open-vocabulary segmentation learned from image-caption pairs alone (Liu et al., 2024).
 
 >>> import lmseg
 >>> seg = lmseg.create_segmenter("mgca_vitb16", checkpoint="runs/mgca/checkpoints/last.pt")

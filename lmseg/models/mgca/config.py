@@ -1,6 +1,7 @@
 """Typed, frozen configurations of MGCA (model, losses, inference) and the named presets.
 
-The paper (Liu et al., 2024, SEEDS.md section 4) is known here by its abstract only. What the
+The paper (Liu et al., 2024, "Multi-Grained Cross-modal Alignment for Learning Open-vocabulary
+Semantic Segmentation from Text Supervision") is known here by its abstract only. What the
 abstract states is built as stated: pseudo correspondences at object, region and pixel level
 from image-caption pairs, a contrastive loss at each level with hard-negative sampling, and an
 adaptive semantic unit at inference. Every point the abstract leaves open is a field below,
@@ -12,6 +13,7 @@ reason in the field's description, so a reader of the full paper can switch it b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,12 +75,12 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         weights = (self.image_weight, self.object_weight, self.region_weight, self.pixel_weight)
-        if any(w < 0 for w in weights) or not any(w > 0 for w in weights):
-            raise LmsegError("loss weights must be >= 0 and at least one > 0")
+        if not all(0 <= w < math.inf for w in weights) or not any(w > 0 for w in weights):
+            raise LmsegError("loss weights must be finite, >= 0, and at least one > 0")
         temps = (self.image_temperature, self.object_temperature, self.region_temperature,
                  self.pixel_temperature, self.attention_temperature)
-        if any(t <= 0 for t in temps):
-            raise LmsegError("temperatures must be > 0")
+        if not all(0 < t < math.inf for t in temps):
+            raise LmsegError(f"temperatures must be finite and > 0, got {temps}")
         if self.hard_negatives < 0:
             raise LmsegError("hard_negatives must be >= 0 (0: all phrases of other captions)")
         if self.pixel_selection not in ("threshold", "top_fraction"):
@@ -134,7 +136,7 @@ class MGCAConfig(building.ConfigData):
             raise LmsegError(f"grouping must be 'tokens' or 'kmeans', got {self.grouping!r}")
         if self.num_groups < 1 or self.max_phrases < 1 or self.kmeans_iterations < 1:
             raise LmsegError("num_groups, max_phrases and kmeans_iterations must be >= 1")
-        if self.input_size < 16 or self.group_temperature <= 0:
+        if self.input_size < 16 or not 0 < self.group_temperature < math.inf:
             raise LmsegError("input_size must be >= 16 and group_temperature > 0")
         if self.image_lr_scale < 0 or self.text_lr_scale < 0:
             raise LmsegError("learning-rate scales must be >= 0")
@@ -206,7 +208,7 @@ class InferenceConfig:
             raise LmsegError("region_source and adaptive_levels take 'slic' and 'groups'")
         if not 0 < self.min_agreement <= 1:
             raise LmsegError("min_agreement must be in (0, 1]")
-        if self.short_side < 16 or self.slic_segments < 1 or self.temperature <= 0:
+        if self.short_side < 16 or self.slic_segments < 1 or not 0 < self.temperature < math.inf:
             raise LmsegError("short_side must be >= 16, slic_segments >= 1, temperature > 0")
 
 

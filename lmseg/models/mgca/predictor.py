@@ -10,7 +10,9 @@ Protocol (all fields of :class:`~lmseg.models.mgca.config.InferenceConfig`):
    :class:`lmseg.text.embedder.TextEmbedder`, cached on disk and memoised);
 3. bilinear upsampling of the scores to the input image's size;
 4. the prediction unit (:mod:`.units`): ``pixel``, ``region`` (SLIC superpixels or the model's
-   groups) or ``adaptive`` (the abstract's adaptive semantic unit).
+   groups) or ``adaptive`` (the abstract's adaptive semantic unit). The regions are found at
+   the working resolution (the groups on the patch grid, SLIC on the resized image) and
+   resized (nearest) to the image's size.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
-from lmseg.models.mgca.units import adaptive_unit, region_unit, slic_regions
-from lmseg.models.presets import published_queries
+from lmseg.models.mgca.units import adaptive_unit, region_unit, resize_nearest, slic_regions
+from lmseg.models.presets import class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
@@ -67,6 +69,28 @@ class MGCAPredictor(AttributeTableOption):
         return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
                 "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source}
 
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary`` (JSON-ready): settings (the unit among
+        them), prompts and attribute table, class list, resizes, precision, device."""
+        vocab = as_vocabulary(vocabulary)
+        text = self.text_embeddings(vocab)
+        cfg = self.inference
+        return {
+            "method": "mgca",
+            "settings": self.settings(),
+            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
+                        "class_list": class_list_record(cfg.class_list, vocab)},
+            "resize": {
+                "library": f"torch {torch.__version__}",
+                "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long side "
+                         f"<= {cfg.max_long_side}, sides rounded to multiples of {self.model.clip.patch_size[0]}",
+                "output": "F.interpolate bilinear (align_corners False) of the patch scores to the image size",
+            },
+            "precision": {"parameters": str(next(self.model.parameters()).dtype),
+                          "published": "not stated (MGCA has no public code)"},
+            "device": str(self.device),
+        }
+
     def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
         """The class embeddings of ``vocabulary`` (``embeddings``: ``(N, 1, D)``) on the model's
         device, with the published names of ``class_list`` for its benchmark (memoised, cached)."""
@@ -87,22 +111,37 @@ class MGCAPredictor(AttributeTableOption):
         ``(N, D)`` L2-normalised class embeddings."""
         h0, w0 = rgb.shape[:2]
         pixels = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).to(self.device)
-        x = pixels.permute(2, 0, 1)[None].float() / 255.0
+        x = pixels.permute(2, 0, 1)[None].float().div_(255.0)  # one float copy of a large image, not two
         h, w = self.resized_size(h0, w0)
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
         patches, _, grid = self.model.dense(x)
         logits = patches[0].float() @ text.t() / self.inference.temperature  # (h*w, N)
         probs = logits.softmax(dim=-1).t().reshape(-1, *grid)
         scores = F.interpolate(probs[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
-        groups = self.model.assignment(patches).argmax(dim=-1).reshape(1, 1, *grid).float()
-        group_map = F.interpolate(groups, size=(h0, w0), mode="nearest")[0, 0].long()
-        return scores, torch.unique(group_map, return_inverse=True)[1]
+        groups = self.model.assignment(patches).argmax(dim=-1).reshape(*grid)
+        return scores, resize_nearest(torch.unique(groups, return_inverse=True)[1], (h0, w0))
+
+    def superpixels(self, rgb: np.ndarray) -> torch.Tensor:
+        """``(H, W)`` int64 SLIC superpixel ids of an ``(H, W, 3)`` uint8 image, on the device.
+
+        SLIC runs on the image at the model's working resolution (:meth:`resized_size`; OpenCV,
+        area-averaged when shrinking), where ``slic_segments`` is meant, and its map is resized
+        (nearest) to the image's size: SLIC's time and memory are those of a working-size image
+        however large the image is (at full resolution a 40-megapixel image took minutes and
+        gigabytes).
+        """
+        import cv2
+
+        h0, w0 = rgb.shape[:2]
+        h, w = self.resized_size(h0, w0)
+        small = rgb if (h, w) == (h0, w0) else cv2.resize(
+            np.ascontiguousarray(rgb), (w, h), interpolation=cv2.INTER_AREA if h * w < h0 * w0 else cv2.INTER_LINEAR)
+        cfg = self.inference
+        labels = torch.from_numpy(slic_regions(small, cfg.slic_segments, cfg.slic_compactness)).to(self.device)
+        return resize_nearest(labels, (h0, w0))
 
     def _regions(self, source: RegionSource, rgb: np.ndarray, groups: torch.Tensor) -> torch.Tensor:
-        if source == "groups":
-            return groups
-        cfg = self.inference
-        return torch.from_numpy(slic_regions(rgb, cfg.slic_segments, cfg.slic_compactness)).to(groups.device)
+        return groups if source == "groups" else self.superpixels(rgb)
 
     def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
         """``(N, H, W)`` float32 per-class scores after the prediction unit (on the device)."""
@@ -116,7 +155,7 @@ class MGCAPredictor(AttributeTableOption):
             return scores
         if cfg.unit == "region":
             return region_unit(scores, self._regions(cfg.region_source, rgb, groups))
-        levels = [self._regions(source, rgb, groups) for source in cfg.adaptive_levels]
+        levels = (self._regions(source, rgb, groups) for source in cfg.adaptive_levels)  # one map alive at a time
         return adaptive_unit(scores, levels, cfg.min_agreement)
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:

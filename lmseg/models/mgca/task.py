@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,10 @@ class MGCATask(TrainTask):
         self.data = data
         self.clip = clip
         self.seed = seed
+
+    def resolved_sections(self) -> dict[str, dict[str, Any]]:
+        """The ``model`` and ``data`` sections with every default filled in (the run's ``config.yaml``)."""
+        return {"model": {**self.config.to_dict(), "clip": self.clip}, "data": asdict(self.data)}
 
     def build_model(self) -> torch.nn.Module:
         model = build_model(self.config, clip=self.clip).train()

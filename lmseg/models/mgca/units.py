@@ -18,7 +18,7 @@ scores, so that ``labels == scores.argmax(0)`` everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -53,12 +53,13 @@ def region_unit(scores: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     return means[:, regions]
 
 
-def adaptive_unit(scores: torch.Tensor, levels: Sequence[torch.Tensor], min_agreement: float) -> torch.Tensor:
+def adaptive_unit(scores: torch.Tensor, levels: Iterable[torch.Tensor], min_agreement: float) -> torch.Tensor:
     """The adaptive semantic unit (see the module docstring).
 
     Args:
         scores: ``(N, H, W)`` per-pixel scores.
-        levels: region maps ``(H, W)`` int64, coarse to fine.
+        levels: region maps ``(H, W)`` int64, coarse to fine (read once, in order: a generator
+            keeps one map in memory at a time).
         min_agreement: in (0, 1].
 
     Returns:
@@ -74,6 +75,13 @@ def adaptive_unit(scores: torch.Tensor, levels: Sequence[torch.Tensor], min_agre
         out[:, take] = means[:, regions[take]]
         decided |= take
     return out
+
+
+def resize_nearest(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """An ``(h, w)`` integer map resized to ``size`` by nearest neighbour (``F.interpolate``'s
+    ``"nearest"``; exact for ids below 2**24), int64."""
+    resized = torch.nn.functional.interpolate(labels[None, None].float(), size=tuple(size), mode="nearest")
+    return resized[0, 0].long()
 
 
 def slic_regions(rgb: np.ndarray, segments: int, compactness: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""MROVSeg: multi-resolution open-vocabulary segmentation with a single CLIP (SEEDS.md, section 3).
+"""MROVSeg: multi-resolution open-vocabulary segmentation with a single CLIP (Zhu et al., 2024).
 
 >>> import lmseg
 >>> seg = lmseg.create_segmenter("mrovseg_vitb16", checkpoint="mrovseg_vitb16.pt")

@@ -7,6 +7,8 @@ For one image with Q queries and T target masks, the cost of pairing query i wit
 ``p_i`` the softmax of the query's class logits (with "no object"), ``c_j`` the target's
 class; BCE and dice are computed on K points drawn uniformly (the same points for every pair).
 The assignment minimising the total cost is :func:`scipy.optimize.linear_sum_assignment`'s.
+The K points are drawn for every image, one without target masks included (as Mask2Former's
+``HungarianMatcher``), so the random stream is the same as Mask2Former's.
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ def hungarian_match(class_logits: torch.Tensor, mask_logits: torch.Tensor, label
     """
     from scipy.optimize import linear_sum_assignment  # here: segmenting never needs scipy
 
+    # drawn before the empty check, as Mask2Former's matcher does: an image without target masks
+    # consumes the same random numbers, so the stream (and every later draw) follows its order
+    coords = torch.rand(1, num_points, 2, device=mask_logits.device, generator=generator)
     if labels.numel() == 0:
         empty = torch.zeros(0, dtype=torch.int64)
         return empty, empty
-    coords = torch.rand(1, num_points, 2, device=mask_logits.device, generator=generator)
     cost = match_costs(class_logits, mask_logits, labels, masks, coords, weights)
     rows, cols = linear_sum_assignment(cost.cpu().numpy())
     return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)

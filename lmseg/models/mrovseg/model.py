@@ -179,3 +179,34 @@ def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor) ->
     """
     probs = class_logits.float().softmax(-1)[..., :-1]
     return torch.einsum("bqc,bqhw->bchw", probs, mask_logits.float().sigmoid())
+
+
+def mask_weighted_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
+                         sizes: tuple[tuple[int, int], ...] = (), *, chunk: int = 16) -> torch.Tensor:
+    """:func:`semantic_inference` divided by ``sum_q sigmoid(mask_q)``: per pixel, the
+    mask-weighted average of the queries' class probabilities, in [0, 1] (same argmax).
+
+    Args:
+        class_logits: ``(B, Q, N + 1)``.
+        mask_logits: ``(B, Q, h, w)``.
+        sizes: resize the mask logits (bilinear, ``align_corners=False``) through each of these
+            sizes in turn before the sigmoid, as Mask2Former does (to the network's input size
+            in its forward pass, then to the output size in ``sem_seg_postprocess``); ``()``
+            computes the scores at the masks' own resolution.
+        chunk: queries resized at a time (bilinear resizing is per channel, so this bounds
+            memory and changes nothing else).
+
+    Returns:
+        ``(B, N, H, W)`` float32, ``(H, W)`` the last of ``sizes`` (or ``(h, w)``).
+    """
+    scores = weights = None
+    for start in range(0, mask_logits.shape[1], chunk):
+        masks = mask_logits[:, start:start + chunk].float()
+        for size in sizes:
+            if tuple(masks.shape[-2:]) != tuple(size):
+                masks = F.interpolate(masks, size=tuple(size), mode="bilinear", align_corners=False)
+        part = semantic_inference(class_logits[:, start:start + chunk], masks)
+        total = masks.sigmoid().sum(1)
+        scores = part if scores is None else scores + part
+        weights = total if weights is None else weights + total
+    return scores / weights.clamp_min(1e-6)[:, None]

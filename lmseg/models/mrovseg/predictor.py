@@ -7,10 +7,13 @@
 2. the model's final prediction set gives Mask2Former's semantic scores
    ``S[c] = sum_q p_q[c] m_q`` (:func:`lmseg.models.mrovseg.model.semantic_inference`);
    they are divided by ``sum_q m_q`` so each pixel's scores are a mask-weighted average of
-   the queries' class probabilities, in [0, 1] (the argmax is unchanged);
+   the queries' class probabilities, in [0, 1] (the argmax is unchanged). With
+   ``upsample="masks"`` (default) this happens at the image's resolution, in Mask2Former's
+   order: the stride-4 mask logits are resized (bilinear) to the working size, then to the
+   image size, then scored; with ``"scores"`` the scores are computed at stride 4 and resized;
 3. optionally (``clip_ensemble > 0``) averaged with CLIP's own dense zero-shot probabilities
-   ``softmax(T cos(dense CLIP feature, text))``;
-4. resized (bilinear) to the input image's size; the label map is their argmax.
+   ``softmax(T cos(dense CLIP feature, text))``, resized (bilinear) to the scores' size;
+4. resized (bilinear) to the input image's size if not there yet; the label map is their argmax.
 
 With ``InferenceConfig.class_list`` (set by ``benchmark=``, :mod:`lmseg.models.presets`)
 the benchmark's own vocabulary is prompted with CAT-Seg's published class names.
@@ -29,8 +32,8 @@ from lmseg.errors import LmsegError
 from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
 from lmseg.models.mrovseg.config import InferenceConfig
-from lmseg.models.mrovseg.model import MROVSegModel, semantic_inference
-from lmseg.models.presets import published_queries
+from lmseg.models.mrovseg.model import MROVSegModel, mask_weighted_scores
+from lmseg.models.presets import class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
@@ -68,6 +71,35 @@ class MROVSegPredictor(AttributeTableOption):
         return {"model": asdict(self.model.config), "inference": asdict(self.inference),
                 "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source,
                 "amp": self.amp}
+
+    def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
+        """What decides the output for ``vocabulary`` (JSON-ready): settings, prompts and attribute table,
+        class list, resizes, slices, precision, device."""
+        vocab = as_vocabulary(vocabulary)
+        text = self.text_embeddings(vocab)
+        cfg, model = self.inference, self.model
+        return {
+            "method": "mrovseg",
+            "settings": self.settings(),
+            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
+                        "class_list": class_list_record(cfg.class_list, vocab)},
+            "resize": {
+                "library": f"torch {torch.__version__}",
+                "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long "
+                         f"side <= {cfg.max_long_side}, at least one slice, sides multiples of {model.patch}",
+                "output": "F.interpolate bilinear (align_corners False) of the mask logits to the working size, "
+                          "then to the image size, then the scores (Mask2Former's order)"
+                          if cfg.upsample == "masks" else
+                          "scores at the masks' stride 4, then F.interpolate bilinear (align_corners False) to the "
+                          "image size",
+            },
+            "slices": {"size": model.config.slice_size, "stride": model.slice_stride,
+                       "used": model.config.use_slices},
+            "precision": {"parameters": str(next(model.parameters()).dtype),
+                          "autocast": "bfloat16 on CUDA" if self.amp else "none",
+                          "published": "not stated (MROVSeg has no public code)"},
+            "device": str(self.device),
+        }
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
         """The prompt embeddings of ``vocabulary`` (``embeddings``: ``(N, P, D)``) on the model's
@@ -110,13 +142,15 @@ class MROVSegPredictor(AttributeTableOption):
         with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext():
             out = self.model(x, text, dense=ensemble > 0)
         pred = out.predictions[-1]
-        masks = pred.mask_logits.float()
-        scores = semantic_inference(pred.class_logits, masks)[0] / masks.sigmoid().sum(1).clamp_min(1e-6)
+        sizes = ((h, w), (h0, w0)) if self.inference.upsample == "masks" else ()
+        scores = mask_weighted_scores(pred.class_logits, pred.mask_logits, sizes)[0]
         if ensemble > 0:
             clip = F.interpolate(self._clip_scores(out.clip_dense, text)[None], size=scores.shape[-2:],
                                  mode="bilinear", align_corners=False)[0]
             scores = (1.0 - ensemble) * scores + ensemble * clip
-        return F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0].clamp_(0.0, 1.0)
+        if tuple(scores.shape[-2:]) != (h0, w0):
+            scores = F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+        return scores.clamp_(0.0, 1.0)
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
         """``(N, H, W)`` float32 per-class scores in [0, 1] (step 2-4 of the module docstring)."""

@@ -1,4 +1,27 @@
-"""Trident: training-free open-vocabulary segmentation from CLIP, DINO and SAM (SEEDS.md section 2).
+"""Trident: training-free open-vocabulary segmentation from CLIP, DINO and SAM.
+
+After Shi, Dong and Xu (2024), "Harnessing Vision Foundation Models for High-Performance,
+Training-Free Open Vocabulary Segmentation", and its public code
+(https://github.com/YuHengsss/Trident, commit a93b346). The steps, as the modules number them
+("Trident step 6"):
+
+1. text: every name of each class (synonyms; background words for class 0 where configured)
+   in the 80 OpenAI ImageNet templates, one normalised mean embedding per query;
+2. CLIP side: keep-ratio resize (``cv2.resize``), CLIP normalisation, sides fitted to the patch
+   and to at least one window;
+3. windows of ``window`` pixels every ``stride`` (the last one flush with the border);
+4. DINO features of each window;
+5. CLIP blocks ``0..L-2`` of each window;
+6. CLIP's last block as DINO-proxy attention;
+7. splicing the windows' outputs into one canvas, overlaps averaged;
+8. SAM side: the image with sides rounded up to multiples of 16, SAM's own preprocessing; the
+   canvas resized to SAM's valid token grid;
+9. SAM's last-block attention, filtered by value similarity, aggregates the canvas globally;
+10. CLIP's ``ln_post`` and ``proj``, cosine with the query embeddings;
+11. cosines to the image size, times the logit scale, softmax over the queries, max over each
+    class's queries: the class probabilities (``logits()``);
+12. background threshold and argmax: the label map;
+13. optional SAM refinement of the label map.
 
 >>> import lmseg
 >>> seg = lmseg.create_segmenter("trident_vitb16", clip="openai", dino="dino_vitb16", sam="sam_vit_b")

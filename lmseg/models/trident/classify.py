@@ -1,4 +1,4 @@
-"""From aggregated tokens to class probabilities and labels (SEEDS 2.1 steps 10 and 11)."""
+"""From aggregated tokens to class probabilities and labels (Trident steps 10-12)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 * :data:`TRIDENT_BACKBONES`: each variant's backbones (:class:`TridentBackbones`), the
   architecture table of the method (as ``LMSEG_CONFIGS`` is LMSeg's).
-* :class:`TridentConfig`: every constant of the method (SEEDS.md 2.1, public code at commit
-  a93b346), the predictor's settings (``config=`` of the builders); the per-benchmark values
+* :class:`TridentConfig`: every constant of the method (the steps in :mod:`lmseg.models.trident`;
+  public code at commit a93b346), the predictor's settings (``config=`` of the builders); the per-benchmark values
   are :func:`lmseg.models.presets.trident_inference`. Change a field with
   ``dataclasses.replace(config, stride=112)``.
 """
@@ -27,7 +27,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class RefinementConfig:
-    """Optional SAM refinement of the coarse map (SEEDS 2.1 step 13).
+    """Optional SAM refinement of the coarse map (Trident step 13).
 
     Attributes:
         enabled: run the refinement (off by default, as in the public base config).

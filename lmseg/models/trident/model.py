@@ -2,7 +2,7 @@
 
 :class:`TridentModel` holds the three stock backbones (:class:`~lmseg.backbones.clip.DenseCLIP`,
 :class:`~lmseg.backbones.dino.DenseDINO`, :class:`~lmseg.backbones.sam.SamEncoder`) and runs
-SEEDS 2.1 steps 3-10 on one image:
+Trident steps 3-10 (:mod:`lmseg.models.trident`) on one image:
 
 1. windows of the CLIP-normalised image (:mod:`lmseg.inference.tiler`), batched through CLIP blocks
    ``0..L-2`` and through DINO (re-normalised to ImageNet statistics);

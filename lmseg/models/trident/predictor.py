@@ -1,7 +1,7 @@
 """The Trident predictor: images and vocabularies in, label maps and scores out.
 
 :class:`TridentPredictor` implements :class:`lmseg.inference.Segmenter` around a
-:class:`~lmseg.models.trident.model.TridentModel`. Per image (SEEDS 2.1):
+:class:`~lmseg.models.trident.model.TridentModel`. Per image (the steps in :mod:`lmseg.models.trident`):
 
 * CLIP side: keep-ratio resize to the configured short side (``cv2.resize`` bilinear on uint8),
   CLIP normalisation on the 0-255 scale, sides fitted to the CLIP patch and window;

@@ -1,4 +1,4 @@
-"""Image sizes and resizes of Trident's input pipeline (SEEDS 2.1 steps 2 and 8).
+"""Image sizes and resizes of Trident's input pipeline (Trident steps 2 and 8).
 
 * :func:`rescale_size` / :func:`resize_short_side`: mmcv's keep-ratio ``imrescale`` with
   ``scale=(max_long_side, short_side)``: ``cv2.resize`` bilinear on uint8, as mmcv's cv2

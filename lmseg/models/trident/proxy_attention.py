@@ -1,4 +1,4 @@
-"""CLIP's last block replaced by DINO-proxy attention (SEEDS 2.1 step 6).
+"""CLIP's last block replaced by DINO-proxy attention (Trident step 6).
 
 For the windows of one image, with DINO patch features ``f`` (final-norm output, CLS
 dropped) and CLIP's last-block values ``v = W_v ln_1(x) + b_v`` (CLS dropped)::

@@ -1,4 +1,4 @@
-"""Optional SAM refinement of the coarse map (SEEDS 2.1 step 13).
+"""Optional SAM refinement of the coarse map (Trident step 13).
 
 On the probability map downsampled by ``down_ratio`` (2): pixels whose max probability is
 below ``coarse_thresh`` are ignored, classes whose max is below it are skipped, and every

@@ -1,4 +1,4 @@
-"""Connected regions of a class map, as refinement prompts (SEEDS 2.1 step 13, first half).
+"""Connected regions of a class map, as refinement prompts (Trident step 13, first half).
 
 Pure numpy/torch (no scipy or scikit-image): 8-connected labelling by breadth-first search,
 regions numbered in raster order of their first pixel (as ``skimage.measure.label``).

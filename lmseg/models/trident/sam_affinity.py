@@ -1,4 +1,4 @@
-"""Global aggregation with SAM's last-block attention filtered by value similarity (SEEDS 2.1 step 9).
+"""Global aggregation with SAM's last-block attention filtered by value similarity (Trident step 9).
 
 Per head h, with SAM's last-block attention ``W_h`` (valid rows/columns, not renormalised) and
 values ``v_h``::

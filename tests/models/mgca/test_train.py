@@ -58,6 +58,11 @@ def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "step_0000003.pt", "step_0000006.pt"]
     saved = yaml.safe_load((run_a / "config.yaml").read_text())
     assert saved["task"] == "mgca" and saved["model"]["name"] == "mgca_tiny"
+    # every default filled in, as MROVSeg's and LMSeg's config.yaml (and it builds the same task)
+    assert saved["model"]["tune_text"] is False and saved["model"]["loss"]["hard_negatives"] == 4
+    assert saved["data"]["crop_scale"] == [0.5, 1.0] and saved["data"]["image_column"] == "image"
+    rebuilt = TRAIN_TASKS["mgca"](saved["model"], saved["data"], 0).resolved_sections()
+    assert json.loads(json.dumps(rebuilt)) == {k: saved[k] for k in ("model", "data")}
 
     # the loss falls: on fixed training batches, the initial model against the trained one
     config = load_train_config(CONFIG, COMMON)

@@ -51,6 +51,17 @@ def test_hungarian_equals_brute_force(q, t, seed) -> None:
     assert float(cost[rows, cols].sum()) == pytest.approx(float(best), abs=1e-5)
 
 
+def test_matcher_draws_its_points_for_an_image_without_targets() -> None:
+    """As Mask2Former's matcher: the random stream does not depend on whether an image has targets."""
+    g = torch.Generator().manual_seed(7)
+    rows, cols = hungarian_match(torch.randn(3, 4), torch.randn(3, 5, 5), torch.zeros(0, dtype=torch.int64),
+                                 torch.zeros(0, 10, 10), num_points=50, weights=(2.0, 5.0, 5.0), generator=g)
+    assert rows.numel() == cols.numel() == 0
+    reference = torch.Generator().manual_seed(7)
+    torch.rand(1, 50, 2, generator=reference)
+    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=reference))
+
+
 def test_class_loss_direct() -> None:
     logits = torch.randn(2, 4, 6)
     matches = [(torch.tensor([2, 0]), torch.tensor([1, 0])), (torch.tensor([3]), torch.tensor([0]))]

@@ -85,7 +85,7 @@ def test_task_param_groups(tmp_path) -> None:
 
 def test_predictor_equals_direct_computation() -> None:
     model = tiny_model()
-    pred = MROVSegPredictor(model, inference=InferenceConfig(short_side=None), cache=None)
+    pred = MROVSegPredictor(model, inference=InferenceConfig(short_side=None, upsample="scores"), cache=None)
     img = _image(64, 96)
     got = pred.logits(img, VOCAB)
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
@@ -100,6 +100,27 @@ def test_predictor_equals_direct_computation() -> None:
     result = pred.predict(img, VOCAB, return_scores=True)
     np.testing.assert_array_equal(result.label_map, got.argmax(0))
     assert result.class_names == ("cat", "dog", "sofa")
+
+
+def test_default_scores_follow_mask2formers_order() -> None:
+    """Mask logits resized to the working size, then to the image size, then scored (Mask2Former's
+    forward + sem_seg_postprocess), written out directly."""
+    model = tiny_model()
+    pred = MROVSegPredictor(model, inference=InferenceConfig(short_side=96), cache=None)
+    img = _image(80, 100)
+    assert pred.working_size(80, 100) == (96, 128)  # both resizes of the mask logits happen
+    got = pred.logits(img, VOCAB)
+    x = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0, size=(96, 128),
+                      mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        final = model(x, pred.text(as_vocabulary(VOCAB))).predictions[-1]
+    masks = F.interpolate(final.mask_logits, size=(96, 128), mode="bilinear", align_corners=False)
+    masks = F.interpolate(masks, size=(80, 100), mode="bilinear", align_corners=False).sigmoid()[0]
+    probs = final.class_logits[0].softmax(-1)[:, :-1]
+    ref = torch.einsum("qc,qhw->chw", probs, masks) / masks.sum(0)
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-5, atol=1e-6)
+    at_stride4 = MROVSegPredictor(model, inference=InferenceConfig(short_side=96, upsample="scores"), cache=None)
+    assert not np.allclose(got, at_stride4.logits(img, VOCAB))  # the two orders are different settings
 
 
 def test_working_size_and_clip_ensemble() -> None:
