@@ -13,7 +13,10 @@ structure is kept under the output folder) it writes:
 * ``<name>_overlay.png``: the image with class colours blended in and a legend of the classes
   present (largest first, with their share of the image);
 * with ``scores=True``: ``<name>_scores/<index>_<class>.png``, one 8-bit grayscale map per
-  class, value = round(255 * score) (scores in [0, 1]).
+  class, value = round(255 * score) (scores in [0, 1]; all 0 for classes early rejection
+  removed);
+* when class early rejection removed classes (``inference.max_classes``): ``<name>_kept.txt``,
+  ``index<TAB>name`` of the classes it kept for this image (the rule is in ``protocol.json``).
 
 ``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary, and
 ``protocol.json`` records what decides the outputs (:mod:`lmseg.inference.protocol`). Inputs are
@@ -162,6 +165,10 @@ def write_segmentation(
     overlay_path = base.with_name(base.name + "_overlay.png")
     _save_image(overlay_path, draw_overlay(image, label_map, names, alpha=alpha))
     written = [label_path, overlay_path]
+    if result.kept is not None:
+        kept_path = base.with_name(base.name + "_kept.txt")
+        write_text(kept_path, "".join(f"{i}\t{names[i]}\n" for i in result.kept))
+        written.append(kept_path)
     if scores:
         if result.scores is None:
             raise LmsegError("score maps were asked for but the segmenter returned none")
