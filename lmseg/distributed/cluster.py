@@ -63,9 +63,9 @@ class RayOptions:
         if self.workers < 1:
             raise LmsegError(f"--ray-workers must be at least 1, got {self.workers}")
         if not (math.isfinite(self.gpus_per_worker) and self.gpus_per_worker >= 0):
-            raise LmsegError(f"--ray-gpus-per-worker must be a number >= 0, got {self.gpus_per_worker}")
+            raise LmsegError(f"--ray-gpus-per-worker must be a finite number >= 0, got {self.gpus_per_worker}")
         if not (math.isfinite(self.cpus_per_worker) and self.cpus_per_worker > 0):
-            raise LmsegError(f"--ray-cpus-per-worker must be a number > 0, got {self.cpus_per_worker}")
+            raise LmsegError(f"--ray-cpus-per-worker must be a finite number > 0, got {self.cpus_per_worker}")
         if self.batch_size < 1:
             raise LmsegError(f"--ray-batch-size must be at least 1, got {self.batch_size}")
         if self.address is not None and not self.address.strip():
