@@ -261,3 +261,20 @@ def test_bad_max_classes_is_one_error_line_before_any_model_loads(model, value, 
                        "--set", f"inference.max_classes={value}") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_pixels_x_classes_bound_score_maps_and_unchunked_models(tmp_path, capsys):
+    """Where a map per class is kept at the image's size (--scores, or a model that does not work
+    in chunks of classes, as this fake one), an image beyond --max-class-pixels is refused from
+    its header, by name; a chunked model without --scores is not bounded by it."""
+    image = images(ADE150)[0]  # 683 x 512
+    args = [image, "--classes", "a,b,c", "--max-class-pixels", 100_000, "--workers", 0]
+    assert segment_cli(*args, "--model", "fake_pixel", "--output", tmp_path / "fake") == 1
+    err = capsys.readouterr().err
+    assert "683x512 pixels (349,696); at most 33,333 are accepted" in err
+    assert "at most 100,000 pixels x classes per image, so 33,333 pixels with 3 classes; --max-class-pixels N" in err
+    assert segment_cli(*args, "--model", "lmseg_tiny", "--output", tmp_path / "chunked") == 0
+    assert segment_cli(*args, "--model", "lmseg_tiny", "--output", tmp_path / "scores", "--scores") == 1
+    assert segment_cli(image, "--classes", "a", "--model", "fake_pixel", "--max-class-pixels", 0,
+                       "--output", tmp_path / "zero") == 2
+    assert "--max-class-pixels must be at least 1" in capsys.readouterr().err
