@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-megapixels", type=float, default=40,
                         help="largest image, in millions of pixels (default 40)")
     limits.add_argument("--max-classes", type=int, default=200, help="most classes per request (default 200)")
+    limits.add_argument("--max-class-megapixels", type=float, default=250,
+                        help="most pixels x classes per request, in millions (default 250: 1 GB of scores)")
     limits.add_argument("--time-limit", type=float, default=120, help="seconds one request may take (default 120)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -75,10 +77,12 @@ def web_limits(args: argparse.Namespace):
     from lmseg.web.limits import WebLimits, check_positive
 
     for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-megapixels", args.max_megapixels),
-                        ("--max-classes", args.max_classes), ("--time-limit", args.time_limit)):
+                        ("--max-classes", args.max_classes), ("--max-class-megapixels", args.max_class_megapixels),
+                        ("--time-limit", args.time_limit)):
         check_positive(flag, value)
     return WebLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                      max_pixels=int(args.max_megapixels * 1_000_000), max_classes=args.max_classes,
+                     max_class_pixels=int(args.max_class_megapixels * 1_000_000),
                      time_limit_s=args.time_limit)
 
 

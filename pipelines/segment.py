@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=Path("segment_output"), help="output folder (default ./segment_output)"
     )
     out.add_argument("--scores", action="store_true", help="also write per-class score maps")
+    out.add_argument("--max-class-pixels", type=int, default=None,
+                     help="most pixels x classes of one image where a map per class is kept at the image's size "
+                          "(--scores, or a model that does not work in chunks of classes; default 1,000,000,000)")
     out.add_argument("--batch-size", type=int, default=4, help="images decoded per batch")
     out.add_argument("--workers", type=int, default=2, help="image decoding processes (0 = none)")
     out.add_argument("--shard-index", type=int, help="segment only this shard of the images (0-based)")
@@ -73,11 +76,15 @@ def run(args: argparse.Namespace) -> int:
     from lmseg.inference.outputs import check_output_dir, find_images, segment_files
     from lmseg.io.shards import shard_from_args
 
+    from lmseg.inference.outputs import MAX_CLASS_PIXELS
+
     require_at_least("--batch-size", args.batch_size, 1)
     require_at_least("--workers", args.workers, 0)
     vocabulary = vocabulary_from_args(args)
     options = parse_options(args)
     check_attribute_table(options, vocabulary)
+    require_at_least("--max-class-pixels", args.max_class_pixels, 1)
+    max_class_pixels = MAX_CLASS_PIXELS if args.max_class_pixels is None else args.max_class_pixels
     shard = shard_from_args(args.shard_index, args.num_shards)
     ray_options = ray_options_from_args(args, default_batch_size=1)
     find_images(args.input)  # fail on a missing input before loading a model
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         summary = segment_files(
             build_segmenter(args.model, options), args.input, vocabulary, args.output, scores=args.scores,
             batch_size=args.batch_size, num_workers=args.workers, shard=shard, options=options, on_failure=report,
+            max_class_pixels=max_class_pixels,
         )
     else:
         from functools import partial
@@ -97,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
         make_segmenter = partial(build_segmenter, args.model, options)  # built on the workers, never here
         summary = segment_files_on_ray(make_segmenter, args.input, vocabulary, args.output, ray_options,
-                                       model_options=options, scores=args.scores, on_failure=report)
+                                       model_options=options, scores=args.scores, on_failure=report,
+                                       max_class_pixels=max_class_pixels)
     covered = "the workers' model loading included" if ray_options is not None else "model loading not included"
     print(
         f"segmented {len(summary.done)} image(s) into {len(vocabulary)} classes in {summary.seconds:.1f} s "

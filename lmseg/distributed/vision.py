@@ -45,10 +45,12 @@ from lmseg.evaluation.runner import EvaluationResult, initial_state, run_identit
 from lmseg.evaluation.state import EvaluationState
 from lmseg.evaluation.steps import SampleFailure, evaluate_sample
 from lmseg.inference.outputs import (
+    MAX_CLASS_PIXELS,
     SegmentSummary,
     check_output_dir,
     find_images,
     read_rgb,
+    request_limits,
     segment_one,
     write_run_files,
 )
@@ -121,15 +123,17 @@ class _SegmentActor:
     """Holds one segmenter; a batch of images -> their output files written, or their failures."""
 
     def __init__(
-        self, make_segmenter: SegmenterFactory, threads: int, vocabulary: Vocabulary, output_dir: Path, scores: bool
+        self, make_segmenter: SegmenterFactory, threads: int, vocabulary: Vocabulary, output_dir: Path, scores: bool,
+        max_class_pixels: int,
     ) -> None:
         self.segmenter = _build(make_segmenter, threads)
         self.vocabulary, self.output_dir, self.scores = vocabulary, output_dir, scores
+        self.limits = request_limits(self.segmenter, len(vocabulary), scores=scores, max_class_pixels=max_class_pixels)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         paths, stems = [Path(p) for p in batch["path"]], [str(s) for s in batch["stem"]]
         out: dict[str, list[Any]] = {"position": [], "written": [], "error": []}
-        read = partial(read_rgb, limits=getattr(self.segmenter, "image_limits", None))
+        read = partial(read_rgb, limits=self.limits)
         for position, image in decode_in_workers(paths, read, num_workers=0):
             summary = SegmentSummary()
             message = segment_one(self.segmenter, image, self.vocabulary, self.output_dir, stems[position],
@@ -259,8 +263,10 @@ def segment_files_on_ray(
     scores: bool = False,
     progress: bool | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
+    max_class_pixels: int = MAX_CLASS_PIXELS,
 ) -> SegmentSummary:
-    """:func:`lmseg.inference.outputs.segment_files` on a Ray cluster (the same output files).
+    """:func:`lmseg.inference.outputs.segment_files` on a Ray cluster (the same output files,
+    the same bound of pixels x classes, :func:`~lmseg.inference.outputs.request_limits`).
 
     ``model_options`` are the builder options of ``make_segmenter`` (for ``protocol.json``, as
     ``segment_files``'s ``options``). The workers write into ``output_dir`` themselves: on a
@@ -277,7 +283,8 @@ def segment_files_on_ray(
         write_run_files(output_dir, vocabulary, record)
         summary = SegmentSummary()
         rows = [{"position": k, "path": str(path.resolve()), "stem": stem} for k, (path, stem) in enumerate(images)]
-        constructor = {"vocabulary": vocabulary, "output_dir": output_dir, "scores": scores}
+        constructor = {"vocabulary": vocabulary, "output_dir": output_dir, "scores": scores,
+                       "max_class_pixels": max_class_pixels}
         results = _pool(_items(rows, options), _SegmentActor, make_segmenter, constructor, options)
         finished: dict[int, tuple[list[str], str]] = {}
         with progress_bar(len(images), "segmenting on Ray", enabled=progress) as bar:

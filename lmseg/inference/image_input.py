@@ -54,6 +54,17 @@ class ImageLimits:
             )
 
 
+def class_pixel_limits(limits: ImageLimits | None, num_classes: int, max_class_pixels: int) -> ImageLimits:
+    """``limits`` tightened so that an image's pixels x ``num_classes`` stay within
+    ``max_class_pixels`` (the work that keeps a map per class at the image's size)."""
+    pixels = max(1, max_class_pixels // max(1, num_classes))
+    if limits is not None and limits.max_pixels <= pixels:
+        return limits
+    return ImageLimits(pixels, limits.max_aspect_ratio if limits is not None else float("inf"),
+                       f"at most {max_class_pixels:,} pixels x classes per image, so {pixels:,} pixels with "
+                       f"{num_classes} classes; --max-class-pixels N")
+
+
 def as_rgb_array(image: ImageInput, limits: ImageLimits | None = None) -> np.ndarray:
     """Return ``image`` as ``(H, W, 3)`` uint8 RGB.
 

@@ -13,7 +13,14 @@ structure is kept under the output folder) it writes:
 * ``<name>_overlay.png``: the image with class colours blended in and a legend of the classes
   present (largest first, with their share of the image);
 * with ``scores=True``: ``<name>_scores/<index>_<class>.png``, one 8-bit grayscale map per
-  class, value = round(255 * score) (scores in [0, 1]).
+  class, value = round(255 * score) (scores in [0, 1]; all 0 for classes early rejection
+  removed);
+* (memory) a segmenter that works in chunks of classes (:class:`~lmseg.inference.classes.ClassBudget`)
+  holds no map per class at the image's size; score maps (``scores=True``) and other
+  segmenters do, so those images are bounded by pixels x classes (``max_class_pixels``,
+  :data:`MAX_CLASS_PIXELS` by default): a larger image is refused, by name, before decoding;
+* when class early rejection removed classes (``inference.max_classes``): ``<name>_kept.txt``,
+  ``index<TAB>name`` of the classes it kept for this image (the rule is in ``protocol.json``).
 
 ``classes.txt`` in the output folder lists ``index<TAB>name`` for the vocabulary, and
 ``protocol.json`` records what decides the outputs (:mod:`lmseg.inference.protocol`). Inputs are
@@ -40,7 +47,8 @@ from PIL import Image
 from lmseg.data.image_io import write_label_file
 from lmseg.data.pairing import IMAGE_SUFFIXES
 from lmseg.errors import LmsegError
-from lmseg.inference.image_input import ImageLimits, as_rgb_array
+from lmseg.inference.classes import ClassBudget
+from lmseg.inference.image_input import ImageLimits, as_rgb_array, class_pixel_limits
 from lmseg.inference.overlay import draw_overlay
 from lmseg.inference.segmenter import Segmentation, Segmenter, VocabularyInput, as_vocabulary
 from lmseg.io.atomic import atomic_path, write_text
@@ -50,9 +58,25 @@ from lmseg.io.shards import shard_range
 from lmseg.vocab import Vocabulary
 
 __all__ = [
-    "SegmentSummary", "check_output_dir", "find_images", "segment_files", "segment_image", "write_run_files",
+    "MAX_CLASS_PIXELS", "SegmentSummary", "request_limits", "check_output_dir", "find_images", "segment_files", "segment_image", "write_run_files",
     "write_segmentation",
 ]
+
+
+#: Pixels x classes of one image whose work keeps a map per class at the image's size (4 GB of
+#: float32 scores).
+MAX_CLASS_PIXELS = 1_000_000_000
+
+
+def request_limits(segmenter: Segmenter, num_classes: int, *, scores: bool,
+                   max_class_pixels: int = MAX_CLASS_PIXELS) -> ImageLimits | None:
+    """The images one segment request may hold: the segmenter's own ``image_limits`` and, when
+    a map per class is kept at the image's size (``scores``, or a segmenter that does not work
+    in chunks of classes), at most ``max_class_pixels // num_classes`` pixels."""
+    limits = getattr(segmenter, "image_limits", None)
+    if not scores and isinstance(getattr(segmenter, "inference", None), ClassBudget):
+        return limits
+    return class_pixel_limits(limits, num_classes, max_class_pixels)
 
 
 @dataclass
@@ -164,15 +188,19 @@ def write_segmentation(
     overlay_path = base.with_name(base.name + "_overlay.png")
     _save_image(overlay_path, draw_overlay(image, label_map, names, alpha=alpha))
     written = [label_path, overlay_path]
+    if result.kept is not None:
+        kept_path = base.with_name(base.name + "_kept.txt")
+        write_text(kept_path, "".join(f"{i}\t{names[i]}\n" for i in result.kept))
+        written.append(kept_path)
     if scores:
         if result.scores is None:
             raise LmsegError("score maps were asked for but the segmenter returned none")
         folder = base.with_name(base.name + "_scores")
         folder.mkdir(parents=True, exist_ok=True)
-        quantised = np.round(np.clip(result.scores, 0.0, 1.0) * 255).astype(np.uint8)
-        for index, name in enumerate(names):
+        for index, name in enumerate(names):  # one class at a time: no copy of all the scores
             path = folder / f"{index:03d}_{_slug(name)}.png"
-            _save_image(path, Image.fromarray(quantised[index], "L"))
+            quantised = np.round(np.clip(result.scores[index], 0.0, 1.0) * 255).astype(np.uint8)
+            _save_image(path, Image.fromarray(quantised, "L"))
             written.append(path)
     return written
 
@@ -204,6 +232,7 @@ def segment_files(
     shard: tuple[int, int] | None = None,
     on_failure: Callable[[Path, str], None] | None = None,
     options: Mapping[str, object] | None = None,
+    max_class_pixels: int = MAX_CLASS_PIXELS,
 ) -> SegmentSummary:
     """Segment one image or every image of a folder and write the outputs.
 
@@ -221,6 +250,7 @@ def segment_files(
             (:mod:`lmseg.io.shards`).
         on_failure: called with ``(path, message)`` as soon as an image fails (e.g. to print it).
         options: the builder options of ``segmenter`` (weights), for ``protocol.json``.
+        max_class_pixels: the bound of :func:`request_limits`.
 
     Returns:
         A summary; images that failed (unreadable, refused by the model: too large, too
@@ -240,7 +270,7 @@ def segment_files(
     output_dir = Path(output_dir)
     started = time.perf_counter()  # the record encodes the vocabulary (minutes for thousands of classes): counted
     write_run_files(output_dir, vocab, protocol_record(segmenter, vocab, options=options))
-    limits = getattr(segmenter, "image_limits", None)
+    limits = request_limits(segmenter, len(vocab), scores=scores, max_class_pixels=max_class_pixels)
     summary = SegmentSummary()
     with progress_bar(len(images), "segmenting", enabled=progress) as bar:
         try:

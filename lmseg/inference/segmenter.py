@@ -59,12 +59,15 @@ class Segmentation:
             resolution.
         class_names: primary names of the vocabulary, in class-index order.
         scores: ``(N, H, W)`` float32 per-class scores in [0, 1] (N = len(class_names)), or
-            None when not requested.
+            None when not requested; classes removed by class early rejection are all 0.
+        kept: the classes class early rejection kept (ascending indices), or None when it
+            removed none (off, or at least as many candidates as classes).
     """
 
     label_map: np.ndarray
     class_names: tuple[str, ...]
     scores: np.ndarray | None = None
+    kept: tuple[int, ...] | None = None
 
 
 def segmentation_from_scores(scores, vocabulary: Vocabulary, *, return_scores: bool = False) -> Segmentation:

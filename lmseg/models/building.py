@@ -270,6 +270,9 @@ def variant_settings(variant: Variant, default: S, settings: S | Mapping[str, An
     if benchmark is not None and isinstance(settings, type(default)):
         raise LmsegError(f"pass either a complete {type(default).__name__} or benchmark= "
                          "(a mapping of fields to replace may go with benchmark=)")
+    if isinstance(settings, Mapping) and "max_classes" in settings and not hasattr(default, "max_classes"):
+        raise LmsegError(f"{where}: this method has no class early rejection, so inference.max_classes cannot be "
+                         "set (LMSeg, MROVSeg and Trident have it)")
     layered = override_dataclass(default, variant.settings, where=where)
     if benchmark is not None:
         layered = override_dataclass(layered, preset(benchmark), where=f"{where} (benchmark preset {benchmark})")

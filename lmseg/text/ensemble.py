@@ -94,7 +94,8 @@ def ensemble_embeddings(
         queries: Q names (each is put into every template).
         templates: callables ``name -> sentence`` (default: the 80 ImageNet templates).
         batch_size: sentences per text-tower forward pass (the result does not depend on it
-            beyond floating-point rounding).
+            beyond floating-point rounding); the queries are pooled chunk by chunk, so memory
+            holds one batch of sentence embeddings, not ``Q x templates`` of them.
     """
     if templates is None:
         from lmseg.text.templates import IMAGENET_TEMPLATES
@@ -104,10 +105,17 @@ def ensemble_embeddings(
         raise ValueError("no queries to encode")
     if not templates:
         raise ValueError("no templates")
-    sentences = [template(name) for name in queries for template in templates]
-    per_sentence = encoder.encode_text(sentences, batch_size=batch_size, normalize=True).float()
-    per_query = per_sentence.view(len(queries), len(templates), -1).mean(dim=1)
-    return per_query / per_query.norm(dim=-1, keepdim=True)
+    out = None
+    step = max(1, batch_size // len(templates))  # queries per chunk: about one batch of sentences
+    for start in range(0, len(queries), step):
+        chunk = queries[start:start + step]
+        sentences = [template(name) for name in chunk for template in templates]
+        per_sentence = encoder.encode_text(sentences, batch_size=batch_size, normalize=True).float()
+        per_query = per_sentence.view(len(chunk), len(templates), -1).mean(dim=1)
+        if out is None:
+            out = per_query.new_empty(len(queries), per_query.shape[-1])
+        out[start:start + len(chunk)] = per_query / per_query.norm(dim=-1, keepdim=True)
+    return out
 
 
 def encode_vocabulary(

@@ -56,8 +56,8 @@ def _header(service: SegmentService) -> str:
     lines = [
         "# lmseg: segment your image into your classes",
         f"Model **{service.model_name}** · images up to {limits.max_upload_bytes / 2**20:.3g} MB and "
-        f"{limits.max_pixels / 1e6:.3g} million pixels · up to {limits.max_classes} classes · "
-        f"{limits.time_limit_s:.3g} s per request",
+        f"{limits.max_pixels / 1e6:.3g} million pixels · up to {limits.max_classes} classes and "
+        f"{limits.max_class_pixels / 1e6:,.0f} million pixels x classes · {limits.time_limit_s:.3g} s per request",
     ]
     return "\n\n".join(lines)
 

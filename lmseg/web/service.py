@@ -165,7 +165,7 @@ class SegmentService:
         attributes = self._attributes(attribute_table)
         if image is None:
             raise LmsegError("no image was received; upload an image or click one of the samples")
-        rgb = read_upload(image, self.limits)
+        rgb = read_upload(image, self.limits, len(vocab))
         result = self._run_limited(rgb, vocab, attributes)
         return self._page_result(rgb, result, vocab, started)
 

@@ -285,3 +285,58 @@ def test_a_large_vocabulary_shows_the_text_encoders_progress(capsys):
         assert "encoding class names" in capsys.readouterr().err
         clip.encode_text(texts[:10])  # a few sentences (or no terminal): no bar
         assert "encoding class names" not in capsys.readouterr().err
+
+
+def test_class_rejection_writes_the_kept_set_and_zero_score_maps(tmp_path, capsys):
+    image = images(ADE150)[0]
+    out = tmp_path / "out"
+    classes = "cat,dog,sofa;couch,wall,sky"
+    assert segment_cli(image, "--model", "lmseg_tiny", "--classes", classes, "--output", out, "--scores",
+                       "--set", "inference.max_classes=2", "--workers", 0) == 0
+    kept = [line.split("\t") for line in (out / f"{image.stem}_kept.txt").read_text().splitlines()]
+    assert len(kept) == 2 and all(classes.split(",")[int(i)].split(";")[0] == n for i, n in kept)
+    kept_ids = {int(i) for i, _ in kept}
+    maps = sorted((out / f"{image.stem}_scores").iterdir())
+    assert len(maps) == 5
+    for path in maps:
+        with Image.open(path) as score:
+            assert np.asarray(score).any() == (int(path.name[:3]) in kept_ids)  # rejected classes: all 0
+    record = (out / "protocol.json").read_text()
+    assert '"max_classes": 2' in record
+
+
+@pytest.mark.parametrize(("model", "value", "message"), [
+    ("lmseg_tiny", "-3", "inference.max_classes must be 0 (no rejection) or more, got -3"),
+    ("trident_tiny", "2.5", "max_classes must be int, got float 2.5"),
+    ("mrovseg_tiny", "lots", "max_classes must be int, got str 'lots'"),
+    ("mgca_tiny", "8", "this method has no class early rejection"),
+])
+def test_bad_max_classes_is_one_error_line_before_any_model_loads(model, value, message, tmp_path, capsys,
+                                                                  monkeypatch):
+    import lmseg.models.building as building
+    import lmseg.models.trident.variants as trident
+
+    for module in (building, trident):
+        monkeypatch.setattr(module, "seeded", lambda *a, **k: pytest.fail("a model was built"))
+    image = images(ADE150)[0]
+    assert segment_cli(image, "--model", model, "--classes", "a,b,c", "--output", tmp_path / "o",
+                       "--set", f"inference.max_classes={value}") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_pixels_x_classes_bound_score_maps_and_unchunked_models(tmp_path, capsys):
+    """Where a map per class is kept at the image's size (--scores, or a model that does not work
+    in chunks of classes, as this fake one), an image beyond --max-class-pixels is refused from
+    its header, by name; a chunked model without --scores is not bounded by it."""
+    image = images(ADE150)[0]  # 683 x 512
+    args = [image, "--classes", "a,b,c", "--max-class-pixels", 100_000, "--workers", 0]
+    assert segment_cli(*args, "--model", "fake_pixel", "--output", tmp_path / "fake") == 1
+    err = capsys.readouterr().err
+    assert "683x512 pixels (349,696); at most 33,333 are accepted" in err
+    assert "at most 100,000 pixels x classes per image, so 33,333 pixels with 3 classes; --max-class-pixels N" in err
+    assert segment_cli(*args, "--model", "lmseg_tiny", "--output", tmp_path / "chunked") == 0
+    assert segment_cli(*args, "--model", "lmseg_tiny", "--output", tmp_path / "scores", "--scores") == 1
+    assert segment_cli(image, "--classes", "a", "--model", "fake_pixel", "--max-class-pixels", 0,
+                       "--output", tmp_path / "zero") == 2
+    assert "--max-class-pixels must be at least 1" in capsys.readouterr().err

@@ -202,6 +202,9 @@ def test_encode_text_matches_open_clip(tiny_clip: DenseCLIP) -> None:
     with torch.no_grad():
         ref = tiny_clip.model.encode_text(tokens, normalize=True)
     torch.testing.assert_close(emb, ref, rtol=1e-6, atol=1e-6)
+    trained = tiny_clip.encode_text(texts, batch_size=2)  # with gradients: the same numbers
+    assert trained.requires_grad == any(p.requires_grad for p in tiny_clip.model.parameters())
+    torch.testing.assert_close(trained.detach(), ref, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="no texts"):
         tiny_clip.encode_text([])
 

@@ -10,7 +10,9 @@ The embedded cost volume is ``(B, C, N, h, w)``: ``C`` hidden channels, ``N`` cl
 2. a class step: attention across the N classes at every pixel, with the text guidance
    (projected class embeddings) concatenated to queries and keys. It is *linear* attention
    (``elu(x) + 1`` feature maps): it forms ``K^T V`` (``d x d`` per head) and never an
-   ``N x N`` matrix, so time and memory grow linearly with N.
+   ``N x N`` matrix, so time and memory grow linearly with N. Its sums over classes
+   (:class:`LinearStats`) add up over chunks of classes, so a chunk can attend to the whole
+   vocabulary without the whole volume in memory (:meth:`AggregationLayer.statistics`).
 
 Shifted windows are made by padding the grid (``shift`` tokens at the top/left, up to a multiple
 of the window at the bottom/right) and masking the padded keys, instead of rolling the map:
@@ -19,6 +21,8 @@ borders sharing a window.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -60,12 +64,19 @@ class GuidedBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim)
 
-    def forward(self, x: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, guidance: torch.Tensor | None, **mix_options: object) -> torch.Tensor:
         """``x``: ``(M, *tokens, C)``; ``guidance``: ``(M or 1, *tokens, G)`` or None. Returns ``x``'s shape."""
         y = self.norm(x)
-        qk_in = torch.cat([y, guidance.to(y.dtype).expand(*y.shape[:-1], -1)], dim=-1) if guidance is not None else y
-        x = x + self.out(self.attend(self.q(qk_in), self.k(qk_in), self.v(y)))
+        x = x + self.out(self.mix(y, self.qk_input(y, guidance), **mix_options))
         return x + self.mlp(self.norm2(x))
+
+    def qk_input(self, y: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
+        """What queries and keys are computed from: ``[norm(x), guidance]``."""
+        return torch.cat([y, guidance.to(y.dtype).expand(*y.shape[:-1], -1)], dim=-1) if guidance is not None else y
+
+    def mix(self, y: torch.Tensor, qk_in: torch.Tensor) -> torch.Tensor:
+        """The attention output of the normalised tokens ``y`` (before ``out``)."""
+        return self.attend(self.q(qk_in), self.k(qk_in), self.v(y))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Multi-head attention of ``q`` over ``k``/``v``, all ``(M, *tokens, C)``; returns ``(M, *tokens, C)``."""
@@ -115,11 +126,48 @@ class WindowAttention(GuidedBlock):
         return o[:, s:s + h, s:s + w]
 
 
+@dataclass(frozen=True)
+class LinearStats:
+    """The sums over tokens that non-causal linear attention needs: additive over chunks of tokens.
+
+    Attributes:
+        kv: ``(M, heads, d, e)`` float32, ``sum_j phi(k_j)^T v_j``.
+        k_sum: ``(M, heads, d)`` float32, ``sum_j phi(k_j)``.
+        dtype: the dtype of the values (the output's).
+    """
+
+    kv: torch.Tensor
+    k_sum: torch.Tensor
+    dtype: torch.dtype
+
+    def __add__(self, other: LinearStats) -> LinearStats:
+        return LinearStats(self.kv + other.kv, self.k_sum + other.k_sum, self.dtype)
+
+
+def _feature_map(x: torch.Tensor) -> torch.Tensor:
+    return F.elu(x.float()) + 1.0
+
+
+def linear_stats(k: torch.Tensor, v: torch.Tensor) -> LinearStats:
+    """The :class:`LinearStats` of keys ``(M, heads, L, d)`` and values ``(M, heads, L, e)``."""
+    kf = _feature_map(k)
+    return LinearStats(torch.einsum("mhld,mhle->mhde", kf, v.float()), kf.sum(dim=2), v.dtype)
+
+
+def linear_attend(q: torch.Tensor, stats: LinearStats, eps: float = 1e-6) -> torch.Tensor:
+    """``out_i = phi(q_i) KV / (phi(q_i) . sum_j phi(k_j))`` for queries ``(M, heads, L, d)``;
+    returns ``(M, heads, L, e)`` in the values' dtype."""
+    qf = _feature_map(q)
+    norm = torch.einsum("mhld,mhd->mhl", qf, stats.k_sum).clamp_min(eps)
+    return (torch.einsum("mhld,mhde->mhle", qf, stats.kv) / norm.unsqueeze(-1)).to(stats.dtype)
+
+
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Non-causal linear attention with the ``elu + 1`` feature map (Katharopoulos et al., 2020).
 
     ``out_i = phi(q_i) (sum_j phi(k_j)^T v_j) / (phi(q_i) . sum_j phi(k_j))``: no ``L x L``
-    matrix is formed; cost ``O(L d^2)``.
+    matrix is formed; cost ``O(L d^2)``. The sums are :class:`LinearStats`, so the keys and
+    values may also come in chunks (:func:`linear_stats` per chunk, added, then :func:`linear_attend`).
 
     Args:
         q, k: ``(M, heads, L, d)``; v: ``(M, heads, L, e)``.
@@ -127,27 +175,32 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: flo
     Returns:
         ``(M, heads, L, e)``.
     """
-    qf = F.elu(q.float()) + 1.0
-    kf = F.elu(k.float()) + 1.0
-    kv = torch.einsum("mhld,mhle->mhde", kf, v.float())  # (M, heads, d, e)
-    norm = torch.einsum("mhld,mhd->mhl", qf, kf.sum(dim=2)).clamp_min(eps)
-    return (torch.einsum("mhld,mhde->mhle", qf, kv) / norm.unsqueeze(-1)).to(v.dtype)
+    return linear_attend(q, linear_stats(k, v), eps)
 
 
 class ClassAttention(GuidedBlock):
     """Linear attention across the N classes at every pixel, text guidance in queries/keys.
 
     Tokens are the classes: ``x`` is ``(M, N, C)`` (M = B * h * w pixels) and the guidance
-    ``(M or 1, N, G)``.
+    ``(M or 1, N, G)``. With ``stats`` (the :class:`LinearStats` of every class of the
+    vocabulary, :meth:`statistics` summed over chunks of classes) a chunk of classes attends to
+    the whole vocabulary.
     """
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        m, n, c = q.shape
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        m, n, c = t.shape
+        return t.view(m, n, self.heads, c // self.heads).transpose(1, 2)
 
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(m, n, self.heads, -1).transpose(1, 2)
+    def statistics(self, x: torch.Tensor, guidance: torch.Tensor | None) -> LinearStats:
+        """The key/value sums of the classes in ``x`` ``(M, n, C)``."""
+        y = self.norm(x)
+        return linear_stats(self._heads(self.k(self.qk_input(y, guidance))), self._heads(self.v(y)))
 
-        return linear_attention(heads(q), heads(k), heads(v)).transpose(1, 2).reshape(m, n, c)
+    def mix(self, y: torch.Tensor, qk_in: torch.Tensor, stats: LinearStats | None = None) -> torch.Tensor:
+        m, n, c = y.shape
+        if stats is None:
+            stats = linear_stats(self._heads(self.k(qk_in)), self._heads(self.v(y)))
+        return linear_attend(self._heads(self.q(qk_in)), stats).transpose(1, 2).reshape(m, n, c)
 
 
 class AggregationLayer(nn.Module):
@@ -168,19 +221,32 @@ class AggregationLayer(nn.Module):
         ])
         self.classes = ClassAttention(dim, text_dim, class_heads)
 
-    def forward(
-        self, x: torch.Tensor, appearance: torch.Tensor | None, text: torch.Tensor | None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, appearance: torch.Tensor | None, text: torch.Tensor | None,
+                stats: LinearStats | None = None) -> torch.Tensor:
         """Refine the embedded cost volume.
 
         Args:
             x: ``(B, C, N, h, w)``.
             appearance: ``(B, G_a, h, w)`` or None.
             text: ``(N, G_t)`` or ``(B, N, G_t)`` or None.
+            stats: the class step's key/value sums over the whole vocabulary when ``x`` holds
+                only a chunk of it (:meth:`statistics`); None: the N classes of ``x`` are all.
 
         Returns:
             ``(B, C, N, h, w)``.
         """
+        b, c, n, h, w = x.shape
+        y, t = self._spatial(x, appearance, text)
+        y = self.classes(y, t, stats=stats)
+        return y.view(b, h, w, n, c).permute(0, 4, 3, 1, 2)
+
+    def statistics(self, x: torch.Tensor, appearance: torch.Tensor | None, text: torch.Tensor | None) -> LinearStats:
+        """The class step's key/value sums of the classes of ``x`` (arguments as :meth:`forward`)."""
+        return self.classes.statistics(*self._spatial(x, appearance, text))
+
+    def _spatial(self, x: torch.Tensor, appearance: torch.Tensor | None, text: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The spatial step: ``(B * h * w, N, C)`` tokens of the class step and their text guidance."""
         b, c, n, h, w = x.shape
         y = x.permute(0, 2, 3, 4, 1).reshape(b * n, h, w, c)
         g = None
@@ -193,5 +259,4 @@ class AggregationLayer(nn.Module):
         if text is not None:
             t = text.unsqueeze(0) if text.dim() == 2 else text
             t = t.unsqueeze(1).expand(-1, h * w, -1, -1).reshape(-1, n, t.shape[-1]) if t.shape[0] == b else t
-        y = self.classes(y, t)
-        return y.view(b, h, w, n, c).permute(0, 4, 3, 1, 2)
+        return y, t

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmseg.errors import LmsegError
+from lmseg.inference.classes import ClassBudget
 from lmseg.models import building
 from lmseg.text.prompts import Pooling
 from lmseg.vocab.class_lists import get_class_list_source
@@ -104,10 +105,15 @@ class LMSegConfig(building.ConfigData):
 
 
 @dataclass(frozen=True)
-class InferenceConfig:
+class InferenceConfig(ClassBudget):
     """How the predictor runs the model over an image (CAT-Seg's test protocol by default).
 
     Attributes:
+        max_classes: class early rejection, K candidate classes per image (0: off; the rule
+            in :mod:`lmseg.inference.classes`).
+        chunk_elements: bound on the elements of any class-dependent tensor of one chunk of
+            classes (aggregation, decoder, stitching, upsampling), which bounds memory for
+            large vocabularies. Results do not depend on it beyond floating-point rounding.
         short_side: the image is resized (keeping its aspect ratio) so its short side is this
             many pixels (640); None keeps the image's size.
         max_long_side: the long side is capped at this (the short side then shrinks), so that
@@ -116,10 +122,7 @@ class InferenceConfig:
         overlap: fraction of a window shared with its neighbour (1/3: stride 256 for 384).
         global_view: also run the whole image resized to one window, upsampled and averaged
             with the windows (CAT-Seg averages the two equally).
-        batch_size: windows per forward pass (at most).
-        max_class_maps: bound on views x classes per forward pass and per decoder chunk, which
-            bounds memory for large vocabularies (847 classes: 2 views per pass). Results do not
-            depend on it.
+        batch_size: windows per pass through the backbones (at most).
         max_pixels: larger input images are refused (the scores alone are N x H x W floats).
         max_aspect_ratio: more elongated images are refused: the short side is enlarged to at
             least one window, so the long side (and memory) grows with the aspect ratio.
@@ -141,7 +144,6 @@ class InferenceConfig:
     overlap: float = 1.0 / 3.0
     global_view: bool = True
     batch_size: int = 8
-    max_class_maps: int = 2048
     max_pixels: int = 40_000_000
     max_aspect_ratio: float = 16.0
     pil_resize: bool = False
@@ -149,6 +151,7 @@ class InferenceConfig:
     class_list: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.overlap < 1.0:
             raise LmsegError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.max_pixels < 1 or self.max_aspect_ratio < 1:

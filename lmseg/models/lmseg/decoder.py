@@ -50,32 +50,37 @@ class UpsamplingDecoder(nn.Module):
             cin = d
         self.head = nn.Conv2d(cin, 1, 3, padding=1)
 
-    def forward(
-        self, x: torch.Tensor, guidance: Sequence[torch.Tensor], *, class_chunk: int | None = None
-    ) -> torch.Tensor:
+    def project(self, guidance: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The guidance of every stage, shared by all classes: one ``(B, width, h, w)`` CLIP block
+        output per stage -> ``(B, guidance_dims[i], h * 2^(i+1), w * 2^(i+1))``."""
+        return [proj(g.to(proj.weight.dtype)) for proj, g in zip(self.guidance, guidance)]
+
+    def forward(self, x: torch.Tensor, guides: Sequence[torch.Tensor]) -> torch.Tensor:
         """Decode.
 
         Args:
-            x: ``(B, C, N, h, w)`` aggregated cost.
-            guidance: one ``(B, width, h, w)`` CLIP block output per stage.
-            class_chunk: decode at most this many classes at a time (the decoder treats every
-                class independently, so chunking changes memory, not results).
+            x: ``(B, C, N, h, w)`` aggregated cost (every class is decoded independently, so a
+                chunk of classes gives the same maps as the whole vocabulary).
+            guides: the projected guidance of every stage (:meth:`project`).
 
         Returns:
             ``(B, N, h * 2^S, w * 2^S)`` logits.
         """
         b, c, n, h, w = x.shape
-        guides = [proj(g.to(proj.weight.dtype)) for proj, g in zip(self.guidance, guidance)]
-        step = n if not class_chunk else max(1, class_chunk)
-        outs = []
-        for start in range(0, n, step):
-            y = x[:, :, start:start + step]
-            k = y.shape[2]
-            y = y.permute(0, 2, 1, 3, 4).reshape(b * k, c, h, w)
-            for stage, g in zip(self.stages, guides):
-                y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
-                gg = g.unsqueeze(1).expand(b, k, *g.shape[1:]).reshape(b * k, *g.shape[1:])
-                y = stage(torch.cat([y, gg.to(y.dtype)], dim=1))
-            y = self.head(y)
-            outs.append(y.view(b, k, y.shape[-2], y.shape[-1]))
-        return torch.cat(outs, dim=1)
+        y = x.permute(0, 2, 1, 3, 4).reshape(b * n, c, h, w)
+        for stage, g in zip(self.stages, guides):
+            y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            gg = g.unsqueeze(1).expand(b, n, *g.shape[1:]).reshape(b * n, *g.shape[1:])
+            y = stage(torch.cat([y, gg.to(y.dtype)], dim=1))
+        y = self.head(y)
+        return y.view(b, n, y.shape[-2], y.shape[-1])
+
+    def elements_per_class(self, grid: tuple[int, int], hidden_dim: int) -> int:
+        """Elements of the widest per-class tensor of the decoder for one input whose token grid
+        is ``grid`` (a stage's input: upsampled class map and guidance, concatenated)."""
+        widest, cin = 0, hidden_dim
+        for i, (stage, proj) in enumerate(zip(self.stages, self.guidance)):
+            pixels = grid[0] * grid[1] * 4 ** (i + 1)
+            widest = max(widest, pixels * (cin + proj.out_channels))
+            cin = stage[0].out_channels
+        return widest

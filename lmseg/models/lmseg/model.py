@@ -17,6 +17,8 @@ classes with ``P`` prompt embeddings each::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +26,45 @@ from torch import nn
 from lmseg.backbones.clip import DenseCLIP
 from lmseg.backbones.sam import SamEncoder
 from lmseg.errors import LmsegError
-from lmseg.models.lmseg.aggregation import AggregationLayer
+from lmseg.models.lmseg.aggregation import AggregationLayer, LinearStats
 from lmseg.models.lmseg.config import LMSegConfig
 from lmseg.models.lmseg.decoder import UpsamplingDecoder
 from lmseg.models.lmseg.fusion import SamCLIPFusion, cost_volume
+
+
+@dataclass
+class BackboneFeatures:
+    """What the backbones give for ``B`` model inputs.
+
+    Attributes:
+        clip_dense: ``(B, D, h, w)`` dense CLIP features in the joint space.
+        sam: ``(B, 256, gh, gw)`` SAM features of the valid region.
+        guidance: CLIP block outputs ``(B, width, h, w)``, one per decoder stage.
+    """
+
+    clip_dense: torch.Tensor
+    sam: torch.Tensor
+    guidance: list[torch.Tensor]
+
+
+@dataclass
+class HeadInputs:
+    """The text-independent part of the head for ``B`` model inputs (:meth:`LMSegHead.prepare`).
+
+    Attributes:
+        fused: ``(B, D, h, w)`` fused image features.
+        appearance: ``(B, G_a, h, w)`` appearance guidance of the aggregation.
+        guides: the decoder's projected guidance, one map per stage.
+    """
+
+    fused: torch.Tensor
+    appearance: torch.Tensor
+    guides: list[torch.Tensor]
+
+    def view(self, index: int) -> HeadInputs:
+        """The inputs of model input ``index`` alone (batch of one)."""
+        return HeadInputs(self.fused[index:index + 1], self.appearance[index:index + 1],
+                          [g[index:index + 1] for g in self.guides])
 
 
 class LMSegHead(nn.Module):
@@ -68,38 +105,80 @@ class LMSegHead(nn.Module):
             )
         return text
 
-    def forward(
-        self,
-        clip_dense: torch.Tensor,
-        sam_features: torch.Tensor,
-        guidance: list[torch.Tensor],
-        text: torch.Tensor,
-        *,
-        class_chunk: int | None = None,
-    ) -> torch.Tensor:
-        """Logits from backbone features.
+    def prepare(self, clip_dense: torch.Tensor, sam_features: torch.Tensor, guidance: list[torch.Tensor]
+                ) -> HeadInputs:
+        """The text-independent part of the head, computed once per model input.
 
         Args:
             clip_dense: ``(B, D, h, w)`` dense CLIP features.
             sam_features: ``(B, 256, gh, gw)`` SAM features (valid region).
             guidance: CLIP block outputs ``(B, width, h, w)``, one per decoder stage.
-            text: ``(N, P, D)`` or ``(B, N, P, D)`` prompt embeddings.
-            class_chunk: decode this many classes at a time (memory only).
-
-        Returns:
-            ``(B, N, h * 2^S', w * 2^S')`` logits (S' decoder stages).
         """
-        text = self.pool_prompts(text)
         fused = self.fusion(clip_dense, sam_features)
-        cost = cost_volume(fused, text)  # (B, P, N, h, w)
+        return HeadInputs(fused, self.appearance(fused), self.decoder.project(guidance))
+
+    def elements_per_class(self, grid: tuple[int, int]) -> int:
+        """Elements of the widest per-class tensor for one input with token grid ``grid`` (an
+        aggregation block's MLP, or a decoder stage's input): the unit of the class chunks."""
+        return max(grid[0] * grid[1] * self.config.hidden_dim * 4,
+                   self.decoder.elements_per_class(grid, self.config.hidden_dim))
+
+    def _embed(self, inputs: HeadInputs, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedded cost volume ``(B, C, n, h, w)`` and text guidance ``(n, G)`` of pooled prompts ``(n, P', D)``."""
+        cost = cost_volume(inputs.fused, text)  # (B, P, n, h, w)
         b, p, n, h, w = cost.shape
         x = self.cost_embed(cost.transpose(1, 2).reshape(b * n, p, h, w))
-        x = x.view(b, n, -1, h, w).transpose(1, 2)  # (B, C, N, h, w)
-        appearance = self.appearance(fused)
+        x = x.view(b, n, -1, h, w).transpose(1, 2)
         t = self.text_guidance(F.normalize(text.mean(dim=-2), dim=-1).to(self.text_guidance.weight.dtype))
-        for layer in self.layers:
-            x = layer(x, appearance, t)
-        return self.decoder(x, guidance, class_chunk=class_chunk)
+        return x, t
+
+    def class_statistics(self, inputs: HeadInputs, text: torch.Tensor, chunks: list[slice]) -> list[LinearStats]:
+        """The class-attention sums of every layer over the whole vocabulary, chunk by chunk.
+
+        Layer ``l``'s sums need layer ``l - 1``'s output of every class, so each chunk's layers
+        below ``l`` are recomputed (about 1.8x the work of one pass for 2 layers) instead of
+        keeping the whole ``(B, C, N, h, w)`` volume: memory stays bounded by the chunk.
+
+        Args:
+            inputs: from :meth:`prepare`.
+            text: ``(N, P, D)`` prompt embeddings of the whole vocabulary.
+            chunks: consecutive slices of the N classes.
+        """
+        text = self.pool_prompts(text)
+        stats: list[LinearStats] = []
+        for depth, layer in enumerate(self.layers):
+            total = None
+            for chunk in chunks:
+                x, t = self._embed(inputs, text[chunk])
+                for below, known in zip(self.layers[:depth], stats):
+                    x = below(x, inputs.appearance, t, known)
+                part = layer.statistics(x, inputs.appearance, t)
+                total = part if total is None else total + part
+            stats.append(total)
+        return stats
+
+    def decode(self, inputs: HeadInputs, text: torch.Tensor, stats: list[LinearStats] | None = None) -> torch.Tensor:
+        """Logits of some classes.
+
+        Args:
+            inputs: from :meth:`prepare`.
+            text: ``(n, P, D)`` or ``(B, n, P, D)`` prompt embeddings of the classes to decode.
+            stats: :meth:`class_statistics` of the whole vocabulary when ``text`` is a chunk of
+                it; None: ``text`` is the whole vocabulary.
+
+        Returns:
+            ``(B, n, h * 2^S', w * 2^S')`` logits (S' decoder stages).
+        """
+        x, t = self._embed(inputs, self.pool_prompts(text))
+        for depth, layer in enumerate(self.layers):
+            x = layer(x, inputs.appearance, t, None if stats is None else stats[depth])
+        return self.decoder(x, inputs.guides)
+
+    def forward(self, clip_dense: torch.Tensor, sam_features: torch.Tensor, guidance: list[torch.Tensor],
+                text: torch.Tensor) -> torch.Tensor:
+        """Logits from backbone features: :meth:`decode` of :meth:`prepare` (arguments there);
+        ``text`` is ``(N, P, D)`` or ``(B, N, P, D)``. Returns ``(B, N, h * 2^S', w * 2^S')``."""
+        return self.decode(self.prepare(clip_dense, sam_features, guidance), text)
 
 
 class LMSegModel(nn.Module):
@@ -151,7 +230,18 @@ class LMSegModel(nn.Module):
         scale = 2 ** len(self.config.decoder_dims)
         return h * scale, w * scale
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor, *, class_chunk: int | None = None) -> torch.Tensor:
+    def encode(self, images: torch.Tensor) -> BackboneFeatures:
+        """The backbones' features of ``(B, 3, H, W)`` images in [0, 1] (see :meth:`forward`)."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        layers = list(self.config.decoder_layers)
+        out = self.clip(self.clip.normalize(images), layers=layers)
+        with torch.no_grad():
+            sam = self.sam(images.float() * 255.0)
+            sam_features = sam.valid_features("ceil")
+        return BackboneFeatures(out.dense, sam_features, [out.intermediates[i] for i in layers])
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Per-class logits.
 
         Args:
@@ -160,23 +250,15 @@ class LMSegModel(nn.Module):
                 (``config.input_size`` in training and inference).
             text: ``(N, P, D)`` (or ``(B, N, P, D)``) prompt embeddings from the frozen CLIP
                 text tower (:mod:`lmseg.text.prompts`), any scale.
-            class_chunk: decode this many classes at a time (memory only, same result).
 
         Returns:
             ``(B, N, H', W')`` logits (apply a sigmoid for per-class probabilities), ``H' =
             H / patch * 2^stages`` (96 for a 384 input with ViT-B/16).
         """
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         if text.dim() not in (3, 4) or text.shape[-1] != self.clip.embed_dim:
             raise ValueError(f"text must be (N, P, {self.clip.embed_dim}) or (B, N, P, D), got {tuple(text.shape)}")
-        layers = list(self.config.decoder_layers)
-        out = self.clip(self.clip.normalize(images), layers=layers)
-        with torch.no_grad():
-            sam = self.sam(images.float() * 255.0)
-            sam_features = sam.valid_features("ceil")
-        guidance = [out.intermediates[i] for i in layers]
-        return self.head(out.dense, sam_features, guidance, text, class_chunk=class_chunk)
+        feats = self.encode(images)
+        return self.head(feats.clip_dense, feats.sam, feats.guidance, text)
 
 
 def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = 255) -> torch.Tensor:

@@ -15,6 +15,13 @@ Test protocol (CAT-Seg's, which LMSeg follows), all fields of :class:`InferenceC
 4. the result is resized to the input image's size: ``scores`` ``(N, H, W)`` in [0, 1];
    the label map is their argmax.
 
+Large vocabularies (:mod:`lmseg.inference.classes`): with ``max_classes = K`` the backbones
+run first on every view, CLIP's dense tokens of all views pick K candidate classes, and only
+those go through the head (the others score 0). Steps 2-4 run chunk of classes by chunk of
+classes (``chunk_elements``), each chunk reduced into the label map at once, so no tensor holds
+every class: the class attention of a chunk still sees the whole vocabulary through sums
+computed chunk by chunk (:meth:`LMSegHead.class_statistics`).
+
 The benchmark presets (:mod:`lmseg.models.presets`) set CAT-Seg's exact protocol: PIL
 resize, 640 x 640 square, and CAT-Seg's published class names.
 
@@ -24,7 +31,6 @@ channels from an optional attribute table, cached on disk and memoised).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import asdict
 
 import numpy as np
@@ -33,16 +39,23 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from lmseg.inference.classes import (LabelReduction, candidate_scores, class_chunks, class_rows, rejection_record,
+                                     select_candidates)
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
+from lmseg.inference.precision import Amp, autocast, autocast_dtype
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.inference.tiler import Stitcher, batch_ranges, window_grid
+from lmseg.models.lmseg.aggregation import LinearStats
 from lmseg.models.lmseg.config import InferenceConfig
-from lmseg.models.lmseg.model import LMSegModel
+from lmseg.models.lmseg.model import HeadInputs, LMSegModel
 from lmseg.models.presets import CATSEG_PRECISION, class_list_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
 from lmseg.text.table import TableInput
+
+#: Temperature of class early rejection: CLIP's logit scale (LMSeg's joint space is CLIP's).
+CANDIDATE_TEMPERATURE = 100.0
 
 
 class LMSegPredictor(AttributeTableOption):
@@ -55,7 +68,8 @@ class LMSegPredictor(AttributeTableOption):
             index -> row, or None (template prompts only); see :mod:`lmseg.text.table`.
         prompt_spec: sentence templates.
         cache: the embedding cache (default: under ``lmseg.paths.cache_dir()``); None disables it.
-        amp: run the model under autocast (bfloat16) on CUDA.
+        amp: the autocast rule (:mod:`lmseg.inference.precision`): True = bfloat16 on CUDA,
+            float32 on the CPU; ``"bf16"`` / ``"fp16"`` on any device; False = float32.
     """
 
     def __init__(
@@ -66,7 +80,7 @@ class LMSegPredictor(AttributeTableOption):
         attribute_table: TableInput = None,
         prompt_spec: PromptSpec = PromptSpec(),
         cache: EmbeddingCache | None = EmbeddingCache(),
-        amp: bool = True,
+        amp: Amp = True,
     ) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
@@ -106,9 +120,10 @@ class LMSegPredictor(AttributeTableOption):
                         "global_view": cfg.global_view},
             "precision": {
                 "parameters": str(next(self.model.parameters()).dtype),
-                "autocast": "bfloat16 on CUDA" if self.amp else "none",
+                "autocast": str(autocast_dtype(self.device, self.amp) or "none"),
                 "published": CATSEG_PRECISION,
             },
+            "rejection": rejection_record(self.inference, CANDIDATE_TEMPERATURE),
             "device": str(self.device),
         }
 
@@ -179,26 +194,42 @@ class LMSegPredictor(AttributeTableOption):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
         return x
 
-    def _views_per_batch(self, num_classes: int) -> int:
-        return max(1, min(self.inference.batch_size, self.inference.max_class_maps // max(1, num_classes)))
-
-    def _forward(self, views: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Probabilities ``(B, N, S, S)`` for a batch of views ``(B, 3, S, S)`` (resized to the
-        model's input size and back)."""
-        use_amp = self.amp and views.device.type == "cuda"
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
-        chunk = max(1, self.inference.max_class_maps // views.shape[0])
+    def _encode(self, views: list[torch.Tensor]) -> tuple[list[HeadInputs], torch.Tensor]:
+        """The text-independent part of every view ``(1, 3, S, S)``: the head's inputs, one per
+        view, and CLIP's dense tokens of all views ``(views * h * w, D)`` (for class rejection)."""
         size = self.model.config.input_size
-        inputs = views if views.shape[-1] == size else F.interpolate(views, size=(size, size), mode="bilinear",
-                                                                     align_corners=False)
-        with ctx:
-            logits = self.model(inputs, text, class_chunk=chunk)
-        logits = F.interpolate(logits.float(), size=views.shape[-2:], mode="bilinear", align_corners=False)
-        return logits.sigmoid_()
+        inputs: list[HeadInputs] = []
+        tokens = []
+        for batch in batch_ranges(len(views), self.inference.batch_size):
+            x = torch.cat(views[batch])
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            with autocast(x.device, self.amp):
+                feats = self.model.encode(x)
+                prepared = self.model.head.prepare(feats.clip_dense, feats.sam, feats.guidance)
+            inputs.extend(prepared.view(i) for i in range(x.shape[0]))
+            tokens.append(feats.clip_dense.float().flatten(2).transpose(1, 2).reshape(-1, feats.clip_dense.shape[1]))
+        return inputs, torch.cat(tokens)
+
+    def _candidates(self, tokens: torch.Tensor, text: torch.Tensor) -> torch.Tensor | None:
+        """The kept classes (ascending indices), or None when rejection removes none."""
+        if not self.inference.rejects(text.shape[0]):
+            return None
+        scores = candidate_scores(tokens, class_rows(text), CANDIDATE_TEMPERATURE, budget=self.inference.chunk_elements)
+        return select_candidates(scores, self.inference.max_classes)
+
+    def _probabilities(self, view: HeadInputs, text: torch.Tensor, stats: list[LinearStats] | None,
+                       side: int) -> torch.Tensor:
+        """``(n, side, side)`` probabilities of one view for the classes of ``text`` (a chunk)."""
+        with autocast(self.device, self.amp):
+            logits = self.model.head.decode(view, text, stats)
+        return F.interpolate(logits.float(), size=(side, side), mode="bilinear", align_corners=False)[0].sigmoid_()
 
     @torch.no_grad()
-    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on the device)."""
+    def _reduce(self, image: ImageInput, vocabulary: VocabularyInput, *, keep_scores: bool
+                ) -> tuple[LabelReduction, torch.Tensor | None]:
+        """Run the protocol (module docstring) chunk of classes by chunk of classes into a
+        :class:`LabelReduction` at the image's size; also the kept classes (None: all)."""
         rgb = as_rgb_array(image, self.image_limits)
         h0, w0 = rgb.shape[:2]
         text = self.text_embeddings(vocabulary).embeddings
@@ -212,24 +243,35 @@ class LMSegPredictor(AttributeTableOption):
         if self.inference.global_view:
             views.append(x if x.shape[-2:] == (s, s) else F.interpolate(x, size=(s, s), mode="bilinear",
                                                                       align_corners=False))
-        stitcher = Stitcher(text.shape[0], (h, w), device=x.device)
-        glob = None
-        for batch in batch_ranges(len(views), self._views_per_batch(text.shape[0])):
-            probs = self._forward(torch.cat(views[batch]), text)  # accumulated batch by batch
-            for j, p in enumerate(probs, start=batch.start):
-                if j < len(boxes):
-                    stitcher.add(p, boxes[j])
-                else:
-                    glob = p
-            del probs
-        out = stitcher.result()
-        if glob is not None:
-            if (h, w) != (s, s):
-                glob = F.interpolate(glob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-            out = out.add_(glob).div_(2.0)
-        if (h, w) != (h0, w0):
-            out = F.interpolate(out[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
-        return out
+        inputs, tokens = self._encode(views)
+        num_classes = text.shape[0]
+        kept = self._candidates(tokens, text)
+        classes = torch.arange(text.shape[0], device=x.device) if kept is None else kept
+        text = text if kept is None else text[kept]
+        grid = self.model.clip.grid_for(self.model.config.input_size, self.model.config.input_size)
+        per_class = max(self.model.head.elements_per_class(grid), h * w, h0 * w0, s * s)
+        chunks = class_chunks(len(classes), per_class, self.inference.chunk_elements)
+        stats = [self.model.head.class_statistics(v, text, chunks) if len(chunks) > 1 else None for v in inputs]
+        reduction = LabelReduction(num_classes, (h0, w0), device=x.device, keep_scores=keep_scores)
+        for chunk in chunks:
+            stitcher = Stitcher(chunk.stop - chunk.start, (h, w), device=x.device)
+            for box, view, view_stats in zip(boxes, inputs, stats):
+                stitcher.add(self._probabilities(view, text[chunk], view_stats, s), box)
+            out = stitcher.result()
+            if self.inference.global_view:
+                glob = self._probabilities(inputs[-1], text[chunk], stats[-1], s)
+                if (h, w) != (s, s):
+                    glob = F.interpolate(glob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+                out = out.add_(glob).div_(2.0)
+            if (h, w) != (h0, w0):
+                out = F.interpolate(out[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+            reduction.add(classes[chunk], out)
+        return reduction, kept
+
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on
+        the device); classes removed by early rejection are 0."""
+        return self._reduce(image, vocabulary, keep_scores=True)[0].scores
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
         """``(N, H, W)`` float32 per-class probabilities (sigmoid of LMSeg's logits, averaged
@@ -237,6 +279,8 @@ class LMSegPredictor(AttributeTableOption):
         return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
 
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
-        """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
+        """Segment one image into ``vocabulary`` (see the module docstring for the protocol);
+        ``kept`` lists the classes early rejection kept (None when it is off)."""
         vocab = as_vocabulary(vocabulary)
-        return segmentation_from_scores(self.scores_tensor(image, vocab), vocab, return_scores=return_scores)
+        reduction, kept = self._reduce(image, vocab, keep_scores=return_scores)
+        return reduction.segmentation(vocab, kept)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lmseg.errors import LmsegError
+from lmseg.inference.classes import ClassBudget
 from lmseg.models import building
 from lmseg.vocab.class_lists import get_class_list_source
 
@@ -122,17 +123,21 @@ class MROVSegConfig(building.ConfigData):
 
 
 @dataclass(frozen=True)
-class InferenceConfig:
+class InferenceConfig(ClassBudget):
     """How the predictor runs the model over an image.
 
     Attributes:
+        max_classes: class early rejection, K candidate classes per image (0: off; the rule
+            in :mod:`lmseg.inference.classes`, at ``clip_temperature``).
+        chunk_elements: bound on the elements of any class-dependent tensor of one chunk of
+            classes (score maps at the mask and image resolution); memory only.
         short_side: the image is resized (keeping its aspect ratio) so its short side is this
             many pixels (the working resolution the slices are cut from); None keeps its size.
             Default 640 (the ADE/COCO-Stuff test protocol of Mask2Former and CAT-Seg).
         max_long_side: the long side is capped at this (the short side then shrinks).
         clip_ensemble: weight of CLIP's own dense zero-shot scores in a pixel-wise ensemble
             ``(1 - a) * mrovseg + a * clip`` (0: off, the default).
-        clip_temperature: logit scale of those zero-shot scores (CLIP's 100).
+        clip_temperature: logit scale of those zero-shot scores and of class early rejection (CLIP's 100).
         max_pixels: larger input images are refused.
         class_list: id of a published class list (:mod:`lmseg.vocab.class_lists`, e.g.
             ``"catseg/ade150"``, the protocol MROVSeg follows): when the vocabulary is that
@@ -154,6 +159,7 @@ class InferenceConfig:
     upsample: Literal["masks", "scores"] = "masks"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.upsample not in ("masks", "scores"):
             raise LmsegError(f"upsample must be 'masks' or 'scores', got {self.upsample!r}")
         if not 0.0 <= self.clip_ensemble <= 1.0:

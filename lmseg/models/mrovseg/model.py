@@ -46,6 +46,22 @@ class MROVSegOutput:
 
 
 @dataclass
+class ImageFeatures:
+    """The text-independent part of the model for ``B`` images (:meth:`MROVSegModel.encode`).
+
+    Attributes:
+        levels: the pyramid levels the decoder reads, coarse to fine, ``(B, d, h_i, w_i)``.
+        mask_features: ``(B, mask_dim, H/4, W/4)`` per-pixel embeddings.
+        clip_dense: ``(B, D, H/p, W/p)`` CLIP joint-space features (global and stitched local
+            averaged) when asked for, else None.
+    """
+
+    levels: list[torch.Tensor]
+    mask_features: torch.Tensor
+    clip_dense: torch.Tensor | None
+
+
+@dataclass
 class ViewFeatures:
     """Tap maps of the two views: ``globals_`` ``(B, C, S/p, S/p)`` per tap, ``locals_`` stitched
     ``(B, C, H/p, W/p)`` per tap (None with slicing off), and the joint-space maps if asked for."""
@@ -139,33 +155,47 @@ class MROVSegModel(nn.Module):
         return ViewFeatures(g_maps, [stitched(t) for t in l_maps], g_dense,
                             stitched(l_dense) if l_dense is not None else None)
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor, *, dense: bool = False) -> MROVSegOutput:
-        """Query predictions.
+    def encode(self, images: torch.Tensor, *, dense: bool = False) -> ImageFeatures:
+        """The text-independent part: views, adapter and (if asked for) CLIP's dense features.
 
         Args:
             images: ``(B, 3, H, W)`` float RGB in [0, 1] (not normalised), the working
                 resolution: multiples of the patch size, at least ``slice_size`` per side.
-            text: ``(N, P, D)`` class text embeddings from the frozen CLIP text tower.
-            dense: also return CLIP's joint-space dense features (for the zero-shot ensemble).
+            dense: also compute CLIP's joint-space dense features (zero-shot ensemble, class
+                early rejection).
         """
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
-        if text.dim() != 3 or text.shape[-1] != self.clip.embed_dim:
-            raise ValueError(f"text must be (N, P, {self.clip.embed_dim}), got {tuple(text.shape)}")
         feats = self.encode_views(images, dense=dense)
         levels, mask_features = self.adapter(feats.globals_, feats.locals_, tuple(images.shape[-2:]))
-        coarse_to_fine = levels[::-1][: self.config.decoder_levels]
-        predictions = self.decoder(coarse_to_fine, mask_features, text)
         clip_dense = None
         if dense:
             grid = (images.shape[-2] // self.patch, images.shape[-1] // self.patch)
             clip_dense = F.interpolate(feats.global_dense.float(), size=grid, mode="bilinear", align_corners=False)
             if feats.local_dense is not None:
                 clip_dense = (clip_dense + feats.local_dense.float()) / 2.0
-        return MROVSegOutput(predictions, clip_dense)
+        return ImageFeatures(levels[::-1][: self.config.decoder_levels], mask_features, clip_dense)
+
+    def decode(self, features: ImageFeatures, text: torch.Tensor) -> list[Prediction]:
+        """The query decoder's L + 1 prediction sets for ``(N, P, D)`` class text embeddings."""
+        if text.dim() != 3 or text.shape[-1] != self.clip.embed_dim:
+            raise ValueError(f"text must be (N, P, {self.clip.embed_dim}), got {tuple(text.shape)}")
+        return self.decoder(features.levels, features.mask_features, text)
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor, *, dense: bool = False) -> MROVSegOutput:
+        """Query predictions: :meth:`decode` of :meth:`encode` (arguments there).
+
+        Args:
+            images: ``(B, 3, H, W)`` float RGB in [0, 1], the working resolution.
+            text: ``(N, P, D)`` class text embeddings from the frozen CLIP text tower.
+            dense: also return CLIP's joint-space dense features (for the zero-shot ensemble).
+        """
+        features = self.encode(images, dense=dense)
+        return MROVSegOutput(self.decode(features, text), features.clip_dense)
 
 
-def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor,
+                       classes: slice = slice(None)) -> torch.Tensor:
     """Mask2Former's semantic scores ``S[c] = sum_q softmax(class_logits_q)[c] * sigmoid(mask_q)``.
 
     The softmax runs over the N classes and "no object"; the "no object" column is then dropped.
@@ -173,16 +203,18 @@ def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor) ->
     Args:
         class_logits: ``(B, Q, N + 1)``.
         mask_logits: ``(B, Q, h, w)``.
+        classes: only these classes (a chunk of the N; the softmax still runs over all).
 
     Returns:
-        ``(B, N, h, w)`` float32 scores in ``[0, Q]``.
+        ``(B, n, h, w)`` float32 scores in ``[0, Q]`` (n classes).
     """
-    probs = class_logits.float().softmax(-1)[..., :-1]
+    probs = class_logits.float().softmax(-1)[..., :-1][..., classes]
     return torch.einsum("bqc,bqhw->bchw", probs, mask_logits.float().sigmoid())
 
 
 def mask_weighted_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
-                         sizes: tuple[tuple[int, int], ...] = (), *, chunk: int = 16) -> torch.Tensor:
+                         sizes: tuple[tuple[int, int], ...] = (), *, classes: slice = slice(None),
+                         chunk: int = 16) -> torch.Tensor:
     """:func:`semantic_inference` divided by ``sum_q sigmoid(mask_q)``: per pixel, the
     mask-weighted average of the queries' class probabilities, in [0, 1] (same argmax).
 
@@ -193,11 +225,12 @@ def mask_weighted_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
             sizes in turn before the sigmoid, as Mask2Former does (to the network's input size
             in its forward pass, then to the output size in ``sem_seg_postprocess``); ``()``
             computes the scores at the masks' own resolution.
+        classes: only these classes (a chunk of the N; the softmax still runs over all).
         chunk: queries resized at a time (bilinear resizing is per channel, so this bounds
             memory and changes nothing else).
 
     Returns:
-        ``(B, N, H, W)`` float32, ``(H, W)`` the last of ``sizes`` (or ``(h, w)``).
+        ``(B, n, H, W)`` float32 (n classes), ``(H, W)`` the last of ``sizes`` (or ``(h, w)``).
     """
     scores = weights = None
     for start in range(0, mask_logits.shape[1], chunk):
@@ -205,7 +238,7 @@ def mask_weighted_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
         for size in sizes:
             if tuple(masks.shape[-2:]) != tuple(size):
                 masks = F.interpolate(masks, size=tuple(size), mode="bilinear", align_corners=False)
-        part = semantic_inference(class_logits[:, start:start + chunk], masks)
+        part = semantic_inference(class_logits[:, start:start + chunk], masks, classes)
         total = masks.sigmoid().sum(1)
         scores = part if scores is None else scores + part
         weights = total if weights is None else weights + total

@@ -15,13 +15,18 @@
    ``softmax(T cos(dense CLIP feature, text))``, resized (bilinear) to the scores' size;
 4. resized (bilinear) to the input image's size if not there yet; the label map is their argmax.
 
+Large vocabularies (:mod:`lmseg.inference.classes`): with ``inference.max_classes = K``
+CLIP's dense features (computed with the views) pick K candidate classes, at
+``clip_temperature``, and only those reach the query decoder's classifier (the softmax over
+classes then runs over them and "no object"); the others score 0. Steps 2-4 run chunk of
+classes by chunk of classes (``inference.chunk_elements``) into the label map.
+
 With ``InferenceConfig.class_list`` (set by ``benchmark=``, :mod:`lmseg.models.presets`)
 the benchmark's own vocabulary is prompted with CAT-Seg's published class names.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import asdict
 
 import numpy as np
@@ -29,8 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.errors import LmsegError
+from lmseg.inference.classes import (LabelReduction, candidate_scores, chunked_softmax, class_chunks, class_rows,
+                                     rejection_record, select_candidates)
 from lmseg.inference.image_input import ImageInput, as_rgb_array
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary, segmentation_from_scores
+from lmseg.inference.precision import Amp, autocast
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, mask_weighted_scores
 from lmseg.models.presets import class_list_record, published_queries
@@ -49,12 +57,12 @@ class MROVSegPredictor(AttributeTableOption):
         attribute_table: stage-1 attribute table for the prompts (:mod:`lmseg.text.table`).
         prompt_spec: sentence templates.
         cache: the embedding cache; None disables it.
-        amp: run the model under bfloat16 autocast on CUDA.
+        amp: the autocast rule (:mod:`lmseg.inference.precision`): True = bfloat16 on CUDA.
     """
 
     def __init__(self, model: MROVSegModel, *, inference: InferenceConfig | None = None,
                  attribute_table: TableInput = None, prompt_spec: PromptSpec = PromptSpec(),
-                 cache: EmbeddingCache | None = EmbeddingCache(), amp: bool = True) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), amp: Amp = True) -> None:
         self.model = model.eval()
         self.inference = inference or InferenceConfig()
         self.amp = amp
@@ -74,7 +82,8 @@ class MROVSegPredictor(AttributeTableOption):
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary`` (JSON-ready): settings, prompts and attribute table,
-        class list, resizes, slices, precision, device."""
+        class list, resizes, slices, precision, device and the class rejection rule
+        (the kept classes of each image are in its result)."""
         vocab = as_vocabulary(vocabulary)
         text = self.text_embeddings(vocab)
         cfg, model = self.inference, self.model
@@ -99,6 +108,7 @@ class MROVSegPredictor(AttributeTableOption):
                           "autocast": "bfloat16 on CUDA" if self.amp else "none",
                           "published": "not stated (MROVSeg has no public code)"},
             "device": str(self.device),
+            "rejection": rejection_record(cfg, cfg.clip_temperature),
         }
 
     def text_embeddings(self, vocabulary: VocabularyInput) -> ClassEmbeddings:
@@ -116,15 +126,11 @@ class MROVSegPredictor(AttributeTableOption):
         scale = max(scale, s / min(height, width))
         return tuple(max(s, int(round(v * scale / p)) * p) for v in (height, width))  # type: ignore[return-value]
 
-    def _clip_scores(self, dense: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """``(N, h, w)`` CLIP zero-shot probabilities from ``(1, D, h, w)`` dense features."""
-        t = F.normalize(F.normalize(text.float(), dim=-1).mean(dim=1), dim=-1)
-        cos = torch.einsum("dhw,nd->nhw", F.normalize(dense[0].float(), dim=0), t)
-        return (self.inference.clip_temperature * cos).softmax(dim=0)
-
     @torch.no_grad()
-    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution (on the device)."""
+    def _reduce(self, image: ImageInput, vocabulary: VocabularyInput, *, keep_scores: bool
+                ) -> tuple[LabelReduction, torch.Tensor | None]:
+        """Steps 1-4 (module docstring), chunk of classes by chunk of classes, into a
+        :class:`LabelReduction` at the image's size; also the kept classes (None: all)."""
         vocab = as_vocabulary(vocabulary)
         rgb = as_rgb_array(image)
         h0, w0 = rgb.shape[:2]
@@ -137,29 +143,53 @@ class MROVSegPredictor(AttributeTableOption):
         h, w = self.working_size(h0, w0)
         if (h, w) != (h0, w0):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=(h < h0 or w < w0))
-        ensemble = self.inference.clip_ensemble
-        use_amp = self.amp and x.device.type == "cuda"
-        with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext():
-            out = self.model(x, text, dense=ensemble > 0)
-        pred = out.predictions[-1]
-        sizes = ((h, w), (h0, w0)) if self.inference.upsample == "masks" else ()
-        scores = mask_weighted_scores(pred.class_logits, pred.mask_logits, sizes)[0]
-        if ensemble > 0:
-            clip = F.interpolate(self._clip_scores(out.clip_dense, text)[None], size=scores.shape[-2:],
-                                 mode="bilinear", align_corners=False)[0]
-            scores = (1.0 - ensemble) * scores + ensemble * clip
-        if tuple(scores.shape[-2:]) != (h0, w0):
-            scores = F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
-        return scores.clamp_(0.0, 1.0)
+        cfg = self.inference
+        rejects, ensemble = cfg.rejects(len(vocab)), cfg.clip_ensemble
+        with autocast(x.device, self.amp):
+            features = self.model.encode(x, dense=ensemble > 0 or rejects)
+        dense = None if features.clip_dense is None else features.clip_dense[0].flatten(1)  # (D, h*w)
+        kept = None
+        if rejects:
+            scores = candidate_scores(dense.T, class_rows(text), cfg.clip_temperature, budget=cfg.chunk_elements)
+            kept = select_candidates(scores, cfg.max_classes)
+            text = text[kept]
+        classes = torch.arange(len(vocab), device=x.device) if kept is None else kept
+        with autocast(x.device, self.amp):
+            pred = self.model.decode(features, text)[-1]
+        masks = pred.mask_logits.float()
+        sizes = ((h, w), (h0, w0)) if cfg.upsample == "masks" else ()
+        chunks = class_chunks(len(classes), max(h0 * w0, masks.shape[-2] * masks.shape[-1]), cfg.chunk_elements)
+        rows = class_rows(text)
+        zero_shot = None if ensemble == 0 else chunked_softmax(
+            lambda c: cfg.clip_temperature * (F.normalize(rows[c], dim=-1) @ F.normalize(dense.float(), dim=0)), chunks)
+        reduction = LabelReduction(len(vocab), (h0, w0), device=x.device, keep_scores=keep_scores)
+        for chunk in chunks:
+            scores = mask_weighted_scores(pred.class_logits, masks, sizes, classes=chunk)[0]
+            if zero_shot is not None:
+                _, clip = next(zero_shot)
+                clip = F.interpolate(clip.view(1, -1, *features.clip_dense.shape[-2:]), size=scores.shape[-2:],
+                                     mode="bilinear", align_corners=False)[0]
+                scores = (1.0 - ensemble) * scores + ensemble * clip
+            if tuple(scores.shape[-2:]) != (h0, w0):
+                scores = F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+            reduction.add(classes[chunk], scores.clamp_(0.0, 1.0))
+        return reduction, kept
+
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution (on the
+        device); classes removed by early rejection are 0."""
+        return self._reduce(image, vocabulary, keep_scores=True)[0].scores
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
         """``(N, H, W)`` float32 per-class scores in [0, 1] (step 2-4 of the module docstring)."""
         return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
 
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
-        """Segment one image into ``vocabulary`` (see the module docstring for the protocol)."""
+        """Segment one image into ``vocabulary`` (see the module docstring for the protocol);
+        ``kept`` lists the classes early rejection kept (None when it is off)."""
         vocab = as_vocabulary(vocabulary)
-        return segmentation_from_scores(self.scores_tensor(image, vocab), vocab, return_scores=return_scores)
+        reduction, kept = self._reduce(image, vocab, keep_scores=return_scores)
+        return reduction.segmentation(vocab, kept)
 
 
 __all__ = ["MROVSegPredictor"]

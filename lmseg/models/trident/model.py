@@ -10,7 +10,8 @@ Trident steps 3-10 (:mod:`lmseg.models.trident`) on one image:
 3. splicing into one canvas, bilinear to the SAM valid grid;
 4. SAM's filtered last-block attention aggregates the canvas (:mod:`.sam_affinity`), one
    affinity per SAM input (two for Cityscapes' halves);
-5. CLIP's ``ln_post`` and ``proj``, cosine with the text embeddings (:mod:`.classify`).
+5. CLIP's ``ln_post`` and ``proj``: joint-space tokens; the cosines with the text embeddings
+   are the predictor's, in chunks of classes (:mod:`.classify`).
 
 Image I/O, resizing, vocabularies and probabilities are the predictor's job
 (:mod:`.predictor`).
@@ -28,10 +29,25 @@ from lmseg.backbones.clip import DenseCLIP
 from lmseg.backbones.dino import DenseDINO
 from lmseg.backbones.sam import SamEncoder, SamFeatures
 from lmseg.inference.tiler import crop_windows, stitch, token_boxes, window_grid
-from lmseg.models.trident.classify import query_cosines
 from lmseg.models.trident.config import CLIP_MEAN, CLIP_MEAN_255, CLIP_STD, CLIP_STD_255, TridentConfig
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
+
+
+@dataclass(frozen=True)
+class TridentTokens:
+    """What :meth:`TridentModel.forward` gives: the image side of the cosines.
+
+    Attributes:
+        tokens: ``(gh * gw, D)`` joint-space tokens (after ``ln_post`` and ``proj``), row-major
+            on the SAM grid (halves side by side).
+        grid: ``(gh, gw)``.
+        sam_features: the SAM features of each input (image embeddings, for refinement prompts).
+    """
+
+    tokens: torch.Tensor
+    grid: tuple[int, int]
+    sam_features: list[SamFeatures]
 
 
 @dataclass(frozen=True)
@@ -183,20 +199,13 @@ class TridentModel(nn.Module):
     # ---- all together --------------------------------------------------------------------
 
     @torch.no_grad()
-    def forward(
-        self, image: torch.Tensor, sam_inputs: list[SamInput], text: torch.Tensor
-    ) -> tuple[torch.Tensor, list[SamFeatures]]:
-        """Per-query cosine maps on the SAM grid.
+    def forward(self, image: torch.Tensor, sam_inputs: list[SamInput]) -> TridentTokens:
+        """Joint-space tokens on the SAM grid (the text side is the predictor's, in chunks).
 
         Args:
             image: ``(1, 3, H, W)`` CLIP-normalised image (see :meth:`spliced_canvas`).
             sam_inputs: one SAM input, or two (left and right halves; the canvas is split at
                 its middle column and the results concatenated along the width).
-            text: ``(Q, D)`` L2-normalised query embeddings.
-
-        Returns:
-            ``(cosines, sam_features)``: ``(Q, gh, gw)`` float32 cosines in [-1, 1] and the SAM
-            features of each input (image embeddings, for refinement prompts).
         """
         canvas = self.spliced_canvas(image)
         if len(sam_inputs) == 1:
@@ -206,17 +215,16 @@ class TridentModel(nn.Module):
             parts = [canvas[..., :middle], canvas[..., middle:]]
         else:
             raise ValueError(f"expected 1 or 2 SAM inputs, got {len(sam_inputs)}")
-        outputs, grids, features = [], [], []
+        outputs, features = [], []
         for part, sam_input in zip(parts, sam_inputs):
             affinity, grid, feats = self.sam_affinity(sam_input)
             resized = F.interpolate(part, size=grid, mode="bilinear", align_corners=False)
             outputs.append(aggregate(affinity, resized).reshape(*grid, -1))  # (gh, gw, width)
-            grids.append(grid)
             features.append(feats)
         tokens = torch.cat(outputs, dim=1)  # halves side by side
         gh, gw = tokens.shape[:2]
         projected = self.clip.project(tokens.reshape(gh * gw, -1).to(self.clip.dtype))
-        return query_cosines(projected, text, (gh, gw)), features
+        return TridentTokens(projected, (gh, gw), features)
 
 
-__all__ = ["CLIP_MEAN_255", "CLIP_STD_255", "SamInput", "TridentModel"]
+__all__ = ["CLIP_MEAN_255", "CLIP_STD_255", "SamInput", "TridentModel", "TridentTokens"]

@@ -11,6 +11,12 @@
 * cosines -> bilinear to the original size -> x ``logit_scale`` -> softmax over queries -> max
   over each class's queries -> background threshold -> optional SAM refinement.
 
+Large vocabularies (:mod:`lmseg.inference.classes`): with ``inference.max_classes = K`` the
+cosines on the SAM grid pick K candidate classes (the rule there, with Trident's logit scale;
+the background class is always kept when ``prob_thd`` thresholds), and only their queries go
+through the upsampling and the softmax; the others score 0. Upsampled cosines and the softmax
+run chunk of classes by chunk of classes (``inference.chunk_elements``) into the label map.
+
 Text embeddings (one row per query, :class:`lmseg.text.embedder.TextEmbedder`) are memoised
 per vocabulary and query names and stored in the shared embedding cache; with an attribute
 table, each query's template ensemble is blended with its class's attribute sentences
@@ -22,26 +28,57 @@ with the published class file's names; any other vocabulary with its own names.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from segment_anything import SamPredictor
 
 from lmseg.backbones.sam import predictor_with_features
+from lmseg.backbones.sam import SamFeatures
 from lmseg.data.prepare.resize import RESIZE_LIBRARY
 from lmseg.errors import LmsegError
 from lmseg.inference import ImageInput, ImageLimits, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
+from lmseg.inference.classes import ClassBudget, LabelReduction, candidate_scores, rejection_record, select_candidates
 from lmseg.models.presets import TRIDENT_PRECISION, class_list_record, published_queries
-from lmseg.models.trident.classify import class_probabilities, labels_with_background
+from lmseg.models.trident.classify import class_probabilities, with_background
 from lmseg.models.trident.config import TridentConfig
-from lmseg.models.trident.model import SamInput, TridentModel
+from lmseg.models.trident.model import SamInput, TridentModel, TridentTokens
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
 from lmseg.text.table import TableInput
+
+
+@dataclass
+class Coarse:
+    """Trident's coarse result of one image (before thresholding and refinement).
+
+    Attributes:
+        reduction: labels and best probabilities (scores if kept) over ``classes``, indexed
+            ``0 .. len(classes) - 1``.
+        classes: ``(n,)`` the vocabulary's class of each index of ``reduction``.
+        kept: the classes early rejection kept, or None (then ``classes`` is every class).
+        sam_features, sam_inputs, rounded: SAM's side, for refinement prompts.
+    """
+
+    reduction: LabelReduction
+    classes: torch.Tensor
+    kept: torch.Tensor | None
+    sam_features: list[SamFeatures]
+    sam_inputs: list[SamInput]
+    rounded: np.ndarray
+
+    def full_scores(self, num_classes: int) -> torch.Tensor:
+        """``(N, H, W)`` scores of every class of the vocabulary (rejected classes 0)."""
+        scores = self.reduction.scores
+        if self.kept is None:
+            return scores
+        full = scores.new_zeros(num_classes, *scores.shape[1:])
+        full[self.kept] = scores
+        return full
 
 
 class TridentPredictor(AttributeTableOption):
@@ -54,12 +91,15 @@ class TridentPredictor(AttributeTableOption):
         attribute_table: a stage-1 attribute table of the vocabulary's classes (:mod:`lmseg.text.table`):
             each query's template ensemble is blended with its class's attribute sentences
             (``config.attribute_weight``); None: the published queries alone.
+        inference: class early rejection and class chunks (:class:`~lmseg.inference.classes.ClassBudget`).
     """
 
     def __init__(self, model: TridentModel, *, device: str | torch.device = "cpu",
-                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None) -> None:
+                 cache: EmbeddingCache | None = EmbeddingCache(), attribute_table: TableInput = None,
+                 inference: ClassBudget = ClassBudget()) -> None:
         self.model = model.eval()
         self.device = torch.device(device)
+        self.inference = inference
         self.text = TextEmbedder(model.clip, spec=PromptSpec(imagenet_templates=True), combination="blend",
                                  attribute_weight=model.config.attribute_weight, synonyms="separate",
                                  attribute_table=attribute_table, cache=cache)
@@ -71,10 +111,11 @@ class TridentPredictor(AttributeTableOption):
 
     def settings(self) -> dict[str, object]:
         """What decides the output, for reports: every field of :class:`TridentConfig` (resize,
-        window / stride, background threshold and names, refinement, attribute weight, ...)
-        and the attribute table."""
+        window / stride, background threshold and names, refinement, attribute weight, ...),
+        the attribute table and the class rejection settings (``inference``)."""
         table = self.attribute_table
-        return {**asdict(self.config), "attribute_table": None if table is None else table.source}
+        return {**asdict(self.config), "attribute_table": None if table is None else table.source,
+                "inference": asdict(self.inference)}
 
     # ---- text ----------------------------------------------------------------------------
 
@@ -136,6 +177,7 @@ class TridentPredictor(AttributeTableOption):
                 "output": "torch bilinear (align_corners False) of the cosines to the image size",
             },
             "windows": {"size": cfg.window, "stride": cfg.stride},
+            "rejection": rejection_record(self.inference, cfg.logit_scale),
             "precision": {
                 "clip_image": str(clip.visual.conv1.weight.dtype),
                 "clip_text": str(clip.token_embedding.weight.dtype),
@@ -162,51 +204,78 @@ class TridentPredictor(AttributeTableOption):
             inputs.append(SamInput(canvas.to(self.device), input_hw))
         return inputs, rounded
 
+    def _candidates(self, features: TridentTokens, text: ClassEmbeddings) -> torch.Tensor | None:
+        """The kept classes (ascending), or None when rejection removes none. The background
+        class is always kept when low-probability pixels become background (``prob_thd``)."""
+        if not self.inference.rejects(text.num_classes):
+            return None
+        cfg = self.config
+        scores = candidate_scores(features.tokens, text.embeddings[:, 0], cfg.logit_scale,
+                                  budget=self.inference.chunk_elements, row_to_class=text.query_to_class,
+                                  num_classes=text.num_classes)
+        always = (cfg.background_index,) if cfg.prob_thd > 0 and cfg.background_index < text.num_classes else ()
+        return select_candidates(scores, self.inference.max_classes, always=always)
+
     @torch.no_grad()
-    def _coarse(self, image: np.ndarray, text: ClassEmbeddings):
+    def _coarse(self, image: np.ndarray, text: ClassEmbeddings, *, keep_scores: bool) -> Coarse:
+        """Trident's coarse result of one image, through class early rejection and chunks of classes."""
         cfg = self.config
         resized = resize_short_side(image, cfg.short_side, cfg.max_long_side)
         clip_image = fit_to_patches(normalize_clip(resized), self.model.patch, cfg.window).to(self.device)
         sam_inputs, rounded = self._sam_inputs(image)
-        cosines, sam_features = self.model(clip_image, sam_inputs, text.embeddings[:, 0])
-        probs = class_probabilities(
-            cosines, image.shape[:2], logit_scale=cfg.logit_scale, query_to_class=text.query_to_class,
-            num_classes=text.num_classes,
-        )
-        return probs, sam_features, sam_inputs, rounded
+        features = self.model(clip_image, sam_inputs)
+        kept = self._candidates(features, text)
+        rows, owners = text.embeddings[:, 0], text.query_to_class
+        classes = torch.arange(text.num_classes, device=self.device) if kept is None else kept
+        if kept is not None:  # the kept classes' queries, their classes renumbered 0 .. K-1
+            mine = torch.isin(owners, kept)
+            rows, owners = rows[mine], torch.searchsorted(kept, owners[mine])
+        reduction = LabelReduction(len(classes), image.shape[:2], device=self.device, keep_scores=keep_scores)
+        for chunk, probs in class_probabilities(features.tokens, features.grid, rows, image.shape[:2],
+                                                logit_scale=cfg.logit_scale, query_to_class=owners,
+                                                budget=self.inference.chunk_elements):
+            reduction.add(torch.arange(chunk.start, chunk.stop, device=self.device), probs)
+        return Coarse(reduction, classes, kept, features.sam_features, sam_inputs, rounded)
 
     def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
         """``(N, H, W)`` float32 class probabilities in [0, 1] at the image's resolution.
 
         These are Trident's coarse scores (softmax over all queries of ``logit_scale`` x
         cosine, then the max over each class's synonyms), before background thresholding,
-        argmax and refinement: the numbers to compare with another implementation.
+        argmax and refinement: the numbers to compare with another implementation. Classes
+        removed by early rejection are 0 (the softmax runs over the kept classes' queries).
         """
         rgb = as_rgb_array(image, self.image_limits)
-        probs, *_ = self._coarse(rgb, self.text_embeddings(vocabulary))
-        return probs.float().cpu().numpy()
+        text = self.text_embeddings(vocabulary)
+        coarse = self._coarse(rgb, text, keep_scores=True)
+        return coarse.full_scores(text.num_classes).cpu().numpy()
 
     def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
         """Segment one image (path, PIL or array) into the classes of ``vocabulary``.
 
         Returns:
             A :class:`~lmseg.inference.Segmentation`; ``scores`` (if asked for) are the coarse
-            probabilities, or the refined scores when refinement is enabled and kept a mask.
+            probabilities, or the refined scores when refinement is enabled and kept a mask;
+            ``kept`` the classes early rejection kept (None when it is off).
         """
         rgb = as_rgb_array(image, self.image_limits)
         vocab = as_vocabulary(vocabulary)
-        probs, sam_features, sam_inputs, rounded = self._coarse(rgb, self.text_embeddings(vocab))
+        text = self.text_embeddings(vocab)
         cfg = self.config
-        labels = labels_with_background(probs, cfg.prob_thd, cfg.background_index)
-        scores = probs
+        coarse = self._coarse(rgb, text, keep_scores=return_scores or cfg.refinement.enabled)
+        reduction = coarse.reduction
+        background = torch.nonzero(coarse.classes == cfg.background_index)  # its index among coarse.classes
+        labels = with_background(reduction.labels, reduction.best, cfg.prob_thd,
+                                 int(background[0, 0]) if len(background) else cfg.background_index)
         if cfg.refinement.enabled:
-            predictor = self._sam_predictor(rounded, sam_features, sam_inputs)
-            result = refine_with_sam(predictor, labels, probs, cfg.refinement)
-            labels, scores = result.labels, result.scores
+            predictor = self._sam_predictor(coarse.rounded, coarse.sam_features, coarse.sam_inputs)
+            result = refine_with_sam(predictor, labels, reduction.scores, cfg.refinement)
+            labels, reduction.scores = result.labels, result.scores
         return Segmentation(
-            label_map=labels.cpu().numpy().astype(np.int32),
+            label_map=coarse.classes[labels].cpu().numpy().astype(np.int32),
             class_names=tuple(vocab.names),
-            scores=scores.float().cpu().numpy() if return_scores else None,
+            scores=coarse.full_scores(text.num_classes).cpu().numpy() if return_scores else None,
+            kept=None if coarse.kept is None else tuple(coarse.kept.tolist()),
         )
 
     def _sam_predictor(self, rounded: np.ndarray, sam_features, sam_inputs: list[SamInput]) -> SamPredictor:

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from lmseg.config_overrides import override_dataclass
+from lmseg.inference.classes import ClassBudget
 from lmseg.models.building import Variant, Weights, seeded, segmenters, variant_settings
 from lmseg.models.presets import trident_inference
 from lmseg.models.trident.config import TridentConfig, get_backbones
@@ -36,6 +38,8 @@ Args:
         ``{{"refinement": {{"enabled": True}}}}``). Default: the base config.
     benchmark: a preset name (``"ade150"``, ``"voc21"``, ... see
         :func:`lmseg.models.presets.trident_inference`).
+    inference: class early rejection and class chunks, shared with the other methods: a
+        :class:`~lmseg.inference.classes.ClassBudget` or a mapping (``{{"max_classes": 64}}``).
     device: default CUDA if available, else CPU.
     half: fp16 encoders (default: on CUDA only, as the public runs).
     clip_quick_gelu: the activation of a CLIP checkpoint file (default: {activation}).
@@ -70,8 +74,10 @@ def _build(name: str, variant: Variant, *, clip: Weights = None, dino: Weights =
            sam_model: str = "vit_b", config: TridentConfig | Mapping[str, Any] | None = None,
            benchmark: str | None = None, seed: int = 0, device: str | torch.device | None = None,
            half: bool | None = None, clip_quick_gelu: bool | None = None,
-           download: bool | None = None, attribute_table: TableInput = None) -> TridentPredictor:
+           download: bool | None = None, attribute_table: TableInput = None,
+           inference: ClassBudget | Mapping[str, Any] | None = None) -> TridentPredictor:
     settings = variant_settings(variant, TridentConfig(), config, benchmark, trident_inference, where="Trident config")
+    budget = override_dataclass(ClassBudget(), inference, where="Trident inference settings")
     table = open_attribute_table(attribute_table)  # a bad table fails before any weights load
     backbones = get_backbones(variant.config)
     if variant.seeded:
@@ -82,7 +88,7 @@ def _build(name: str, variant: Variant, *, clip: Weights = None, dino: Weights =
         model = build_model(backbones, settings, clip=clip, dino=dino, sam=sam, sam_model=sam_model, device=dev,
                             half=dev.type == "cuda" if half is None else half, clip_quick_gelu=clip_quick_gelu,
                             download=download)
-    return TridentPredictor(model, device=dev, attribute_table=table)
+    return TridentPredictor(model, device=dev, attribute_table=table, inference=budget)
 
 
 SEGMENTERS = segmenters(VARIANTS, _build)

@@ -139,11 +139,27 @@ def test_module_shapes_and_dtypes() -> None:
     y2 = layer(x, torch.randn(2, 8, 6, 6), torch.randn(2, 5, 8))  # per-image text guidance
     assert y2.shape == x.shape
     dec = UpsamplingDecoder(16, 48, (8, 8), (4, 4))
-    out = dec(x, [torch.randn(2, 48, 6, 6), torch.randn(2, 48, 6, 6)])
+    guides = dec.project([torch.randn(2, 48, 6, 6, generator=_g(3))] * 2)
+    out = dec(x, guides)
     assert out.shape == (2, 5, 24, 24) and out.dtype == torch.float32
-    chunked = dec(x, [torch.randn(2, 48, 6, 6, generator=_g(3))] * 2, class_chunk=2)
-    full = dec(x, [torch.randn(2, 48, 6, 6, generator=_g(3))] * 2)
-    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(dec(x[:, :, 2:4], guides), out[:, 2:4])  # classes are decoded independently
+
+
+def test_head_in_chunks_of_classes_equals_one_pass(tiny_model) -> None:
+    """Chunks of classes whose class attention sees the whole vocabulary through the summed
+    statistics give the logits of one pass over all classes."""
+    head = tiny_model.head
+    feats = tiny_model.encode(torch.rand(1, 3, 64, 64, generator=_g(1)))
+    text = torch.randn(7, 4, 32, generator=_g(2))
+    inputs = head.prepare(feats.clip_dense, feats.sam, feats.guidance)
+    with torch.no_grad():
+        full = head.decode(inputs, text)
+        chunks = [slice(0, 3), slice(3, 4), slice(4, 7)]
+        stats = head.class_statistics(inputs, text, chunks)
+        parts = torch.cat([head.decode(inputs, text[c], stats) for c in chunks], dim=1)
+        alone = head.decode(inputs, text[3:4])  # without the statistics: a one-class vocabulary
+    torch.testing.assert_close(parts, full, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(alone, full[:, 3:4], atol=1e-3)
 
 
 def test_model_forward_shapes(tiny_model) -> None:

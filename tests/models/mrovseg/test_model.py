@@ -113,7 +113,7 @@ def test_default_scores_follow_mask2formers_order() -> None:
     x = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0, size=(96, 128),
                       mode="bilinear", align_corners=False)
     with torch.no_grad():
-        final = model(x, pred.text(as_vocabulary(VOCAB))).predictions[-1]
+        final = model(x, pred.text_embeddings(VOCAB).embeddings).predictions[-1]
     masks = F.interpolate(final.mask_logits, size=(96, 128), mode="bilinear", align_corners=False)
     masks = F.interpolate(masks, size=(80, 100), mode="bilinear", align_corners=False).sigmoid()[0]
     probs = final.class_logits[0].softmax(-1)[:, :-1]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.inference.tiler import token_boxes
-from lmseg.models.trident.classify import class_probabilities, labels_with_background, query_cosines
+from lmseg.models.trident.classify import class_probabilities, query_cosines, with_background
 from lmseg.models.trident.preprocess import fit_to_patches, rescale_size, round_up_for_sam
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
@@ -180,16 +180,21 @@ def test_class_probabilities_and_background() -> None:
     cos = query_cosines(tokens, text, (2, 3))
     torch.testing.assert_close(cos[2, 1, 0], F.cosine_similarity(tokens[3], text[2], dim=0))
     owners = torch.tensor([0, 0, 1, 2])  # class 0 has two queries
-    probs = class_probabilities(cos, (4, 5), logit_scale=40.0, query_to_class=owners, num_classes=3)
     up = F.interpolate(cos[None], size=(4, 5), mode="bilinear", align_corners=False)[0]
     soft = (up * 40).softmax(0)
-    torch.testing.assert_close(probs, torch.stack([soft[:2].max(0).values, soft[2], soft[3]]))
+    expected = torch.stack([soft[:2].max(0).values, soft[2], soft[3]])
+    for budget in (1 << 20, 20, 1):  # one chunk; chunks of whole classes (class 0's two queries together)
+        parts = list(class_probabilities(tokens, (2, 3), text, (4, 5), logit_scale=40.0, query_to_class=owners,
+                                         budget=budget))
+        assert [c for c, _ in parts][0] == (slice(0, 3) if budget > 80 else slice(0, 1))
+        torch.testing.assert_close(torch.cat([p for _, p in parts]), expected)
 
     p = torch.tensor([[[0.1, 0.5]], [[0.15, 0.3]], [[0.12, 0.2]]])  # (3, 1, 2)
-    assert labels_with_background(p, 0.0).tolist() == [[1, 0]]
-    assert labels_with_background(p, 0.2).tolist() == [[0, 0]]  # 0.15 < 0.2 -> background
-    assert labels_with_background(p, 0.15).tolist() == [[1, 0]]  # not strictly below
-    assert labels_with_background(p[1:], 0.2, background_index=1).tolist() == [[1, 0]]
+    best, labels = p.max(dim=0)
+    assert with_background(labels, best, 0.0, 0).tolist() == [[1, 0]]
+    assert with_background(labels, best, 0.2, 0).tolist() == [[0, 0]]  # 0.15 < 0.2 -> background
+    assert with_background(labels, best, 0.15, 0).tolist() == [[1, 0]]  # not strictly below
+    assert with_background(labels, best, 0.2, 7).tolist() == [[7, 0]]
 
 
 # ---- input sizes ---------------------------------------------------------------------------
