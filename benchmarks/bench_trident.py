@@ -32,13 +32,14 @@ import torch
 
 from lmseg.inference.tiler import window_grid
 from lmseg.models.trident.config import RefinementConfig, TridentConfig
-from lmseg.models.trident.factory import _assemble
+from lmseg.models.trident.factory import assemble
+from lmseg.models.trident.predictor import TridentPredictor
 from lmseg.models.trident.preprocess import rescale_size
 from lmseg.vocab import Vocabulary, get_vocabulary
 
 
 def build(clip_name: str, device: torch.device, half: bool, config: TridentConfig):
-    """A TridentSegmenter on random weights with the real architectures."""
+    """A TridentPredictor on random weights with the real architectures."""
     from lmseg.backbones.clip_factory import create_dense_clip
     from lmseg.backbones.dino import create_dense_dino
     from lmseg.backbones.sam import create_sam_encoder
@@ -48,7 +49,7 @@ def build(clip_name: str, device: torch.device, half: bool, config: TridentConfi
     clip = create_dense_clip(clip_name, pretrained=None, quick_gelu=quick, interpolation_offset=0.1)
     dino = create_dense_dino(weights=None, interpolation_offset=0.1)
     sam = create_sam_encoder("vit_b", weights=None)
-    return _assemble(clip, dino, sam, config, device, half)
+    return TridentPredictor(assemble(clip, dino, sam, config, device, half), device=device)
 
 
 def _sync(device: torch.device) -> None:

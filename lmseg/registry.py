@@ -1,15 +1,24 @@
-"""Named segmenters: ``create_segmenter("trident_vitb16", ...)`` in one call.
+"""Named segmenters and training tasks: ``create_segmenter("trident_vitb16", ...)`` in one call.
 
-Each model package (``lmseg.models.<model>``) listed in :data:`MODEL_PACKAGES` exposes
-``SEGMENTERS``: a dict from a segmenter name to a builder ``(**kwargs) -> Segmenter`` (the one
-place segmenter names are registered), and, if it can train, ``TRAIN_TASKS``: a dict from a
-task name (a training config's ``task:``) to a :data:`~lmseg.engine.task.TaskBuilder`. Packages are imported only when a
-segmenter is asked for, so ``import lmseg`` never loads torch.
+The rule that finds them: **every sub-package of** ``lmseg.models`` (a folder with an
+``__init__.py`` in ``lmseg/models/``, or in any other folder on ``lmseg.models.__path__``) is a
+method package, and so is every module named in :data:`EXTRA_PACKAGES`. A method package may
+expose
+
+* ``SEGMENTERS``: segmenter name -> builder ``(**kwargs) -> Segmenter`` (generated from its
+  variants table, :func:`lmseg.models.building.segmenters`), and
+* ``TRAIN_TASKS``: task name (a training config's ``task:``) -> a
+  :data:`~lmseg.engine.task.TaskBuilder`.
+
+So a new method is a new folder under ``lmseg/models/`` and nothing here changes. A name
+defined by two packages is an error. Packages are imported only when a segmenter or task is
+asked for, so ``import lmseg`` never loads torch.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,29 +29,42 @@ if TYPE_CHECKING:
     from lmseg.engine.config import TrainConfig
     from lmseg.engine.task import TrainTask
 
-MODEL_PACKAGES: tuple[str, ...] = (
-    "lmseg.models.lmseg", "lmseg.models.trident", "lmseg.models.mrovseg", "lmseg.models.mgca",
-)
+#: Modules outside ``lmseg.models`` that are searched as well (a test's fake segmenters, a
+#: plugin's package), after the method packages.
+EXTRA_PACKAGES: tuple[str, ...] = ()
+
+
+def method_packages() -> list[str]:
+    """The packages searched: every sub-package of ``lmseg.models`` (sorted), then :data:`EXTRA_PACKAGES`."""
+    import lmseg.models
+
+    found = sorted(f"lmseg.models.{m.name}" for m in pkgutil.iter_modules(lmseg.models.__path__) if m.ispkg)
+    return found + [p for p in EXTRA_PACKAGES if p not in found]
 
 
 def collect(attribute: str) -> dict[str, Any]:
-    """Merge the dict ``attribute`` (``"SEGMENTERS"``, ``"TRAIN_TASKS"``) of every installed model package.
+    """Merge the dict ``attribute`` (``"SEGMENTERS"``, ``"TRAIN_TASKS"``) of every method package.
 
     Raises:
-        LmsegError: a model package needs a library this environment lacks.
+        LmsegError: a package needs a library this environment lacks, or two packages define
+            the same name.
     """
     found: dict[str, Any] = {}
-    for package in MODEL_PACKAGES:
+    owner: dict[str, str] = {}
+    for package in method_packages():
         try:
             module = importlib.import_module(package)
         except ModuleNotFoundError as exc:
             if exc.name and (exc.name == package or package.startswith(exc.name + ".")):
-                continue  # that model is not part of this installation
+                continue  # an extra package that is not part of this installation
             raise LmsegError(
                 f"the segmentation models need {exc.name!r}, which is not installed in this environment; "
                 "use the vision environment (`make setup`, then .venv/bin/python)"
             ) from None
-        found.update(getattr(module, attribute, {}))
+        for name, value in getattr(module, attribute, {}).items():
+            if name in owner and owner[name] != package:
+                raise LmsegError(f"{attribute} name {name!r} is defined by both {owner[name]} and {package}")
+            found[name], owner[name] = value, package
     return found
 
 
@@ -60,7 +82,8 @@ def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
 
     Args:
         name: e.g. ``"trident_vitb16"`` or ``"lmseg_vitb16"`` (see :func:`available_segmenters`).
-        **kwargs: the builder's options (weights, device, ...); see each model's factory.
+        **kwargs: the builder's options (weights, device, ...); ``help()`` on
+            ``lmseg.models.<m>.SEGMENTERS[name]`` lists them.
 
     Raises:
         LmsegError: unknown name (the message lists the known ones).

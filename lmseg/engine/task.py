@@ -1,10 +1,15 @@
 """The training-task contract: what a method gives the shared :class:`~lmseg.engine.trainer.Trainer`.
 
-A method that can train (LMSeg, MROVSeg, MGCA, ...) implements :class:`TrainTask` in its own
+A method that can train (LMSeg, MROVSeg, MGCA, ...) subclasses :class:`TrainTask` in its own
 package (``lmseg/models/<method>/task.py``) and lists a builder in that package's
-``TRAIN_TASKS`` dict; :func:`lmseg.registry.create_train_task` finds it there. The Trainer owns the optimiser, schedule, AMP, clipping, accumulation,
-DDP, checkpoints, resume, ``metrics.jsonl`` and progress; the task owns the model, the data and
-the loss. ``TrainTask`` is a structural ``Protocol``: a task need not import this module.
+``TRAIN_TASKS`` dict; :func:`lmseg.registry.create_train_task` finds it there. The Trainer owns
+the optimiser, schedule, AMP, clipping, accumulation, DDP, checkpoints, resume,
+``metrics.jsonl`` and progress; the task owns the model, the data and the loss.
+
+``TrainTask`` is a ``Protocol`` that declares every method the Trainer calls: the required
+ones, and the optional hooks (:meth:`TrainTask.resolved_sections`,
+:attr:`TrainTask.load_model_checkpoint`) with their defaults, which a task inherits by
+subclassing it (as ``class MyTask(TrainTask): ...``) and overrides where it has more to say.
 """
 
 from __future__ import annotations
@@ -71,6 +76,20 @@ class TrainTask(Protocol):
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         """Extra values to log each step (e.g. LMSeg's fusion weight ``w``); ``{}`` if none."""
         ...
+
+    # ---- optional hooks: a subclass inherits these defaults --------------------------------
+
+    def resolved_sections(self) -> dict[str, Any]:
+        """The config's task sections with every default filled in (``{"model": {...}, "data":
+        {...}}``), written to ``config.yaml`` and compared on resume. Default ``{}``: the
+        sections as the config gives them."""
+        return {}
+
+    #: Restores a model's weights on resume from a checkpoint's ``"model"`` entry, as
+    #: ``load_model_checkpoint(model, entry, source)`` (the inverse of :meth:`model_checkpoint`;
+    #: ``source`` names the file for messages). None (the default): the Trainer also saves the
+    #: trained parameters and all buffers under ``"trained"`` and restores those.
+    load_model_checkpoint: Callable[[torch.nn.Module, Mapping[str, Any], str], None] | None = None
 
 
 TaskBuilder = Callable[[Mapping[str, Any], Mapping[str, Any], int], TrainTask]

@@ -23,10 +23,10 @@ What it does around the task (config fields in :mod:`lmseg.engine.config`):
   (model, optimiser, scheduler, generators, and the data of step ``t`` is a function of ``t``).
   Changed settings are refused or applied as :mod:`lmseg.engine.checkpoints` says.
 
-Model weights on resume: a task that defines ``load_model_checkpoint(model, entry, source)``
-(the inverse of its ``model_checkpoint``) restores them from the checkpoint's ``"model"``
-entry; for any other task the Trainer also saves and restores its trained parameters and all
-buffers under ``"trained"``.
+Model weights on resume: a task whose ``load_model_checkpoint`` hook is set (the inverse of
+its ``model_checkpoint``, :class:`~lmseg.engine.task.TrainTask`) restores them from the
+checkpoint's ``"model"`` entry; for any other task the Trainer also saves and restores its
+trained parameters and all buffers under ``"trained"``.
 """
 
 from __future__ import annotations
@@ -91,12 +91,9 @@ class Trainer:
 
     def resolved_config(self) -> TrainConfig:
         """The config with the task's sections completed (if the task can say them)."""
-        sections = getattr(self.task, "resolved_sections", None)
-        if sections is None:
-            return self.config
         from dataclasses import replace
 
-        return replace(self.config, **sections())
+        return replace(self.config, **self.task.resolved_sections())
 
     def _resume_state(self, resume: str | Path | None) -> dict[str, Any] | None:
         last = self.out / "checkpoints" / "last.pt"
@@ -136,9 +133,8 @@ class Trainer:
         return groups, optimizer, scheduler
 
     def _restore(self, state: dict[str, Any], model: torch.nn.Module, optimizer: Any, scheduler: Any) -> int:
-        loader = getattr(self.task, "load_model_checkpoint", None)
-        if loader is not None:
-            loader(model, state["model"], state["path"])
+        if self.task.load_model_checkpoint is not None:
+            self.task.load_model_checkpoint(model, state["model"], state["path"])
         elif "trained" in state:
             from lmseg.backbones.loading import check_fit
 
@@ -276,7 +272,7 @@ class _Loop:
         run = self.config.run
         folder = self.trainer.out / "checkpoints"
         model_state = self.task.model_checkpoint(self.model)
-        extra = {} if hasattr(self.task, "load_model_checkpoint") else {
+        extra = {} if self.task.load_model_checkpoint is not None else {
             "trained": {k: v.detach().cpu() for k, v in Trainer._trained_state(self.model).items()}}
         for path in (folder / f"step_{step:07d}.pt", folder / "last.pt"):
             ckpt.save_training_checkpoint(path, model_state=model_state, optimizer=self.optimizer,

@@ -5,7 +5,7 @@ evaluation report (``settings.protocol``) and every ``segment`` output folder
 (``protocol.json``) carries one::
 
     {
-      "segmenter": "lmseg.models.trident.predictor.TridentSegmenter",
+      "segmenter": "lmseg.models.trident.predictor.TridentPredictor",
       "vocabulary": {"name": "voc21", "num_classes": 21, "sha256": "..."},
       "method": {...},          # the segmenter's own protocol(vocabulary): settings, text
                                 # queries and their class-list source, resize library and

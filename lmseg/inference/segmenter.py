@@ -16,8 +16,8 @@ implements it works with all of them. The contract, in full:
   reports and in the identity of saved progress, so a changed setting is never mixed with
   results of another.
 
-Segmenter names are registered in one place: the ``SEGMENTERS`` dict of each model package
-listed in :data:`lmseg.registry.MODEL_PACKAGES` (:func:`lmseg.registry.create_segmenter`).
+Segmenter names are registered in one place: the ``SEGMENTERS`` dict of each method package
+under ``lmseg/models/`` (generated from its variants table; :func:`lmseg.registry.create_segmenter`).
 """
 
 from __future__ import annotations

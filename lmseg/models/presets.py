@@ -6,6 +6,10 @@ and the published test protocols the methods share.
   that benchmark's; any other vocabulary is queried with its own names.
 * :func:`catseg_inference`: CAT-Seg's test protocol, which LMSeg and MROVSeg follow.
 * :func:`tcl_inference`: TCL's class names, which MGCA (a TCL-family method) sends.
+* :func:`trident_inference`: Trident's published per-benchmark settings.
+
+Each ``*_inference(benchmark)`` gives fields of a method's predictor settings; a method's
+builder applies them with ``benchmark=`` (:func:`lmseg.models.building.variant_settings`).
 
 CAT-Seg's protocol:
 
@@ -34,8 +38,8 @@ from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
 from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source, load_class_list
 
-__all__ = ["CATSEG_PRECISION", "CATSEG_PROTOCOL", "catseg_inference", "class_list_record", "published_queries",
-           "tcl_inference"]
+__all__ = ["CATSEG_PRECISION", "CATSEG_PROTOCOL", "TRIDENT_PRECISION", "TRIDENT_PRESETS", "catseg_inference",
+           "class_list_record", "published_queries", "tcl_inference", "trident_inference"]
 
 #: CAT-Seg's resize and windows (``inference_sliding_window`` defaults, ``INPUT.MIN_SIZE_TEST``,
 #: ``INPUT.MAX_SIZE_TEST``).
@@ -83,6 +87,66 @@ def tcl_inference(benchmark: str) -> dict[str, Any]:
                          "a constant background score, which this MGCA does not implement; evaluate the benchmark "
                          "without benchmark= (every class is then queried by its name)")
     return {"class_list": benchmark_class_list("tcl", benchmark)}
+
+
+# ---- Trident ------------------------------------------------------------------------------
+#
+# Trident's public configs (commit a93b346): the project's vocabulary names of the eight
+# evaluated benchmarks plus ADE-847 and PC-459. ``pc60`` (PASCAL Context with background) and
+# ``coco_object`` (COCO-Object with background) have no built-in vocabulary here: use ``pc59`` /
+# ``coco_object80`` with a "background" class prepended (class 0), as the public class files do.
+# Refinement stays disabled in every preset (enable it with ``{"refinement": {"enabled": True}}``);
+# its thresholds are the published ones. Each preset names Trident's own class file for its
+# benchmark (``class_list``, shipped in ``lmseg/vocab/data/trident``): evaluating the
+# benchmark's vocabulary sends exactly the published queries ("ship", "table", "trafficlight",
+# ...), while other vocabularies are queried with their own names.
+
+#: Trident's background synonyms (first line of its ``cls_voc21.txt`` / ``cls_coco_object.txt``).
+VOC_BACKGROUND = (
+    "sky", "wall", "tree", "wood", "grass", "road", "sea", "river", "mountain", "sands", "desk", "bed",
+    "building", "cloud", "lamp", "door", "window", "wardrobe", "ceiling", "shelf", "curtain", "stair",
+    "floor", "hill", "rail", "fence",
+)
+COCO_OBJECT_BACKGROUND = (
+    "sky", "wall", "tree", "wood", "grass", "road", "sea", "river", "mountain", "sands", "desk", "bed",
+    "building", "cloud", "floor", "hill", "rail",
+)
+
+
+def _trident(name: str, short_side: int, coarse_thresh: float, **fields: Any) -> dict[str, Any]:
+    return {"short_side": short_side, "refinement": {"coarse_thresh": coarse_thresh}, "class_list": f"trident/{name}",
+            **fields}
+
+
+#: Benchmark -> the :class:`~lmseg.models.trident.config.TridentConfig` fields of its published run.
+TRIDENT_PRESETS: dict[str, dict[str, Any]] = {
+    "voc21": _trident("voc21", 448, 0.2, prob_thd=0.2, background_names=VOC_BACKGROUND),
+    "pc60": _trident("pc60", 576, 0.15, prob_thd=0.15),
+    "coco_object": _trident("coco_object", 448, 0.25, prob_thd=0.25, background_names=COCO_OBJECT_BACKGROUND),
+    "voc20": _trident("voc20", 336, 0.2, stride=112, cos_fac=0.0),
+    "pc59": _trident("pc59", 576, 0.15),
+    "cocostuff171": _trident("cocostuff171", 448, 0.05),
+    "cityscapes19": _trident("cityscapes19", 688, 0.10, cos_fac=3.0, refine_neg_cos=False, split_halves=True),
+    "ade150": _trident("ade150", 576, 0.05, refine_neg_cos=False),
+    "ade847": _trident("ade847", 448, 0.2),
+    "pc459": _trident("pc459", 448, 0.2),
+}
+
+#: The precision of Trident's published runs (``trident.py``): CLIP (image and text towers),
+#: DINO and SAM's image encoder in fp16 on a GPU; SAM's prompt encoder and mask decoder in fp32.
+TRIDENT_PRECISION = "fp16 on GPU (CLIP image+text, DINO, SAM image encoder); SAM prompt side fp32"
+
+
+def trident_inference(benchmark: str) -> dict[str, Any]:
+    """The :class:`~lmseg.models.trident.config.TridentConfig` fields of Trident's published run
+    on ``benchmark`` (:data:`TRIDENT_PRESETS`).
+
+    Raises:
+        LmsegError: no Trident preset for ``benchmark`` (the message lists the known ones).
+    """
+    if benchmark not in TRIDENT_PRESETS:
+        raise LmsegError(f"no Trident preset {benchmark!r}; known: {', '.join(sorted(TRIDENT_PRESETS))}")
+    return dict(TRIDENT_PRESETS[benchmark])
 
 
 def published_queries(list_id: str, vocabulary: Vocabulary) -> dict[int, tuple[str, ...]] | None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lmseg.engine.config import config_from_data
-from lmseg.engine.task import ParamGroup
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.engine.trainer import Trainer
 from lmseg.errors import LmsegError
 
@@ -31,7 +31,7 @@ class ToyData(torch.utils.data.Dataset):
         return x, (x * torch.tensor([1.0, -2.0, 3.0, 0.5])).sum(0, keepdim=True) + 0.01 * torch.randn(1, generator=g)
 
 
-class ToyTask:
+class ToyTask(TrainTask):
     """A TrainTask without ``load_model_checkpoint``: the Trainer keeps its trained weights itself."""
 
     name = "toy"

@@ -14,7 +14,7 @@ pytest.importorskip("torch", reason="protocol records of real models need the vi
 
 from lmseg.inference.outputs import segment_files  # noqa: E402
 from lmseg.inference.protocol import protocol_record, weight_files  # noqa: E402
-from lmseg.models.trident import create_trident_tiny  # noqa: E402
+from lmseg.registry import create_segmenter  # noqa: E402
 
 VOCAB = ["road", "sky, heaven"]
 
@@ -33,14 +33,14 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def test_two_runs_compare_by_their_records(tmp_path) -> None:
-    first = protocol_record(create_trident_tiny(), VOCAB)
-    assert differences(first, protocol_record(create_trident_tiny(), VOCAB)) == []
-    other = protocol_record(create_trident_tiny(seed=1, config={"stride": 64}), VOCAB)
+    first = protocol_record(create_segmenter("trident_tiny"), VOCAB)
+    assert differences(first, protocol_record(create_segmenter("trident_tiny"), VOCAB)) == []
+    other = protocol_record(create_segmenter("trident_tiny", seed=1, config={"stride": 64}), VOCAB)
     assert set(differences(first, other)) == {
         "method.settings.stride", "method.windows.stride", "weights.parameters.clip", "weights.parameters.dino",
         "weights.parameters.sam",
     }
-    assert "vocabulary.sha256" in differences(first, protocol_record(create_trident_tiny(), ["road", "sky"]))
+    assert "vocabulary.sha256" in differences(first, protocol_record(create_segmenter("trident_tiny"), ["road", "sky"]))
     method = first["method"]
     assert method["precision"]["clip_image"] == "torch.float32" and "fp16" in method["precision"]["published"]
     assert method["windows"] == {"size": 64, "stride": 32}
@@ -61,7 +61,7 @@ def test_segment_output_folder_holds_the_record(tmp_path) -> None:
     source = tmp_path / "in"
     source.mkdir()
     Image.fromarray(np.full((40, 56, 3), 99, np.uint8)).save(source / "a.png")
-    segmenter = create_trident_tiny()
+    segmenter = create_segmenter("trident_tiny")
     segment_files(segmenter, source, VOCAB, tmp_path / "out", num_workers=0, options={"clip": "openai"})
     written = json.loads((tmp_path / "out" / "protocol.json").read_text())
     expected = json.loads(json.dumps(protocol_record(segmenter, VOCAB, options={"clip": "openai"})))

@@ -18,7 +18,7 @@ def fake_models(monkeypatch):
     import lmseg.registry
 
     monkeypatch.setattr(
-        lmseg.registry, "MODEL_PACKAGES", (*lmseg.registry.MODEL_PACKAGES, "tests.pipelines.fake_models")
+        lmseg.registry, "EXTRA_PACKAGES", (*lmseg.registry.EXTRA_PACKAGES, "tests.pipelines.fake_models")
     )
 
 

@@ -3,7 +3,7 @@
 Fakes are for what a random-weight model cannot show: a model that returns the ground truth
 (so the report must say mIoU 1.0), a deterministic model whose exact confusion matrix the
 tests recompute independently, and a model that crashes or kills its process mid-run.
-``conftest.py`` adds this module to ``lmseg.registry.MODEL_PACKAGES``.
+``conftest.py`` adds this module to ``lmseg.registry.EXTRA_PACKAGES``.
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def test_resume_after_kill_9(ade_root, tmp_path):
     """The process dies without any cleanup (os._exit) on its 3rd image; the periodic saves survive."""
     out = tmp_path / "out"
     script = (
-        "import sys, lmseg.registry as r; r.MODEL_PACKAGES += ('tests.pipelines.fake_models',); "
+        "import sys, lmseg.registry as r; r.EXTRA_PACKAGES += ('tests.pipelines.fake_models',); "
         "from pipelines.evaluate import main; sys.exit(main(sys.argv[1:]))"
     )
     args = [sys.executable, "-c", script, "--model", "fake_pixel", "--dataset", "ade150",

@@ -89,18 +89,18 @@ def test_lists_that_agree_with_the_builtin_vocabularies(list_id, builtin) -> Non
 
 def test_every_trident_preset_resolves_and_applies_to_its_benchmark_only() -> None:
     from lmseg.data import get_benchmark
-    from lmseg.models.trident.presets import PRESETS
+    from lmseg.models.presets import TRIDENT_PRESETS
 
-    for name, cfg in PRESETS.items():
-        source = get_class_list_source(cfg.class_list)
-        assert source.benchmark == name and len(load_class_list(cfg.class_list)) == source.num_classes
+    for name, cfg in TRIDENT_PRESETS.items():
+        source = get_class_list_source(cfg["class_list"])
+        assert source.benchmark == name and len(load_class_list(cfg["class_list"])) == source.num_classes
         if name == "pc60":  # no PASCAL Context 60 reader here: nothing to apply it to
             continue
         classes = get_benchmark(name).classes()
-        queries = published_queries(cfg.class_list, classes)
+        queries = published_queries(cfg["class_list"], classes)
         assert queries is not None and len(queries) == len(classes)
-        if cfg.background_names:  # the preset's background words are the file's first line
-            assert queries[0] == cfg.background_names
+        if cfg.get("background_names"):  # the preset's background words are the file's first line
+            assert queries[0] == cfg["background_names"]
     user = vocabulary_from_names(get_vocabulary("voc21").names[:-1] + ["monitor"])
     assert published_queries("trident/voc21", user) is None
     assert published_queries("trident/voc21", get_vocabulary("voc20")) is None

@@ -20,19 +20,17 @@ Choices for the points SEEDS.md leaves open (each is a field, so it can be chang
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
-from lmseg.models.building import named_preset
+from lmseg.models import building
 from lmseg.text.prompts import Pooling
 from lmseg.vocab.class_lists import get_class_list_source
 
 
 @dataclass(frozen=True)
-class LMSegConfig:
+class LMSegConfig(building.ConfigData):
     """Architecture of an LMSeg model (weights are separate).
 
     Attributes:
@@ -103,10 +101,6 @@ class LMSegConfig:
     def prompt_channels(self) -> int:
         """P as seen by the cost volume (1 when prompts are averaged)."""
         return self.num_prompts if self.prompt_pooling == "channels" else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (lists for tuples), for checkpoints and YAML."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -213,23 +207,17 @@ def get_config(name: str) -> LMSegConfig:
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    return named_preset(LMSEG_CONFIGS, name, what="LMSeg config")
+    return building.named_preset(LMSEG_CONFIGS, name, what="LMSeg config")
 
 
-def config_from_dict(data: dict[str, Any], *, base: LMSegConfig | None = None) -> LMSegConfig:
-    """An :class:`LMSegConfig` from plain data (a checkpoint or a YAML overlay).
-
-    Args:
-        data: field -> value; lists become tuples. ``base`` fills the fields not given.
-        base: the preset to start from (default: the preset named by ``data["name"]`` if it
-            exists, else the defaults).
+def config_from_dict(data: dict[str, Any]) -> LMSegConfig:
+    """An :class:`LMSegConfig` from plain data (a checkpoint's ``config``): the preset
+    ``data["name"]`` with the other fields replaced (lists become tuples).
 
     Raises:
-        LmsegError: unknown fields or invalid values.
+        LmsegError: unknown preset or fields, or invalid values.
     """
-    if base is None:
-        base = LMSEG_CONFIGS.get(str(data.get("name", "")), LMSegConfig())
-    return override_dataclass(base, data, where="LMSeg config")
+    return building.config_from_dict(LMSEG_CONFIGS, data, default="lmseg_vitb16", what="LMSeg config")
 
 
 __all__ = ["LMSEG_CONFIGS", "InferenceConfig", "LMSegConfig", "Pooling", "config_from_dict", "get_config"]

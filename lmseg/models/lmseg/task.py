@@ -26,10 +26,12 @@ import torch
 
 from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
-from lmseg.models.lmseg.config import LMSegConfig, config_from_dict, get_config
+from lmseg.engine.task import ParamGroup, TrainTask
+from lmseg.models.lmseg.config import LMSegConfig, get_config
+from lmseg.models.lmseg.factory import FORMAT, build_model
 from lmseg.models.lmseg.model import LMSegModel, segmentation_loss
 
-__all__ = ["LMSegTask", "LMSegTrainData", "LMSegTrainModel", "TRAIN_TASKS", "lmseg_task"]
+__all__ = ["LMSegTask", "LMSegTrainData", "LMSegTrainModel", "TRAIN_TASKS", "build_task"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ class LMSegTrainData(TrainData):
     (crops are the model's ``input_size``)."""
 
 
-class LMSegTask:
-    """LMSeg training (see the module docstring). Build it with :func:`lmseg_task`."""
+class LMSegTask(TrainTask):
+    """LMSeg training (see the module docstring). Build it with :func:`build_task`."""
 
     name = "lmseg"
 
@@ -70,7 +72,8 @@ class LMSegTask:
         from lmseg.data import open_dataset
 
         self.model_section, self.data_section, self.seed = model, data, seed
-        self.config: LMSegConfig = config_from_dict(dict(model.overrides), base=get_config(model.preset))
+        self.config: LMSegConfig = override_dataclass(get_config(model.preset), dict(model.overrides),
+                                                      where="LMSeg config")
         self.dataset = open_dataset(data.dataset, data.root, split=data.split, layout=data.layout)
         self._text: dict[torch.device, torch.Tensor] = {}
 
@@ -79,8 +82,6 @@ class LMSegTask:
         return {"model": dataclasses.asdict(self.model_section), "data": dataclasses.asdict(self.data_section)}
 
     def build_model(self) -> LMSegModel:
-        from lmseg.models.lmseg.factory import build_model
-
         self._text = {}
         model = build_model(self.config, clip=self.model_section.clip_weights, sam=self.model_section.sam_weights)
         return model.train()
@@ -114,9 +115,7 @@ class LMSegTask:
         logits = model(images, text)
         return {"loss": segmentation_loss(logits.float(), labels, ignore_index=self.dataset.ignore_index)}
 
-    def param_groups(self, model: torch.nn.Module):
-        from lmseg.engine.task import ParamGroup
-
+    def param_groups(self, model: torch.nn.Module) -> list[ParamGroup]:
         groups = [ParamGroup("head", [p for p in model.head.parameters() if p.requires_grad])]
         clip = [p for p in model.clip_attention_parameters() if p.requires_grad]
         if clip:
@@ -124,21 +123,17 @@ class LMSegTask:
         return groups
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
-        from lmseg.models.lmseg.factory import model_state
-
-        return model_state(model)
+        return FORMAT.state(model)
 
     def load_model_checkpoint(self, model: torch.nn.Module, entry: Mapping[str, Any], source: str) -> None:
         """Restore the weights of :meth:`model_checkpoint`'s entry (used on resume)."""
-        from lmseg.models.lmseg.factory import load_weights
-
-        load_weights(model, entry, source=source)
+        FORMAT.load_weights(model, entry, source=source)
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         return {"w": model.fusion_weight}
 
 
-def lmseg_task(model: Mapping[str, Any], data: Mapping[str, Any], seed: int) -> LMSegTask:
+def build_task(model: Mapping[str, Any], data: Mapping[str, Any], seed: int) -> LMSegTask:
     """The ``TRAIN_TASKS`` builder: validates the sections, opens the dataset (no model is built yet).
 
     Raises:
@@ -148,4 +143,4 @@ def lmseg_task(model: Mapping[str, Any], data: Mapping[str, Any], seed: int) -> 
                      override_dataclass(LMSegTrainData(), data, where="data"), seed)
 
 
-TRAIN_TASKS = {"lmseg": lmseg_task}
+TRAIN_TASKS = {"lmseg": build_task}

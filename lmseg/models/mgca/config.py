@@ -12,13 +12,11 @@ reason in the field's description, so a reader of the full paper can switch it b
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
-from lmseg.models.building import named_preset
+from lmseg.models import building
 from lmseg.vocab.class_lists import get_class_list_source
 
 Grouping = Literal["tokens", "kmeans"]
@@ -90,7 +88,7 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
-class MGCAConfig:
+class MGCAConfig(building.ConfigData):
     """Architecture and training objective of an MGCA model (weights are separate).
 
     Attributes:
@@ -140,10 +138,6 @@ class MGCAConfig:
             raise LmsegError("input_size must be >= 16 and group_temperature > 0")
         if self.image_lr_scale < 0 or self.text_lr_scale < 0:
             raise LmsegError("learning-rate scales must be >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (for checkpoints and reports)."""
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -220,11 +214,11 @@ def get_config(name: str) -> MGCAConfig:
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    return named_preset(MGCA_CONFIGS, name, what="MGCA config")
+    return building.named_preset(MGCA_CONFIGS, name, what="MGCA config")
 
 
-def config_from_dict(data: dict[str, Any], *, where: str = "MGCA config") -> MGCAConfig:
-    """An :class:`MGCAConfig` from plain data: the preset ``data["name"]`` with the other keys
-    replaced (unknown keys are errors)."""
-    base = get_config(str(data.get("name", "mgca_vitb16")))
-    return override_dataclass(base, {k: v for k, v in data.items() if k != "name"} | {"name": base.name}, where=where)
+def config_from_dict(data: dict[str, Any]) -> MGCAConfig:
+    """An :class:`MGCAConfig` from plain data (a checkpoint's ``config``, a training config's
+    ``model:`` section): the preset ``data["name"]`` with the other keys replaced (unknown keys
+    are errors)."""
+    return building.config_from_dict(MGCA_CONFIGS, data, default="mgca_vitb16", what="MGCA config")

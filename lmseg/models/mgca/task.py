@@ -1,4 +1,4 @@
-"""MGCA's training recipe for the shared trainer (the ``TrainTask`` protocol of ``lmseg.engine``).
+"""MGCA's training recipe for the shared trainer (a :class:`~lmseg.engine.task.TrainTask`).
 
 The YAML's ``model:`` section names a preset and may replace any :class:`MGCAConfig` field,
 plus ``clip`` (the CLIP weights to start from: an open_clip tag such as ``openai``, a file, or
@@ -21,17 +21,16 @@ from typing import Any
 
 import torch
 
-from lmseg.backbones.loading import load_strict
 from lmseg.captions.phrase_table import read_phrase_table
 from lmseg.captions.shards import SkipLog, list_shards
 from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
 from lmseg.captions.table import read_caption_table
 from lmseg.config_overrides import override_dataclass
-from lmseg.engine.task import ParamGroup
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
 from lmseg.models.mgca.config import MGCAConfig, config_from_dict
 from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLookup, collate
-from lmseg.models.mgca.factory import build_model, model_checkpoint
+from lmseg.models.mgca.factory import FORMAT, build_model
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
 
 
@@ -69,7 +68,7 @@ def _unwrap(model: torch.nn.Module) -> MGCAModel:
     return getattr(model, "module", model)  # DDP keeps the model in .module
 
 
-class MGCATask:
+class MGCATask(TrainTask):
     """The ``TrainTask`` of MGCA (see the module docstring).
 
     Args:
@@ -131,11 +130,11 @@ class MGCATask:
         return [g for g in groups if g.params]
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
-        return model_checkpoint(_unwrap(model))
+        return FORMAT.state(_unwrap(model))
 
-    def load_model_checkpoint(self, model: torch.nn.Module, entry: dict[str, Any], source: str) -> None:
+    def load_model_checkpoint(self, model: torch.nn.Module, entry: Mapping[str, Any], source: str) -> None:
         """Restore the weights of :meth:`model_checkpoint`'s entry (strictly; used on resume)."""
-        load_strict(_unwrap(model), entry["state_dict"], source=source, arch=f"MGCA {self.config.name}")
+        FORMAT.load_weights(_unwrap(model), entry, source=source)
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         return {}
@@ -151,8 +150,11 @@ def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any]
         raise LmsegError("mgca training needs mappings 'model:' and 'data:' in the config")
     section = dict(model_section)
     clip = section.pop("clip", None)
-    config = config_from_dict(section, where="training config: model")
+    config = config_from_dict(section)
     # the base names a placeholder source only to be a valid instance; the section replaces it
     data = override_dataclass(CaptionDataConfig(shards="-"), {"shards": None, **data_section},
                               where="training config: data")
     return MGCATask(config, data, None if clip is None else str(clip), int(seed))
+
+
+TRAIN_TASKS = {"mgca": build_task}

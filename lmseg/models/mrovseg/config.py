@@ -11,13 +11,11 @@ paper can switch it by configuration. ``docs/mrovseg.md`` lists them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lmseg.config_overrides import override_dataclass
 from lmseg.errors import LmsegError
-from lmseg.models.building import named_preset
+from lmseg.models import building
 from lmseg.vocab.class_lists import get_class_list_source
 
 ContinuityConv = Literal["depthwise_separable", "full", "none"]
@@ -25,7 +23,7 @@ PromptPooling = Literal["mean", "channels"]
 
 
 @dataclass(frozen=True)
-class MROVSegConfig:
+class MROVSegConfig(building.ConfigData):
     """Architecture of an MROVSeg model (weights are separate).
 
     Attributes:
@@ -120,10 +118,6 @@ class MROVSegConfig:
             if getattr(self, name) <= 0:
                 raise LmsegError(f"{name} must be positive")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (lists for tuples), for checkpoints and YAML."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
 
 @dataclass(frozen=True)
 class InferenceConfig:
@@ -209,14 +203,13 @@ def get_config(name: str) -> MROVSegConfig:
     Raises:
         LmsegError: unknown name (the message lists the known ones).
     """
-    return named_preset(MROVSEG_CONFIGS, name, what="MROVSeg config")
+    return building.named_preset(MROVSEG_CONFIGS, name, what="MROVSeg config")
 
 
-def config_from_dict(data: dict[str, Any], *, base: MROVSegConfig | None = None) -> MROVSegConfig:
-    """An :class:`MROVSegConfig` from plain data (a checkpoint or a YAML overlay); unknown keys are errors."""
-    if base is None:
-        base = MROVSEG_CONFIGS.get(str(data.get("name", "")), MROVSegConfig())
-    return override_dataclass(base, data, where="MROVSeg config")
+def config_from_dict(data: dict[str, Any]) -> MROVSegConfig:
+    """An :class:`MROVSegConfig` from plain data (a checkpoint's ``config``): the preset
+    ``data["name"]`` with the other fields replaced; unknown keys are errors."""
+    return building.config_from_dict(MROVSEG_CONFIGS, data, default="mrovseg_vitb16", what="MROVSeg config")
 
 
 __all__ = ["MROVSEG_CONFIGS", "InferenceConfig", "LossConfig", "MROVSegConfig", "config_from_dict", "get_config"]

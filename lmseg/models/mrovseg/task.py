@@ -1,6 +1,5 @@
-"""MROVSeg's training recipe for the shared trainer (the ``TrainTask`` protocol of
-``lmseg/engine/task.py``; ``TRAIN_TASKS["mrovseg"]`` builds it from a YAML file's ``model:``
-and ``data:`` sections).
+"""MROVSeg's training recipe for the shared trainer (a :class:`~lmseg.engine.task.TrainTask`;
+``TRAIN_TASKS["mrovseg"]`` builds it from a YAML file's ``model:`` and ``data:`` sections).
 
 Data: the project's training samples (:class:`lmseg.data.train_samples.TrainSamples`: scale jitter,
 random crop padded with the ignore label, horizontal flip; sample ``k`` a pure function of
@@ -19,14 +18,13 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from lmseg.backbones.loading import load_strict
 from lmseg.config_overrides import override_dataclass
 from lmseg.data.train_samples import TrainData
-from lmseg.engine.task import ParamGroup
+from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
 from lmseg.models.mrovseg.config import MROVSEG_CONFIGS, LossConfig, MROVSegConfig
 from lmseg.models.mrovseg.criterion import SetCriterion, semantic_targets
-from lmseg.models.mrovseg.factory import build_model, model_state
+from lmseg.models.mrovseg.factory import FORMAT, build_model
 from lmseg.models.mrovseg.model import MROVSegModel
 from lmseg.models.mrovseg.text import TextEmbedder
 
@@ -67,7 +65,7 @@ class DataSection(TrainData):
     crop: int = 640
 
 
-class MROVSegTask:
+class MROVSegTask(TrainTask):
     """The MROVSeg ``TrainTask`` (see the module docstring)."""
 
     name = "mrovseg"
@@ -130,11 +128,11 @@ class MROVSegTask:
         return groups
 
     def model_checkpoint(self, model: torch.nn.Module) -> dict[str, Any]:
-        return model_state(getattr(model, "module", model))
+        return FORMAT.state(getattr(model, "module", model))
 
     def load_model_checkpoint(self, model: torch.nn.Module, entry: Mapping[str, Any], source: str) -> None:
         """Restore :meth:`model_checkpoint`'s weights into ``model`` (the Trainer's resume; strict)."""
-        load_strict(getattr(model, "module", model), entry["state_dict"], source=source, arch=str(entry["architecture"]))
+        FORMAT.load_weights(getattr(model, "module", model), entry, source=source)
 
     def log_values(self, model: torch.nn.Module) -> dict[str, float]:
         core: MROVSegModel = getattr(model, "module", model)
@@ -172,3 +170,6 @@ def build_task(model: Mapping[str, Any] | None, data: Mapping[str, Any] | None, 
         raise LmsegError(f"data.crop={data_section.crop} must be a multiple of {arch.clip_model}'s patch size {patch} "
                          f"and at least slice_size={arch.slice_size}")
     return MROVSegTask(section, data_section, seed)
+
+
+TRAIN_TASKS = {"mrovseg": build_task}

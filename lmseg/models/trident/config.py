@@ -1,13 +1,19 @@
-"""Trident's settings as typed, frozen data, with the published defaults.
+"""Trident's backbones and settings as typed, frozen data, with the published defaults.
 
-Every constant of the method (SEEDS.md 2.1, public code at commit a93b346) is a field here;
-:mod:`~lmseg.models.trident.presets` holds the per-benchmark values. Change a field with
-``dataclasses.replace(config, stride=112)``.
+* :data:`TRIDENT_BACKBONES`: each variant's backbones (:class:`TridentBackbones`), the
+  architecture table of the method (as ``LMSEG_CONFIGS`` is LMSeg's).
+* :class:`TridentConfig`: every constant of the method (SEEDS.md 2.1, public code at commit
+  a93b346), the predictor's settings (``config=`` of the builders); the per-benchmark values
+  are :func:`lmseg.models.presets.trident_inference`. Change a field with
+  ``dataclasses.replace(config, stride=112)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from lmseg.errors import LmsegError
+from lmseg.models import building
 
 #: CLIP's mean/std on the 0-255 scale exactly as the public code writes them (mmseg
 #: ``SegDataPreProcessor``: the OpenAI values x 255, rounded to 3 decimals).
@@ -117,4 +123,44 @@ class TridentConfig:
         if self.refinement.down_ratio <= 0 or self.refinement.minimal_area < 0:
             problems.append("refinement.down_ratio must be positive and minimal_area non-negative")
         if problems:
-            raise ValueError("invalid TridentConfig: " + "; ".join(problems))
+            raise LmsegError("invalid TridentConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class TridentBackbones(building.ConfigData):
+    """The backbones of a Trident variant (weights are given separately; the method has no
+    trained part).
+
+    Attributes:
+        name: the variant.
+        clip_model: open_clip model name.
+        clip_tag: the open_clip pretrained tag of the published weights (named when ``clip=``
+            is missing; empty: none).
+        clip_quick_gelu: the MLP activation of a CLIP weights file (OpenAI's ViT-B/16:
+            QuickGELU; LAION's ViT-H/14: GELU).
+        dino_model: timm model name of the DINO ViT-B/16.
+    """
+
+    name: str
+    clip_model: str
+    clip_tag: str
+    clip_quick_gelu: bool
+    dino_model: str = "vit_base_patch16_224.dino"
+
+
+TRIDENT_BACKBONES: dict[str, TridentBackbones] = {
+    "trident_vitb16": TridentBackbones("trident_vitb16", "ViT-B-16", "openai", clip_quick_gelu=True),
+    "trident_vith14": TridentBackbones("trident_vith14", "ViT-H-14", "laion2b_s32b_b79k", clip_quick_gelu=False),
+    # random weights at reduced sizes (:func:`lmseg.models.trident.factory.build_tiny_model`)
+    "trident_tiny": TridentBackbones("trident_tiny", "lmseg-tiny-ViT", "", clip_quick_gelu=False,
+                                     dino_model="vit_base_patch16_224"),
+}
+
+
+def get_backbones(name: str) -> TridentBackbones:
+    """The named variant's backbones (:data:`TRIDENT_BACKBONES`).
+
+    Raises:
+        LmsegError: unknown name (the message lists the known ones).
+    """
+    return building.named_preset(TRIDENT_BACKBONES, name, what="Trident variant")

@@ -1,6 +1,6 @@
 """The Trident predictor: images and vocabularies in, label maps and scores out.
 
-:class:`TridentSegmenter` implements :class:`lmseg.inference.Segmenter` around a
+:class:`TridentPredictor` implements :class:`lmseg.inference.Segmenter` around a
 :class:`~lmseg.models.trident.model.TridentModel`. Per image (SEEDS 2.1):
 
 * CLIP side: keep-ratio resize to the configured short side (``cv2.resize`` bilinear on uint8),
@@ -32,19 +32,18 @@ from lmseg.backbones.sam import predictor_with_features
 from lmseg.data.prepare.resize import RESIZE_LIBRARY
 from lmseg.errors import LmsegError
 from lmseg.inference import ImageInput, ImageLimits, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
-from lmseg.models.presets import class_list_record, published_queries
+from lmseg.models.presets import TRIDENT_PRECISION, class_list_record, published_queries
 from lmseg.models.trident.classify import class_probabilities, labels_with_background
 from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
-from lmseg.models.trident.presets import PUBLISHED_PRECISION
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import QueryEmbeddings, encode_vocabulary, ensemble_embeddings
 from lmseg.vocab import Vocabulary
 
 
-class TridentSegmenter:
+class TridentPredictor:
     """Training-free open-vocabulary segmentation with CLIP, DINO and SAM.
 
     Args:
@@ -151,7 +150,7 @@ class TridentSegmenter:
                 "dino": str(next(self.model.dino.parameters()).dtype),
                 "sam_image_encoder": str(next(self.model.sam.sam.image_encoder.parameters()).dtype),
                 "sam_prompt_side": str(next(self.model.sam.sam.mask_decoder.parameters()).dtype),
-                "published": PUBLISHED_PRECISION,
+                "published": TRIDENT_PRECISION,
             },
             "device": str(self.device),
         }

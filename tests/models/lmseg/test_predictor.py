@@ -137,7 +137,7 @@ def test_checkpoints_round_trip_and_other_architectures(tiny_model, tmp_path) ->
     # a SAM checkpoint, a CLIP checkpoint, garbage
     sam_like = tmp_path / "sam.pth"
     torch.save({"image_encoder.patch_embed.proj.weight": torch.zeros(1)}, sam_like)
-    with pytest.raises(LmsegError, match="not an LMSeg checkpoint: it looks like a SAM checkpoint"):
+    with pytest.raises(LmsegError, match="not a checkpoint of LMSeg: it looks like a SAM checkpoint"):
         lmseg.create_segmenter("lmseg_vitb16", checkpoint=sam_like, sam="sam_vit_b")
     clip_like = tmp_path / "clip.pt"
     torch.save({"state_dict": {"visual.conv1.weight": torch.zeros(1)}}, clip_like)

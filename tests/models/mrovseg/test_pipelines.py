@@ -66,4 +66,4 @@ def test_command_line_errors(tmp_path, capsys) -> None:
     code = _cli(segment_main, image, "--model", "mrovseg_tiny", "--classes", "cat", "--checkpoint", lm,
                 "--output", tmp_path / "o")
     err = capsys.readouterr().err
-    assert code == 2 and "not an MROVSeg checkpoint" in err and "lmseg_tiny" in err and "Traceback" not in err
+    assert code == 2 and "not a checkpoint of MROVSeg" in err and "lmseg_tiny" in err and "Traceback" not in err

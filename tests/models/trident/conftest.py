@@ -27,9 +27,19 @@ def _isolated_cache(tmp_path, monkeypatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_segmenter():
     """``trident_tiny`` with its default config (seed 0)."""
-    from lmseg.models.trident import create_trident_tiny
+    from lmseg.registry import create_segmenter
 
-    return create_trident_tiny()
+    return create_segmenter("trident_tiny")
+
+
+def preset_config(benchmark: str):
+    """The :class:`TridentConfig` that ``benchmark=`` selects for the published variants."""
+    from lmseg.models.building import variant_settings
+    from lmseg.models.presets import trident_inference
+    from lmseg.models.trident import VARIANTS, TridentConfig
+
+    return variant_settings(VARIANTS["trident_vitb16"], TridentConfig(), None, benchmark, trident_inference,
+                            where="Trident config")
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,7 @@ from PIL import Image
 from segment_anything import SamPredictor
 from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
 
-from lmseg.models.trident import TridentSegmenter, create_trident_tiny
-from lmseg.models.trident.factory import TINY_CONFIG
+from lmseg.models.trident import TridentPredictor
 from lmseg.registry import available_segmenters, create_segmenter
 from lmseg.text.ensemble import encode_vocabulary
 from lmseg.vocab import vocabulary_from_names
@@ -33,7 +32,7 @@ def _pos(pos_embed: torch.Tensor, n0: int, h: int, w: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _reference_probs(seg: TridentSegmenter, path: str, names: list[str]) -> torch.Tensor:
+def _reference_probs(seg: TridentPredictor, path: str, names: list[str]) -> torch.Tensor:
     """Trident (SEEDS 2.1, steps 2-11) in one straight line from the stock modules, decoding and
     resizing with OpenCV as the public code does (cv2.imread, mmcv's cv2 imrescale, cv2.resize)."""
     cfg, model = seg.config, seg.model
@@ -122,9 +121,9 @@ def _reference_probs(seg: TridentSegmenter, path: str, names: list[str]) -> torc
 
 
 @pytest.fixture(scope="module")
-def interpolating_segmenter() -> TridentSegmenter:
+def interpolating_segmenter() -> TridentPredictor:
     """96-px windows (6x6 tokens): positional embeddings are resized, windows overlap in both axes."""
-    return create_trident_tiny(config=replace(TINY_CONFIG, short_side=112, window=96, stride=48, window_batch=4))
+    return create_segmenter("trident_tiny", config={"short_side": 112, "window": 96, "stride": 48, "window_batch": 4})
 
 
 def test_logits_equal_straight_line_reference(interpolating_segmenter, sample_images) -> None:
@@ -151,9 +150,9 @@ def test_predict_shapes_ranges_and_consistency(tiny_segmenter, sample_images) ->
 def test_deterministic_across_calls_and_builds(tiny_segmenter, sample_images) -> None:
     first = tiny_segmenter.logits(sample_images[0], VOCAB)
     np.testing.assert_array_equal(first, tiny_segmenter.logits(sample_images[0], VOCAB))
-    rebuilt = create_trident_tiny()
+    rebuilt = create_segmenter("trident_tiny")
     np.testing.assert_array_equal(first, rebuilt.logits(sample_images[0], VOCAB))
-    other = create_trident_tiny(seed=1)
+    other = create_segmenter("trident_tiny", seed=1)
     assert not np.allclose(first, other.logits(sample_images[0], VOCAB))
 
 
@@ -168,7 +167,7 @@ def test_inputs_in_memory_equal_paths(tiny_segmenter, sample_images) -> None:
 def test_background_threshold_and_synonyms(tiny_segmenter, sample_images) -> None:
     probs = tiny_segmenter.logits(sample_images[0], VOCAB)
     cfg = replace(tiny_segmenter.config, prob_thd=float(np.quantile(probs.max(0), 0.5)))
-    seg = TridentSegmenter(type(tiny_segmenter.model)(tiny_segmenter.model.clip, tiny_segmenter.model.dino,
+    seg = TridentPredictor(type(tiny_segmenter.model)(tiny_segmenter.model.clip, tiny_segmenter.model.dino,
                                                       tiny_segmenter.model.sam, cfg))
     labels = seg.predict(sample_images[0], VOCAB).label_map
     low = probs.max(0) < cfg.prob_thd
@@ -176,7 +175,7 @@ def test_background_threshold_and_synonyms(tiny_segmenter, sample_images) -> Non
     np.testing.assert_array_equal(labels[~low], probs.argmax(0)[~low])
     # background synonyms replace class 0's queries (and change its probabilities)
     cfg_bg = replace(cfg, prob_thd=0.0, background_names=("sky", "wall", "tree"))
-    seg_bg = TridentSegmenter(type(seg.model)(seg.model.clip, seg.model.dino, seg.model.sam, cfg_bg))
+    seg_bg = TridentPredictor(type(seg.model)(seg.model.clip, seg.model.dino, seg.model.sam, cfg_bg))
     _, text = seg_bg.text_embeddings(VOCAB)
     assert text.queries == ("sky", "wall", "tree", "person", "man", "grass", "sky")
     assert not np.allclose(seg_bg.logits(sample_images[0], VOCAB)[0], probs[0])
@@ -185,7 +184,7 @@ def test_background_threshold_and_synonyms(tiny_segmenter, sample_images) -> Non
 def test_split_halves_runs_sam_twice(tiny_segmenter, sample_images) -> None:
     model = tiny_segmenter.model
     cfg = replace(tiny_segmenter.config, split_halves=True)
-    seg = TridentSegmenter(type(model)(model.clip, model.dino, model.sam, cfg))
+    seg = TridentPredictor(type(model)(model.clip, model.dino, model.sam, cfg))
     calls = []
     handle = model.sam.encoder.register_forward_hook(lambda m, a, o: calls.append(a[0].shape))
     try:
@@ -197,14 +196,13 @@ def test_split_halves_runs_sam_twice(tiny_segmenter, sample_images) -> None:
 
 def test_registry_names() -> None:
     assert {"trident_vitb16", "trident_vith14", "trident_tiny"} <= set(available_segmenters())
-    assert isinstance(create_segmenter("trident_tiny"), TridentSegmenter)
+    assert isinstance(create_segmenter("trident_tiny"), TridentPredictor)
 
 
 def test_half_precision_encoders_stay_close(sample_images) -> None:
     """The GPU configuration's dtypes (fp16 encoders, fp32 prompt side and text), exercised on the CPU."""
-    cfg = replace(TINY_CONFIG, refinement=replace(TINY_CONFIG.refinement, enabled=True, iou_thresh=-1e9,
-                                                  minimal_area=20, coarse_thresh=0.0))
-    seg = create_trident_tiny(config=cfg)
+    refinement = {"enabled": True, "iou_thresh": -1e9, "minimal_area": 20, "coarse_thresh": 0.0}
+    seg = create_segmenter("trident_tiny", config={"refinement": refinement})
     full = seg.logits(sample_images[1], VOCAB)
     seg.model.clip.model.visual.half()
     seg.model.dino.half()

@@ -13,7 +13,7 @@ from PIL import Image
 
 from lmseg.errors import LmsegError
 from lmseg.inference.outputs import segment_files
-from lmseg.models.trident import TridentSegmenter
+from lmseg.models.trident import TridentPredictor
 
 VOCAB = ["road", "sky"]
 
@@ -27,9 +27,9 @@ def header_only_png(path, width: int, height: int) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
 
 
-def with_config(segmenter: TridentSegmenter, **fields) -> TridentSegmenter:
+def with_config(segmenter: TridentPredictor, **fields) -> TridentPredictor:
     model = segmenter.model
-    return TridentSegmenter(type(model)(model.clip, model.dino, model.sam, replace(model.config, **fields)))
+    return TridentPredictor(type(model)(model.clip, model.dino, model.sam, replace(model.config, **fields)))
 
 
 def test_huge_file_is_refused_from_its_header_before_decoding(tiny_segmenter, tmp_path) -> None:

@@ -10,12 +10,11 @@ import numpy as np
 
 from lmseg.data import get_benchmark
 from lmseg.inference.protocol import protocol_record
-from lmseg.models.trident import create_trident_tiny
-from lmseg.models.trident.factory import _config
-from lmseg.models.trident.presets import PRESETS
+from lmseg.registry import create_segmenter
 from lmseg.vocab import get_vocabulary
 from pipelines.evaluate import main as evaluate_main
 from tests.data.samples import build_voc
+from tests.models.trident.conftest import preset_config
 
 
 def official_queries(file: str) -> list[str]:
@@ -25,28 +24,28 @@ def official_queries(file: str) -> list[str]:
 
 
 def test_presets_send_the_published_queries_and_user_lists_their_own() -> None:
-    assert _config(None, "voc21", PRESETS["voc21"]).class_list == "trident/voc21"  # what benchmark= selects
-    background = PRESETS["voc21"].background_names
-    seg = create_trident_tiny(config={"class_list": "trident/voc21", "background_names": background})
+    assert preset_config("voc21").class_list == "trident/voc21"  # what benchmark= selects
+    background = preset_config("voc21").background_names
+    seg = create_segmenter("trident_tiny", config={"class_list": "trident/voc21", "background_names": background})
     _, text = seg.text_embeddings(get_vocabulary("voc21"))
     assert list(text.queries) == official_queries("cls_voc21.txt") and len(text.queries) == 26 + 20
     assert "ship" in text.queries and "boat" not in text.queries
     _, user = seg.text_embeddings(["background", "boat", "dining table"])
     assert user.queries == (*background, "boat", "dining table")
-    city = create_trident_tiny(config={"class_list": "trident/cityscapes19"})
+    city = create_segmenter("trident_tiny", config={"class_list": "trident/cityscapes19"})
     _, text = city.text_embeddings(get_benchmark("cityscapes19").classes())
     assert list(text.queries) == official_queries("cls_city_scapes.txt")
 
 
 def test_records_say_which_queries_were_sent() -> None:
-    seg = create_trident_tiny(config={"class_list": "trident/voc20"})
+    seg = create_segmenter("trident_tiny", config={"class_list": "trident/voc20"})
     published = protocol_record(seg, get_vocabulary("voc20"))
     own = protocol_record(seg, ["cat", "dog"])
     assert published["method"]["queries"]["class_list"]["id"] == "trident/voc20"
     assert published["method"]["queries"]["class_list"]["url"].endswith("/configs/cls_voc20.txt")
     assert own["method"]["queries"]["class_list"] is None
     assert published["method"]["queries"]["sha256"] != protocol_record(
-        create_trident_tiny(), get_vocabulary("voc20"))["method"]["queries"]["sha256"]
+        create_segmenter("trident_tiny"), get_vocabulary("voc20"))["method"]["queries"]["sha256"]
     json.dumps(published)  # JSON-ready as it is
 
 

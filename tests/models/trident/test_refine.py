@@ -139,7 +139,7 @@ def test_refinement_with_stock_sam_predictor(tiny_segmenter, sample_images) -> N
     """The real SamPredictor path: masks kept with a permissive IoU filter, none with an impossible one."""
     from dataclasses import replace
 
-    from lmseg.models.trident import TridentSegmenter
+    from lmseg.models.trident import TridentPredictor
 
     vocab = ["background", "person", "grass", "sky"]
     coarse = tiny_segmenter.predict(sample_images[1], vocab, return_scores=True)
@@ -149,7 +149,7 @@ def test_refinement_with_stock_sam_predictor(tiny_segmenter, sample_images) -> N
                                                coarse_thresh=0.0))
         model = tiny_segmenter.model
         model_cfg = type(model)(model.clip, model.dino, model.sam, cfg)
-        out = TridentSegmenter(model_cfg).predict(sample_images[1], vocab, return_scores=True)
+        out = TridentPredictor(model_cfg).predict(sample_images[1], vocab, return_scores=True)
         assert out.label_map.shape == coarse.label_map.shape and out.scores.shape == coarse.scores.shape
         same = np.array_equal(out.label_map, coarse.label_map) and np.allclose(out.scores, coarse.scores)
         assert same == expect_same

@@ -20,8 +20,7 @@ import torch
 from PIL import Image
 
 from lmseg.models.trident.preprocess import resize_short_side, round_up_for_sam
-from lmseg.models.trident.presets import PRESETS
-from tests.models.trident.conftest import SAMPLES
+from tests.models.trident.conftest import SAMPLES, preset_config
 
 
 def _mmcv_size(height: int, width: int, short_side: int, max_long: int) -> tuple[int, int]:
@@ -85,7 +84,7 @@ PUBLISHED = [
 
 @pytest.mark.parametrize(("preset", "sample", "size"), PUBLISHED, ids=[p[0] for p in PUBLISHED])
 def test_published_protocol_sizes_on_real_samples(preset, sample, size) -> None:
-    cfg = PRESETS[preset]
+    cfg = preset_config(preset)
     image = cv2.cvtColor(cv2.imread(os.path.join(SAMPLES, sample), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     height, width = image.shape[:2]
     expected_size = _mmcv_size(height, width, cfg.short_side, cfg.max_long_side)
