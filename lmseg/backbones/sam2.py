@@ -166,6 +166,8 @@ class Sam2Encoder(nn.Module):
         """SAM 2's reference preprocessing of one ``(H, W, 3)`` uint8 image, as ``set_image``."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        if not image.flags.writeable:  # torchvision's ToTensor warns about read-only arrays
+            image = image.copy()
         return self.transforms(image)[None].to(self.model.no_mem_embed.device, self.dtype)
 
     def encode(self, canvas: torch.Tensor) -> Sam2Features:

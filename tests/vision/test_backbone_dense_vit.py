@@ -77,7 +77,8 @@ def test_strict_loading_of_the_package_state_dict(name: str, tmp_path) -> None:
     first = next(iter(state))
     state["not_a_key"] = state.pop(first)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    with pytest.raises(CheckpointMismatchError, match=f"does not fit {name}.*missing key.*{first}.*unexpected.*not_a_key"):
+    with pytest.raises(CheckpointMismatchError,
+                       match=f"does not fit {name}.*missing key.*{first}.*unexpected.*not_a_key"):
         load_timm_checkpoint(target, path, arch=name)
 
 
