@@ -39,6 +39,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -166,15 +167,6 @@ class Sam3Detector(nn.Module):
         with _quiet():
             return self.model.backbone.forward_image(canvas)
 
-    def image_features(self, images: torch.Tensor) -> SamFeatures:
-        """The image encoder's ``vision_features`` of ``(B, 3, H, W)`` RGB in [0, 255] (the whole square is valid).
-
-        For methods that fuse SAM-side features (LMSeg): ``(B, 256, S/14, S/14)``.
-        """
-        canvas = torch.cat([self.preprocess(img.round().clamp(0, 255).to(torch.uint8)) for img in images])
-        features = self.encode_image(canvas)["vision_features"]
-        return SamFeatures(features, (self.img_size, self.img_size), self.patch_size)
-
     def encode_text(self, prompts: Sequence[str], *, chunk: int = 64) -> dict[str, torch.Tensor]:
         """``backbone.forward_text`` for all prompts, ``chunk`` at a time.
 
@@ -222,6 +214,81 @@ class Sam3Detector(nn.Module):
                                                 geometric_prompt=self.model._get_dummy_prompt(num_prompts=count))
 
 
+class Sam3ImageEncoder(nn.Module):
+    """SAM 3's image encoder alone (ViT + neck, 454M of the 840M parameters), for methods that fuse its features.
+
+    It is the package's own vision-only backbone, ``SAM3VLBackbone(visual=..., text=None)`` (as
+    ``sam3.model_builder.build_tracker`` builds it), with ``Sam3Processor``'s preprocessing.
+    Its state dict is the ``backbone.vision_backbone.*`` part of the image model's.
+
+    Args:
+        backbone: the ``SAM3VLBackbone`` without text encoder.
+        arch: its sizes.
+    """
+
+    def __init__(self, backbone: nn.Module, arch: Sam3Arch) -> None:
+        super().__init__()
+        from sam3.model.sam3_image_processor import Sam3Processor
+
+        self.backbone = backbone
+        self.arch = arch
+        with _quiet():
+            self.transform = Sam3Processor(None, resolution=arch.img_size, device="cpu").transform
+
+    @property
+    def img_size(self) -> int:
+        """Side of the square input (1008)."""
+        return self.arch.img_size
+
+    @property
+    def patch_size(self) -> int:
+        """Pixels per token (14)."""
+        return self.arch.patch_size
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of ``vision_features`` (256)."""
+        return self.arch.d_model
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.backbone.parameters()).dtype
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` RGB in [0, 255] -> ``(B, 3, S, S)`` as ``Sam3Processor.set_image`` (via uint8)."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W) RGB, got {tuple(images.shape)}")
+        pixels = images.round().clamp(0, 255).to(torch.uint8)
+        return torch.stack([self.transform(image) for image in pixels]).to(self.dtype)
+
+    def forward(self, images: torch.Tensor) -> SamFeatures:
+        """``vision_features`` ``(B, 256, S/14, S/14)`` of ``(B, 3, H, W)`` RGB in [0, 255] (the whole square is valid)."""
+        with _quiet():
+            features = self.backbone.forward_image(self.preprocess(images))["vision_features"]
+        return SamFeatures(features, (self.img_size, self.img_size), self.patch_size)
+
+
+def load_sam3_encoder_checkpoint(backbone: nn.Module, path: str | os.PathLike[str], *, arch: str) -> None:
+    """Load the ``backbone.vision_backbone.*`` part of ``sam3.pt`` strictly into a vision-only ``SAM3VLBackbone``.
+
+    Raises:
+        CheckpointMismatchError: a missing, unexpected or mis-shaped key of that part.
+    """
+    state = read_state_dict(path)
+    prefix = "detector.backbone." if any(k.startswith("detector.") for k in state) else "backbone."
+    part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "vision_backbone.")}
+    _fill_computed(backbone.state_dict(), part)
+    check_fit(backbone.state_dict(), part, source=str(path), arch=arch)
+    backbone.load_state_dict(part, strict=True)
+
+
+def _fill_computed(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    """Computed buffers missing from ``state`` or of another shape (another input size) keep the model's values."""
+    for key, value in expected.items():
+        if key.endswith(COMPUTED_SUFFIXES) and (key not in state or tuple(state[key].shape) != tuple(value.shape)):
+            state[key] = value
+
+
 def load_sam3_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, arch: str) -> None:
     """Load ``sam3.pt`` (or the detector's own state dict) strictly into a ``Sam3Image``.
 
@@ -234,12 +301,50 @@ def load_sam3_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, arch
     else:
         state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_PREFIXES)}
     expected = model.state_dict()
-    for key, value in expected.items():
-        computed = key.endswith(COMPUTED_SUFFIXES)
-        if computed and (key not in state or tuple(state[key].shape) != tuple(value.shape)):
-            state[key] = value  # recomputed for this input size
+    _fill_computed(expected, state)
     check_fit(expected, state, source=str(path), arch=arch)
     model.load_state_dict(state, strict=True)
+
+
+def _arch(name: str, image_size: int | None) -> Sam3Arch:
+    if name not in SAM3_ARCHS:
+        raise LmsegError(f"unknown SAM 3 model {name!r}; choose one of {', '.join(SAM3_ARCHS)}")
+    arch = SAM3_ARCHS[name]
+    if image_size is not None:
+        if image_size <= 0 or image_size % arch.patch_size:
+            raise LmsegError(f"SAM 3 image_size must be a positive multiple of {arch.patch_size}, got {image_size}")
+        arch = replace(arch, img_size=int(image_size))
+    return arch
+
+
+def create_sam3_image_encoder(
+    name: str = "sam3",
+    *,
+    weights: str | os.PathLike[str] | None,
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
+    download: bool | None = None,
+) -> Sam3ImageEncoder:
+    """SAM 3's image encoder with the ``backbone.vision_backbone`` weights of ``sam3.pt``, loaded strictly.
+
+    Args: as :func:`create_sam3`.
+
+    Raises:
+        LmsegError: as :func:`create_sam3`.
+    """
+    from sam3.model.vl_combiner import SAM3VLBackbone
+
+    from lmseg.backbones.sam3_build import vision_backbone
+
+    arch = _arch(name, image_size)
+    if weights is not None and name != "sam3":
+        raise LmsegError(f"{name} is a reduced random test model; it takes no weights")
+    path = resolve_weights(weights, download=download) if weights is not None else None
+    with _quiet():
+        backbone = SAM3VLBackbone(visual=vision_backbone(arch), text=None, scalp=1)
+    if path is not None:
+        load_sam3_encoder_checkpoint(backbone, path, arch=f"SAM 3 image encoder ({arch.name})")
+    return Sam3ImageEncoder(backbone.to(device).eval(), arch)
 
 
 def create_sam3(
@@ -268,15 +373,7 @@ def create_sam3(
         LmsegError: unknown name, weights for the test model, a bad size, missing weights or
             access, or a checkpoint that does not fit (naming the keys).
     """
-    if name not in SAM3_ARCHS:
-        raise LmsegError(f"unknown SAM 3 model {name!r}; choose one of {', '.join(SAM3_ARCHS)}")
-    arch = SAM3_ARCHS[name]
-    if image_size is not None:
-        if image_size <= 0 or image_size % arch.patch_size:
-            raise LmsegError(f"SAM 3 image_size must be a positive multiple of {arch.patch_size}, got {image_size}")
-        from dataclasses import replace
-
-        arch = replace(arch, img_size=int(image_size))
+    arch = _arch(name, image_size)
     if weights is not None and name != "sam3":
         raise LmsegError(f"{name} is a reduced random test model; it takes no weights")
     path = resolve_weights(weights, download=download) if weights is not None else None

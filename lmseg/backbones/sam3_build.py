@@ -96,7 +96,8 @@ def _mha(*, dropout: float, batch_first: bool | None = None) -> nn.Module:
     return MultiheadAttentionWrapper(num_heads=8, dropout=dropout, embed_dim=256, **kwargs)
 
 
-def _vision(arch: Sam3Arch) -> nn.Module:
+def vision_backbone(arch: Sam3Arch) -> nn.Module:
+    """The ViT trunk and its neck (``Sam3DualViTDetNeck``), as the released builder makes them."""
     from sam3.model.necks import Sam3DualViTDetNeck
     from sam3.model.position_encoding import PositionEmbeddingSine
     from sam3.model.vitdet import ViT
@@ -208,7 +209,7 @@ def build_sam3_image(arch: Sam3Arch, *, bpe_path: str | None = None) -> nn.Modul
 
     if arch.img_size % arch.patch_size:
         raise ValueError(f"SAM 3 img_size must be a multiple of {arch.patch_size}, got {arch.img_size}")
-    backbone = SAM3VLBackbone(visual=_vision(arch), text=_text(arch, bpe_path), scalp=1)
+    backbone = SAM3VLBackbone(visual=vision_backbone(arch), text=_text(arch, bpe_path), scalp=1)
     model = Sam3Image(
         backbone=backbone, transformer=_transformer(arch), input_geometry_encoder=_geometry_encoder(),
         segmentation_head=_segmentation_head(), num_feature_levels=1, o2m_mask_predict=True,

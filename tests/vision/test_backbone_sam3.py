@@ -20,8 +20,10 @@ from lmseg.backbones.sam3 import (  # noqa: E402
     Sam3Detector,
     cpu_context,
     create_sam3,
+    create_sam3_image_encoder,
     init_untrained_text_,
     load_sam3_checkpoint,
+    load_sam3_encoder_checkpoint,
 )
 from lmseg.backbones.sam3_build import SAM3_ARCHS, build_sam3_image, clip_bpe_path  # noqa: E402
 from lmseg.errors import LmsegError  # noqa: E402
@@ -126,6 +128,24 @@ def test_strict_loading_of_the_released_layout(tiny: Sam3Detector, tmp_path) -> 
     torch.save({"model": state}, path)
     with pytest.raises(CheckpointMismatchError, match=r"missing key.*prompt_proj.weight.*unexpected key.*extra"):
         load_sam3_checkpoint(target, path, arch="SAM 3 (tiny)")
+
+
+@torch.inference_mode()
+def test_image_encoder_alone_equals_the_processor(tiny: Sam3Detector, tmp_path) -> None:
+    """The vision-only backbone (for fusion) loads its part of ``sam3.pt`` and gives the processor's features."""
+    import PIL.Image
+    from sam3.model.sam3_image_processor import Sam3Processor
+
+    path = tmp_path / "sam3.pt"
+    torch.save({"model": {f"detector.{k}": v for k, v in tiny.model.state_dict().items()}}, path)
+    encoder = create_sam3_image_encoder("sam3_test_tiny", weights=None)
+    load_sam3_encoder_checkpoint(encoder.backbone, path, arch="SAM 3 image encoder (tiny)")
+    image = _image(4)
+    features = encoder(torch.from_numpy(image).permute(2, 0, 1)[None].float())
+    state = Sam3Processor(tiny.model, resolution=tiny.img_size, device="cpu").set_image(PIL.Image.fromarray(image))
+    torch.testing.assert_close(features.features, state["backbone_out"]["vision_features"], rtol=0, atol=0)
+    assert features.valid_grid() == (16, 16) and encoder.out_channels == 256
+    assert sum(p.numel() for p in encoder.parameters()) < sum(p.numel() for p in tiny.parameters()) / 2
 
 
 def test_names_sizes_and_gated_weights_offline(monkeypatch) -> None:
