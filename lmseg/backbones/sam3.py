@@ -154,6 +154,8 @@ class Sam3Detector(nn.Module):
         if isinstance(image, np.ndarray):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+            if not image.flags.writeable:  # torch warns about read-only arrays
+                image = image.copy()
             tensor = v2.functional.to_image(image)
         else:
             if image.dim() != 3 or image.shape[0] != 3:

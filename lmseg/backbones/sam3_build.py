@@ -70,7 +70,7 @@ class Sam3Arch:
 SAM3_ARCHS: dict[str, Sam3Arch] = {
     "sam3": Sam3Arch(),
     "sam3_test_tiny": Sam3Arch(
-        name="sam3_test_tiny", img_size=224, embed_dim=64, depth=2, num_heads=2, mlp_ratio=2.0,
+        name="sam3_test_tiny", img_size=112, embed_dim=64, depth=2, num_heads=2, mlp_ratio=2.0,
         global_att_blocks=(1,), text_width=64, text_heads=2, text_layers=2, encoder_layers=1, decoder_layers=1,
         num_queries=16,
     ),
