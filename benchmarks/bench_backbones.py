@@ -12,7 +12,9 @@ The real architectures with random weights (speed and memory do not depend on we
 Every backbone runs in its own child process, so that its peak memory is its own: on the CPU
 the child's peak resident memory minus the same child's before building the model (model +
 activations), on CUDA ``torch.cuda.max_memory_allocated``. Time: the median of ``--repeats``
-forward passes after one warm-up, batch 1, ``torch.inference_mode``.
+forward passes after one warm-up, batch 1, ``torch.inference_mode``; on the CPU also the
+process's CPU time per image (user + system), which a machine shared with other jobs inflates
+far less than the wall time, and the ratios use it there.
 
     python -m benchmarks.bench_backbones                        # CPU: S = 448, 1 thread
     python -m benchmarks.bench_backbones --sizes 448,896 --device cuda --threads 0
@@ -110,19 +112,21 @@ def _child(name: str, size: int, device: str, repeats: int, threads: int, queue)
         x = torch.randn(1, 3, size, size, device=device)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        times = []
+        times, cpu_times = [], []
         with torch.inference_mode():
             for i in range(repeats + 1):
                 if device == "cuda":
                     torch.cuda.synchronize()
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 forward(x)
                 if device == "cuda":
                     torch.cuda.synchronize()
                 if i:
                     times.append(time.perf_counter() - start)
+                    cpu_times.append(time.process_time() - cpu_start)
         memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _peak_mib() - before
-        queue.put({"seconds": statistics.median(times), "memory_mib": memory, "params_m": params / 1e6})
+        queue.put({"seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu_times),
+                   "memory_mib": memory, "params_m": params / 1e6})
     except Exception as exc:  # reported in the table, the other backbones go on
         queue.put({"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"})
 
@@ -138,8 +142,8 @@ def measure(name: str, size: int, device: str, repeats: int, threads: int) -> di
     return result
 
 
-def _sam3_method(model: str, classes: list[int], device: str, threads: int) -> list[tuple[int, int, float]]:
-    """(classes, prompts, seconds per image) of the sam3 method on one 480 x 640 image (random weights)."""
+def _sam3_method(model: str, classes: list[int], device: str, threads: int) -> list[tuple[int, int, float, float]]:
+    """(classes, prompts, wall and CPU seconds per image) of the sam3 method on one 480 x 640 image (random weights)."""
     import numpy as np
     import torch
 
@@ -159,11 +163,11 @@ def _sam3_method(model: str, classes: list[int], device: str, threads: int) -> l
         vocab = get_vocabulary("ade847" if count > 150 else "ade150")
         names = [c.name for c in vocab.classes][:count]
         _, prompts = seg.prompts(names)  # text encoded once, before timing
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         seg.predict(image, names)
         if device == "cuda":
             torch.cuda.synchronize()
-        rows.append((count, len(prompts.texts), time.perf_counter() - start))
+        rows.append((count, len(prompts.texts), time.perf_counter() - start, time.process_time() - cpu_start))
     return rows
 
 
@@ -182,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
           "weights; memory: peak RSS of the model's process minus before the build (CPU), or max allocated (CUDA)")
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"\nS = {size}")
-        print(f"{'group':<9} {'backbone':<24} {'params':>8} {'s/image':>9} {'x today':>8} {'MiB':>8} {'x today':>8}")
+        print(f"{'group':<9} {'backbone':<24} {'params':>8} {'wall s':>8} {'CPU s':>8} {'x today':>8} {'MiB':>8} "
+              f"{'x today':>8}")
         for group, names in (("spatial", SPATIAL), ("SAM side", SAM_SIDE)):
             base = None
             for name in names:
@@ -197,16 +202,17 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 if name == BASELINE[group]:
                     base = r
-                ratio_t = f"{r['seconds'] / base['seconds']:.2f}" if base else "-"
+                key = "seconds" if args.device == "cuda" else "cpu_seconds"
+                ratio_t = f"{r[key] / base[key]:.2f}" if base else "-"
                 ratio_m = f"{r['memory_mib'] / base['memory_mib']:.2f}" if base and base["memory_mib"] > 0 else "-"
-                print(f"{group:<9} {name:<24} {r['params_m']:>7.1f}M {r['seconds']:>9.3f} {ratio_t:>8} "
-                      f"{r['memory_mib']:>8.0f} {ratio_m:>8}", flush=True)
+                print(f"{group:<9} {name:<24} {r['params_m']:>7.1f}M {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
+                      f"{ratio_t:>8} {r['memory_mib']:>8.0f} {ratio_m:>8}", flush=True)
     if args.sam3_classes:
         print(f"\nsam3 method ({args.sam3_model}), one 480 x 640 image, text encoded before timing")
-        print(f"{'classes':>8} {'prompts':>8} {'s/image':>9}")
-        for count, prompts, seconds in _sam3_method(args.sam3_model, [int(c) for c in args.sam3_classes.split(",")],
-                                                    args.device, args.threads):
-            print(f"{count:>8} {prompts:>8} {seconds:>9.2f}", flush=True)
+        print(f"{'classes':>8} {'prompts':>8} {'wall s':>8} {'CPU s':>8}")
+        counts = [int(c) for c in args.sam3_classes.split(",")]
+        for count, prompts, seconds, cpu in _sam3_method(args.sam3_model, counts, args.device, args.threads):
+            print(f"{count:>8} {prompts:>8} {seconds:>8.2f} {cpu:>8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ run_pip "$venv" install --no-deps -r "$here/requirements/vision-nodeps.txt"
 # and let stage-2 code read the stage-1 attribute tables. setuptools comes with torch, so the
 # build needs no isolated environment (and no network).
 run_pip "$venv" install --no-build-isolation -e "$here"
-"$venv/bin/python" - <<'PY'
+"$venv/bin/python" -W ignore - <<'PY'  # sam2/sam3 warn about CUDA autocast and torch.jit at import
 import numpy, open_clip, sam2, sam3, segment_anything, timm, torch, torchvision  # noqa: F401  (fails loudly if broken)
 import lmseg.backbones  # noqa: F401
 print(f"setup: torch {torch.__version__}, torchvision {torchvision.__version__}, "
