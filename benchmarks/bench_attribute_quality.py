@@ -20,14 +20,14 @@ import tempfile
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
-from lmseg.attributes.generate import GenerationJob, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import read_table
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.vllm_backend import VLLMBackend
+from lmseg.llm.prompt import load_prompt
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 
@@ -56,7 +56,7 @@ def main() -> None:
         backend.next_word_logprobs(["The colour of the object is"], ["red"])  # start the engine before timing
         results = []
         for name in args.methods.split(","):
-            job = GenerationJob(vocab, load_template(), SamplingSettings(), AnswerLimits(),
+            job = GenerationJob(vocab, load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), AnswerLimits(),
                                 folder / f"{args.dataset}-{name}.parquet", class_indices=indices, overwrite=True,
                                 scoring=METHODS[name])
             report = run_generation(job, backend, progress=False)

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from lmseg.attributes.answer import AnswerLimits, InvalidAnswer, parse_answer
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
-from lmseg.attributes.generate import GenerationJob, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.attributes.answer import AnswerLimits, parse_answer
+from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.vllm_backend import VLLMBackend
+from lmseg.llm.jobs import InvalidAnswer
+from lmseg.llm.prompt import load_prompt
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 
@@ -50,8 +51,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     vocab = get_vocabulary(args.dataset)
-    template, limits, settings = load_template(), AnswerLimits(), SamplingSettings()
-    job = GenerationJob(vocab, template, settings, limits, Path("unused"), chunk_size=args.chunk_size)
+    prompt, limits, settings = load_prompt(None, default=DEFAULT_PROMPT), AnswerLimits(), SamplingSettings()
+    job = GenerationJob(vocab, prompt, settings, limits, Path("unused"), chunk_size=args.chunk_size)
     conversations = [job.conversation(i) for i in range(len(vocab))]
     names = [c.names for c in vocab.classes]
     schema = limits.json_schema()
@@ -76,7 +77,7 @@ def main() -> None:
     ]
     if args.pipeline:
         with tempfile.TemporaryDirectory() as tmp:
-            pipeline_job = GenerationJob(vocab, template, settings, limits, Path(tmp) / "t.parquet",
+            pipeline_job = GenerationJob(vocab, prompt, settings, limits, Path(tmp) / "t.parquet",
                                          chunk_size=args.chunk_size)
             report = run_generation(pipeline_job, backend, progress=False)
         rows.append((f"pipeline (chunks of {args.chunk_size}, retries, saves)", len(vocab), report.seconds,

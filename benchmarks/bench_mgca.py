@@ -1,11 +1,11 @@
-"""MGCA throughput: training pairs/s (webdataset shards vs a folder, with and without loader
+"""MGCA throughput: training pairs/s (webdataset tar files vs a folder, with and without loader
 workers) and inference seconds per image against LMSeg at the same input size.
 
     .venv/bin/python -m benchmarks.bench_mgca                     # CPU: tiny models, short
     python -m benchmarks.bench_mgca --device cuda --model vitb16  # GPU: ViT-B/16 architectures
 
 Data: the 16 real image-caption pairs of tests/fixtures/mgca_captions, repeated ``--repeat``
-times, written once as img2dataset-style tar shards and once as a folder of image files with
+times, written once as img2dataset-style tar files and once as a folder of image files with
 a CSV table. Every configuration reads the same pairs in the same order (the task's
 deterministic sampler), so only the storage and the number of loader workers differ.
 
@@ -15,7 +15,7 @@ deterministic sampler), so only the storage and the number of loader workers dif
 
 Inference: seconds per image of ``mgca_*`` with each prediction unit and of ``lmseg_*``, both
 at the same short side, on the fixture images, text embeddings computed before timing.
-Ratios are against baselines measured in the same run (shards vs folder; MGCA vs LMSeg).
+Ratios are against baselines measured in the same run (tar files vs folder; MGCA vs LMSeg).
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "mgca_cap
 
 
 def write_data(root: Path, repeat: int) -> tuple[Path, Path]:
-    """The fixture pairs ``repeat`` times as shards (``root/shards``) and as a folder + CSV."""
-    from lmseg.captions.shards import SkipLog
+    """The fixture pairs ``repeat`` times as tar files (``root/tars``) and as a folder + CSV."""
     from lmseg.captions.table import read_caption_table
-    from lmseg.captions.write import write_shards
+    from lmseg.captions.webdataset import SkipLog
+    from lmseg.captions.write import write_tars
 
     pairs = read_caption_table(FIXTURE, SkipLog()) * repeat
-    write_shards(pairs, root / "shards", per_shard=64)
+    write_tars(pairs, root / "tars", per_tar=64)
     folder = root / "folder"
     folder.mkdir()
     with open(folder / "pairs.csv", "w", newline="", encoding="utf-8") as handle:
@@ -50,7 +50,7 @@ def write_data(root: Path, repeat: int) -> tuple[Path, Path]:
             name = f"{i:06d}{pair.path.suffix}"
             (folder / name).write_bytes(pair.read_image_bytes())
             writer.writerow([name, pair.caption])
-    return root / "shards", folder / "pairs.csv"
+    return root / "tars", folder / "pairs.csv"
 
 
 def measure_training(task, *, workers: int, batch: int, steps: int, train: bool, device: torch.device) -> float:
@@ -100,25 +100,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--infer-repeats", type=int, default=2)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    from lmseg.captions.shards import SkipLog
     from lmseg.captions.table import read_caption_table
+    from lmseg.captions.webdataset import SkipLog
     from lmseg.models.mgca import TRAIN_TASKS
 
     name = f"mgca_{args.model}"
     print(f"device {device}, torch threads {torch.get_num_threads()}, model {name}")
     with tempfile.TemporaryDirectory() as tmp:
-        shards, table = write_data(Path(tmp), args.repeat)
+        tars, table = write_data(Path(tmp), args.repeat)
         results: dict[tuple[str, str, int], float] = {}
         for mode in ("data", "train"):
-            for storage, section in (("shards", {"shards": str(shards)}), ("folder", {"table": str(table)})):
+            for storage, section in (("tars", {"tars": str(tars)}), ("folder", {"table": str(table)})):
                 for workers in (0, args.workers):
                     task = TRAIN_TASKS["mgca"]({"name": name, "clip": None}, section, 0)
                     rate = measure_training(task, workers=workers, batch=args.batch, steps=args.steps,
                                             train=mode == "train", device=device)
                     results[(mode, storage, workers)] = rate
                     print(f"{mode:5s} {storage:6s} workers={workers}: {rate:8.1f} pairs/s "
-                          f"(x{rate / results[(mode, 'shards', 0)] if storage == 'folder' or workers else 1:.2f} "
-                          f"vs shards, 0 workers)")
+                          f"(x{rate / results[(mode, 'tars', 0)] if storage == 'folder' or workers else 1:.2f} "
+                          f"vs tars, 0 workers)")
         pairs = read_caption_table(FIXTURE, SkipLog())
         images = [np.asarray(Image.open(path).convert("RGB")) for path in dict.fromkeys(p.path for p in pairs)]
     infer_images(args, images, device)

@@ -1,4 +1,4 @@
-"""Frozen dataclass settings from plain data: YAML files, JSON, ``--opt section.field=value``.
+"""Frozen dataclass settings from plain data: YAML files, JSON, ``--set section.field=value``.
 
 One rule for every typed config of the project (``TridentConfig``, ``InferenceConfig``,
 ``LMSegConfig``, the training configs): start from a base instance, replace the fields the
@@ -7,8 +7,8 @@ reject unknown keys with a message that lists the known ones, and reject values 
 type (checked against the field annotations). Invalid values (the classes' own
 ``__post_init__`` checks) become :class:`~lmseg.errors.LmsegError` naming where they came from.
 
-The command line uses one override syntax for every stage (``--set`` of ``train``, and the
-same ``--set`` of ``evaluate`` / ``segment``, whose old name ``--opt`` still works):
+The command line uses one override syntax for every stage (``--set`` of ``train``,
+``evaluate``, ``segment`` and ``demo``):
 ``KEY=VALUE`` where KEY may be dotted (``optim.lr=1e-4``, ``config.stride=112``) and VALUE is
 read as JSON if it is valid JSON, else as YAML (``[a, b]``, ``{pooling: mean}``, plain text);
 :func:`parse_overrides` turns a list of them into nested mappings.

@@ -1,9 +1,15 @@
 """Where generated artefacts live.
 
-Everything generated (prepared models, attribute tables, later embeddings) goes under one cache
-folder: ``$LMSEG_CACHE_DIR`` if set, else ``cache/`` in the current directory (the project
-root when run through ``make``). That includes the default LLM (``<cache>/models``).
-``LMSEG_OFFLINE=1`` forbids every download (vision weights, LLMs named by hub id).
+Everything generated (prepared models, attribute tables, caption phrases, embeddings, weights,
+logs) goes under one cache folder, whatever the working folder:
+
+* ``$LMSEG_CACHE_DIR`` if set (``~`` expanded; a relative path is taken from the working folder);
+* else ``cache/`` in the project, i.e. beside the ``lmseg`` package of a source checkout (the
+  folder holding ``pyproject.toml``), where ``make setup`` prepares the default LLM;
+* else (lmseg installed without its source) ``$XDG_CACHE_HOME/lmseg`` (default ``~/.cache/lmseg``).
+
+That includes the default LLM (``<cache>/models``). ``LMSEG_OFFLINE=1`` forbids every download
+(vision weights, LLMs named by hub id).
 """
 
 from __future__ import annotations
@@ -15,9 +21,16 @@ from pathlib import Path
 DEFAULT_LLM_NAME = "SmolLM2-135M-Instruct"
 
 
+_PROJECT = Path(__file__).resolve().parents[1]
+
+
 def cache_dir() -> Path:
-    """The cache root (not created here)."""
-    return Path(os.environ.get("LMSEG_CACHE_DIR") or "cache")
+    """The cache root (see the module docstring; not created here)."""
+    if os.environ.get("LMSEG_CACHE_DIR"):
+        return Path(os.environ["LMSEG_CACHE_DIR"]).expanduser()
+    if (_PROJECT / "pyproject.toml").is_file():
+        return _PROJECT / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lmseg"
 
 
 def offline() -> bool:

@@ -1,7 +1,8 @@
 """``lmseg <stage> ...``: the console entry point, the same as ``python -m pipelines.<stage> ...``.
 
-Stages are the modules of this package that have a ``main(argv)`` (train, evaluate, segment,
-prepare_data, gen_prompts, prepare_llm, ...); ``lmseg --help`` lists them. Installed by
+Stages are the modules of this package that define a ``main(argv)`` (train, evaluate, segment,
+prepare_data, gen_prompts, prepare_llm, ...); the shared helpers (``cli`` and the option groups
+``*_options``) define none and are not stages. ``lmseg --help`` lists the stages. Installed by
 ``pip install -e .`` from ``[project.scripts]`` in pyproject.toml; ``python -m pipelines`` works
 without installing.
 """
@@ -10,17 +11,20 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
+from importlib import resources
 
 import pipelines
 
-_HELPERS = frozenset({"cli", "model_options", "__main__"})
-
 
 def stages() -> list[str]:
-    """The stage names (modules of :mod:`pipelines` other than the shared helpers), sorted."""
-    return sorted(m.name for m in pkgutil.iter_modules(pipelines.__path__) if m.name not in _HELPERS)
+    """The stage names, sorted: the modules of :mod:`pipelines` whose source defines ``main``
+    (read, not imported: listing the stages loads no library)."""
+    folder = resources.files("pipelines")
+    return sorted(m.name for m in pkgutil.iter_modules(pipelines.__path__) if m.name != "__main__"
+                  and re.search(r"^def main\(", (folder / f"{m.name}.py").read_text(encoding="utf-8"), re.MULTILINE))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

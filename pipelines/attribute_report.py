@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    frame = attribute_frame(read_table(args.table))
+    try:
+        table = read_table(args.table)
+    except LmsegError as exc:
+        raise LmsegError(f"{exc}; write it again (python -m pipelines.gen_prompts ... --overwrite --output "
+                         f"{args.table}), or give another table") from None
+    frame = attribute_frame(table)
     if frame.empty:
         raise LmsegError(f"attribute table {args.table} has no rows")
     report = table_report(frame)

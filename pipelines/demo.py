@@ -3,13 +3,13 @@
 Examples::
 
     python -m pipelines.demo                      # tiny random-weight model: shows the page, output not meaningful
-    python -m pipelines.demo --model trident_vitb16 --opt clip=ViT-B-16.pt --opt dino=dino_vitbase16_pretrain.pth \\
-        --opt sam=sam_vit_b_01ec64.pth --opt benchmark=ade150
-    python -m pipelines.demo --model lmseg_vitb16 --checkpoint lmseg.safetensors --opt sam=sam_vit_b --port 8080
+    python -m pipelines.demo --model trident_vitb16 --set clip=ViT-B-16.pt --set dino=dino_vitbase16_pretrain.pth \\
+        --set sam=sam_vit_b_01ec64.pth --set benchmark=ade150
+    python -m pipelines.demo --model lmseg_vitb16 --checkpoint lmseg.safetensors --set sam=sam_vit_b --port 8080
 
 The page listens on 127.0.0.1 (this machine only) unless --host says otherwise, e.g.
 --host 0.0.0.0 to let other machines in. The model options are those of `segment`
-(--checkpoint, --device, --opt KEY=VALUE). Programs can call the page too: see
+(--checkpoint, --device, --set KEY=VALUE). Programs can call the page too: see
 docs/web.md (Gradio client, endpoint /segment).
 
 Exit status: 0 stopped with Ctrl-C or SIGTERM; 2 bad arguments, unknown model, or the port is taken.

@@ -4,9 +4,9 @@ Examples::
 
     python -m pipelines.evaluate --model trident_vitb16 --dataset ade150 --data-root /data
     python -m pipelines.evaluate --model lmseg_vitb16 --checkpoint lmseg.safetensors \\
-        --opt attribute_table=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
-    python -m pipelines.evaluate --model trident_vitb16 --opt clip=openai --opt dino=dino_vitb16 --opt sam=sam_vit_b \\
-        --opt benchmark=voc20 --opt config.window_batch=32 --dataset voc20 --data-root /data
+        --set attribute_table=cache/attributes/ade150/SmolLM2-135M-Instruct.parquet --dataset ade150 --data-root /data
+    python -m pipelines.evaluate --model trident_vitb16 --set clip=openai --set dino=dino_vitb16 --set sam=sam_vit_b \\
+        --set benchmark=voc20 --set config.window_batch=32 --dataset voc20 --data-root /data
     python -m pipelines.evaluate --model trident_tiny --dataset ade150 --data-root /data --limit 20
     # your own labelled folder (label PNG value = class index, line 1 of classes.txt = class 0):
     python -m pipelines.evaluate --model M --dataset folder --data-root my_data/ --ignore-values 255
@@ -21,10 +21,10 @@ machine) continues where it stopped when the same command is run again; if a set
 it refuses and lists the differences (--restart discards the old progress).
 
 Model options: --checkpoint PATH and --device are passed to the model's builder as
-checkpoint= and device=; --opt key=value passes any other builder option (values are parsed
+checkpoint= and device=; --set key=value passes any other builder option (values are parsed
 as JSON when they can be: 0.5, true, null, [1,2]; otherwise kept as text). Dotted keys set
-fields of a settings object: --opt config.stride=112 (Trident), --opt
-config.refinement.enabled=true, --opt inference.short_side=512 (LMSeg); the report records
+fields of a settings object: --set config.stride=112 (Trident), --set
+config.refinement.enabled=true, --set inference.short_side=512 (LMSeg); the report records
 the resulting settings.
 
 Exit status: 0 report written; 2 bad input (data, model, options, state of other settings);

@@ -14,13 +14,16 @@ Examples::
         --ray-gpus-per-worker 1 --model Qwen/Qwen2.5-7B-Instruct --method generate
 
 Methods (recorded in every row; one table never mixes them): ``scored`` (default with the
-vLLM backend) ranks curated words by the model's calibrated log-probability and never fails;
-``generate`` lets the model write a JSON answer (the only method of the openai backend; may
-suit large models better). A quality report of the table is printed after every run
+vLLM backend) ranks curated words by the model's calibrated log-probability and fails no
+class the model can read; ``generate`` lets the model write a JSON answer from the prompt
+template (the only method of the openai backend; may suit large models better). The scored
+method refuses the options it would ignore (``--prompt``, temperatures, ``--max-tokens``,
+``--max-attempts``). A quality report of the table is printed after every run
 (``python -m pipelines.attribute_report TABLE`` prints it for any table).
 
-Exit status: 0 all classes done; 1 some classes failed (listed); 2 bad input or an
-unusable model/server (nothing lost); 130 interrupted (finished classes are kept).
+Exit status: 0 all classes done; 1 some classes failed (listed: invalid answers, or a class
+name too long for the model; the others are written); 2 bad input or an unusable
+model/server (nothing lost); 130 interrupted (finished classes are kept).
 """
 
 from __future__ import annotations
@@ -29,23 +32,34 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.backends.base import Backend, SamplingSettings
-from lmseg.attributes.generate import GenerationJob, GenerationReport, run_generation
-from lmseg.attributes.prompt import load_template
+from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.shards import merge_shards
-from lmseg.attributes.store import check_writable, read_table
+from lmseg.attributes.store import read_table
 from lmseg.errors import LmsegError
 from lmseg.io.shards import shard_from_args, shard_range
-from lmseg.paths import attribute_table_path, cache_dir, default_llm_path, shard_part_path
+from lmseg.llm.jobs import TableReport
+from lmseg.llm.tables import check_writable_file
+from lmseg.paths import attribute_table_path, shard_part_path
 from lmseg.vocab import Vocabulary, builtin_vocabularies
 from pipelines.cli import run_command, vocabulary_from_args
 from pipelines.executor_options import add_executor_arguments, ray_options_from_args
+from pipelines.llm_options import (
+    add_backend_arguments,
+    add_generation_arguments,
+    build_backend,
+    check_llm_numbers,
+    load_prompt_option,
+    ray_engine_options,
+    sampling_settings,
+    shown,
+    vllm_model,
+)
 
 if TYPE_CHECKING:
     from lmseg.distributed.cluster import RayOptions
@@ -70,15 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="scored: rank curated words by calibrated log-probability (default with vllm); "
         "generate: free JSON generation (default and only choice with openai)")
 
-    gen = parser.add_argument_group("generation (--template, temperatures, tokens, attempts: generate method only)")
-    gen.add_argument("--template", type=Path, help="jinja2 prompt template (default prompts/attributes.j2)")
-    gen.add_argument("--temperature", type=float, default=0.0)
-    gen.add_argument("--retry-temperature", type=float, default=0.7)
-    gen.add_argument("--max-tokens", type=int, default=160)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--max-attempts", type=int, default=3, help="attempts per class before it is reported failed")
+    gen = add_generation_arguments(
+        parser, title="generation (--prompt, temperatures, --max-tokens, --max-attempts: generate method only)",
+        default_prompt=DEFAULT_PROMPT, max_tokens=160, chunk_size=64, unit="class")
     gen.add_argument("--max-items", type=int, default=5, help="most phrases kept per group")
-    gen.add_argument("--chunk-size", type=int, default=64, help="classes generated (and saved) together")
 
     out = parser.add_argument_group("output")
     out.add_argument("--output", type=Path, help="table path (default cache/attributes/<dataset>/<model>.parquet); "
@@ -96,84 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_numbers(args: argparse.Namespace) -> None:
     """Reject numeric options that cannot work, before anything is loaded."""
-    check_backend_numbers(args)
-    at_least = {"--max-attempts": (args.max_attempts, 1), "--max-items": (args.max_items, 1),
-                "--chunk-size": (args.chunk_size, 1), "--max-tokens": (args.max_tokens, 16)}
-    for flag, (value, low) in at_least.items():
-        if value < low:
-            raise LmsegError(f"{flag} must be >= {low} (got {value})")
-    for flag, value in (("--temperature", args.temperature), ("--retry-temperature", args.retry_temperature)):
-        if not value >= 0:
-            raise LmsegError(f"{flag} must be a number >= 0 (got {value})")
+    check_llm_numbers(args)
+    if args.max_items < 1:
+        raise LmsegError(f"--max-items must be >= 1 (got {args.max_items})")
     if args.num_shards is not None and args.num_shards < 1:
         raise LmsegError(f"--num-shards must be >= 1 (got {args.num_shards})")
 
 
 def resolve_method(args: argparse.Namespace) -> ScoringMethod | None:
-    """The scoring definition for ``--method scored``, None for ``generate``."""
+    """The scoring definition for ``--method scored``, None for ``generate``.
+
+    Raises:
+        LmsegError: scored with the openai backend, or with generation options it would ignore.
+    """
     method = args.method or ("generate" if args.backend == "openai" else "scored")
     if method == "generate":
         return None
     if args.backend == "openai":
         raise LmsegError("--method scored needs the log-probabilities of chosen next words, which the openai "
                          "backend does not request; use --method generate with --backend openai, or --backend vllm")
+    if args.given:
+        verb = "applies" if len(args.given) == 1 else "apply"
+        raise LmsegError(f"{', '.join(sorted(args.given))} {verb} to --method generate only; the scored method (the "
+                         "default with --backend vllm) asks fixed questions and scores the word lists of "
+                         "lmseg/attributes/lexicons/: leave them out, or add --method generate")
     return ScoringMethod()
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """The "model" argument group (backend, model, server and vLLM settings) read by
-    :func:`build_backend`; shared with ``pipelines.parse_captions``."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--backend", choices=("vllm", "openai"), default="vllm")
-    model.add_argument("--model", help="vllm: hub id or local folder (default: the prepared SmolLM2-135M-Instruct); "
-                       "openai: served model name (default: the server's first model)")
-    model.add_argument("--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1")
-    model.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key")
-    model.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
-    model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
-    model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
-    model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
-    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length")
-    model.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                       help="vllm: weight dtype (auto: float32 on a CPU, the model's own on a GPU)")
-    model.add_argument("--gpu-memory-utilization", type=float, help="vllm: memory share (default 0.9 GPU, 0.2 CPU)")
-    model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
-
-
-def check_backend_numbers(args: argparse.Namespace) -> None:
-    """Reject settings of :func:`add_backend_arguments` that cannot work (e.g. ``--concurrency 0``
-    would wait forever), before any model loads."""
-    at_least = {"--concurrency": (args.concurrency, 1), "--max-retries": (args.max_retries, 0),
-                "--max-model-len": (args.max_model_len, 64), "--tensor-parallel-size": (args.tensor_parallel_size, 1)}
-    for flag, (value, low) in at_least.items():
-        if value < low:
-            raise LmsegError(f"{flag} must be >= {low} (got {value})")
-    if not args.timeout > 0:
-        raise LmsegError(f"--timeout must be > 0 seconds (got {args.timeout})")
-    if args.gpu_memory_utilization is not None and not 0 < args.gpu_memory_utilization <= 1:
-        raise LmsegError(f"--gpu-memory-utilization must be in (0, 1] (got {args.gpu_memory_utilization})")
-
-
-def build_backend(args: argparse.Namespace) -> Backend:
-    if args.backend == "openai":
-        if not args.base_url:
-            raise LmsegError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        from lmseg.attributes.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(
-            args.base_url, args.model, api_key_env=args.api_key_env, concurrency=args.concurrency,
-            timeout=args.timeout, max_retries=args.max_retries, response_format=args.response_format,
-        )
-    from lmseg.attributes.backends.vllm_backend import VLLMBackend
-
-    model = args.model or default_llm_path()
-    if args.model is None and not Path(model).exists():
-        raise LmsegError(f"the default model is not prepared at {model}; run `make setup` first, or pass --model")
-    return VLLMBackend(
-        model, max_model_len=args.max_model_len, dtype=args.dtype, gpu_memory_utilization=args.gpu_memory_utilization,
-        tensor_parallel_size=args.tensor_parallel_size, seed=args.seed,
-        library_log=None if args.verbose else cache_dir() / "logs" / "vllm.log",
-    )
 
 
 def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -188,7 +144,7 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
     print(f"# vocabulary {job.vocabulary.name}: {len(indices)} of {len(job.vocabulary)} classes")
     print(f"# method {job.method}")
     if job.scoring is None:
-        print(f"# template {job.template.source} (sha256 {job.template.sha256})")
+        print(f"# prompt template {job.prompt.source} (sha256 {job.prompt.sha256})")
     else:
         print(f"# scoring definition sha256 {job.recipe_sha256}; word lists in lmseg/attributes/lexicons/")
     print(f"# settings {job.settings_json()}")
@@ -205,19 +161,20 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
                 print(f"[{question.group}] {question.prefix.format(name=entry.name)} <{question.lexicon} word>")
 
 
-def print_summary(report: GenerationReport, max_attempts: int) -> None:
+def print_summary(report: TableReport, output: Path, max_attempts: int) -> None:
     print(
         f"done: {report.generated} generated, {report.skipped} skipped (already present), "
-        f"{len(report.failed)} failed in {report.seconds:.1f} s ({report.classes_per_second:.2f} classes/s)",
+        f"{len(report.failed)} failed in {report.seconds:.1f} s ({report.rows_per_second:.2f} classes/s)",
         file=sys.stderr,
     )
-    print(f"table: {report.output} (read it back with lmseg.attributes.load_attribute_table(..., path=...))",
+    print(f"table: {output} (read it back with lmseg.attributes.load_attribute_table(..., path=...))",
           file=sys.stderr)
     for index, (name, reason) in sorted(report.failed.items()):
-        print(f"  failed: class {index} {name!r}: {reason}", file=sys.stderr)
-    if report.failed:
-        print(f"re-run with a larger --max-attempts (this run: {max_attempts}) to give the failed classes more "
-              "tries (tries are deterministic: the same number repeats the same answers)", file=sys.stderr)
+        print(f"  failed: class {index} {shown(name)}: {reason}", file=sys.stderr)
+    if any(reason.startswith("invalid answer") for _, reason in report.failed.values()):
+        print(f"re-run with a larger --max-attempts (this run: {max_attempts}) to give the classes with invalid "
+              "answers more tries (tries are deterministic: the same number repeats the same answers)",
+              file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,16 +182,13 @@ def run(args: argparse.Namespace) -> int:
     vocabulary = vocabulary_from_args(args)
     shard = shard_of(args)
     scoring = resolve_method(args)
-    settings = SamplingSettings(
-        temperature=args.temperature, retry_temperature=args.retry_temperature, max_tokens=args.max_tokens,
-        seed=args.seed,
-    )
-    template = load_template(args.template)
+    settings = sampling_settings(args)
+    prompt = load_prompt_option(args)
     indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     ray_options = ray_options_from_args(args, default_batch_size=16)
 
     def job_for(output: Path) -> GenerationJob:
-        return GenerationJob(vocabulary, template, settings, AnswerLimits(max_items=args.max_items), output,
+        return GenerationJob(vocabulary, prompt, settings, AnswerLimits(max_items=args.max_items), output,
                              class_indices=indices, overwrite=args.overwrite, chunk_size=args.chunk_size,
                              max_attempts=args.max_attempts, scoring=scoring)
 
@@ -244,10 +198,10 @@ def run(args: argparse.Namespace) -> int:
     if args.merge_shards:
         return merge(args, vocabulary)
     if args.output is not None:
-        check_writable(table_path(args.output, shard))  # before a model loads
+        check_writable_file(table_path(args.output, shard))  # before a model loads
     backend = build_backend(args)
     output = table_path(args.output or attribute_table_path(vocabulary.name, backend.model_name), shard)
-    check_writable(output)
+    check_writable_file(output)
     print(f"{vocabulary.name}: {len(indices)} classes, model {backend.model_name}, method {job_for(output).method}, "
           f"table {output}", file=sys.stderr)
     try:
@@ -259,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; every finished chunk is saved in {output}; re-run the same command to continue",
               file=sys.stderr)
         return 130
-    print_summary(report, args.max_attempts)
+    print_summary(report, output, args.max_attempts)
     if output.exists():
         print(format_report(table_report(attribute_frame(read_table(output)))), file=sys.stderr)
     return 1 if report.failed else 0
@@ -277,52 +231,29 @@ def merge(args: argparse.Namespace, vocabulary: Vocabulary) -> int:
     if args.output is None:
         if args.backend == "openai" and not args.model:
             raise LmsegError("--merge-shards with --backend openai needs --model (the served model name) or --output")
-        model_name = args.model if args.backend == "openai" else _vllm_model_name(args)
+        if args.backend == "openai":
+            model_name = args.model
+        else:
+            from lmseg.llm.backends.vllm_backend import resolve_model
+
+            model_name = resolve_model(vllm_model(args))[1]
         output = attribute_table_path(vocabulary.name, model_name)
     else:
         output = args.output
-    check_writable(output)
+    check_writable_file(output)
     parts = [shard_part_path(output, (k, args.num_shards)) for k in range(args.num_shards)]
     rows = merge_shards(vocabulary, parts, output)
     print(f"merged {len(parts)} shard parts, {rows} classes, into {output}", file=sys.stderr)
     return 0
 
 
-def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options: RayOptions) -> GenerationReport:
+def run_on_ray(args: argparse.Namespace, job: GenerationJob, model_name: str, options: RayOptions) -> TableReport:
     """``--executor ray``: the same job on a Ray cluster (workers build the backend from ``args``)."""
-    from lmseg.distributed.attributes import generate_attributes_on_ray
+    from lmseg.attributes.table_job import AttributeTableJob
+    from lmseg.distributed.llm_tables import fill_table_on_ray
 
-    return generate_attributes_on_ray(job, options, model_name=model_name,
-                                      **ray_llm_arguments(args, options, scored=job.scoring is not None))
-
-
-def ray_llm_arguments(args: argparse.Namespace, options: RayOptions, *, scored: bool = False) -> dict[str, Any]:
-    """The engine, backend factory, model and worker settings of an LLM table stage on Ray, from
-    the arguments of :func:`add_backend_arguments` and ``--ray-llm-engine`` (keyword arguments of
-    :func:`lmseg.distributed.llm_tables.fill_table_on_ray`); shared with ``pipelines.parse_captions``."""
-    from functools import partial
-
-    from lmseg.attributes.backends.vllm_backend import resolve_model
-    from lmseg.distributed.attributes import choose_engine
-
-    if args.backend == "vllm":  # workers may run elsewhere: give them the resolved model path
-        args = argparse.Namespace(**{**vars(args), "model": resolve_model(args.model or default_llm_path())[0]})
-    engine_kwargs = {"max_model_len": args.max_model_len, "dtype": args.dtype, "seed": args.seed,
-                     "tensor_parallel_size": args.tensor_parallel_size}
-    if args.gpu_memory_utilization is not None:
-        engine_kwargs["gpu_memory_utilization"] = args.gpu_memory_utilization
-    return {
-        "engine": choose_engine(args.ray_llm_engine or "auto", args.backend, options, scored=scored),
-        "make_backend": partial(build_backend, args), "model_source": args.model, "vllm_engine_kwargs": engine_kwargs,
-        # vLLM's engine inside the actor itself: no child processes left behind when Ray kills an actor
-        "worker_env": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if args.backend == "vllm" else {},
-    }
-
-
-def _vllm_model_name(args: argparse.Namespace) -> str:
-    from lmseg.attributes.backends.vllm_backend import resolve_model
-
-    return resolve_model(args.model or default_llm_path())[1]
+    return fill_table_on_ray(AttributeTableJob(job, model_name), options, lock=job.output,
+                             engine=ray_engine_options(args, options, scored=job.scoring is not None))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 ``--model NAME`` picks a segmenter of :func:`lmseg.registry.create_segmenter`;
 ``--checkpoint`` and ``--device`` become its ``checkpoint=`` and ``device=``; every
-``--set KEY=VALUE`` (old spelling ``--opt``, still accepted) becomes another keyword argument,
+``--set KEY=VALUE`` (the one override spelling of every stage) becomes another keyword argument,
 with the override syntax of every stage (:func:`lmseg.config_overrides.parse_overrides`):
 values are JSON when they are valid JSON (``0.5``, ``true``, ``null``, ``[1,2]``), else YAML
 (``[a, b]``, plain text). A dotted key sets one field of a settings object: ``--set
@@ -32,15 +32,15 @@ __all__ = ["add_model_arguments", "build_segmenter", "check_device_available", "
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """Add the "model" argument group: --model, --checkpoint, --device, --opt."""
+    """Add the "model" argument group: --model, --checkpoint, --device, --set."""
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=required, help="segmenter name (see lmseg.available_segmenters())")
     model.add_argument("--checkpoint", type=Path, help="model weights, passed to the builder as checkpoint=")
     model.add_argument("--device", help="passed to the builder as device= (e.g. cpu, cuda)")
     model.add_argument(
-        "--set", "--opt", dest="opt", action="append", default=[], metavar="KEY=VALUE",
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="any other builder option (JSON or YAML value); a dotted key sets a settings field "
-             "(config.stride=112); --opt is the old spelling",
+             "(config.stride=112)",
     )
 
 
@@ -51,7 +51,7 @@ def parse_options(args: argparse.Namespace) -> dict[str, object]:
     ``{"config": {"refinement": {"enabled": True}}}``, which the builders apply as field
     overrides of their settings dataclasses.
     """
-    options: dict[str, object] = parse_overrides(args.opt, flag="--set")
+    options: dict[str, object] = parse_overrides(args.overrides, flag="--set")
     if args.checkpoint is not None:
         if not args.checkpoint.is_file():
             raise LmsegError(f"--checkpoint {args.checkpoint} does not exist or is not a file")

@@ -19,7 +19,7 @@ In Python::
     from lmseg import create_segmenter; from lmseg.inference.outputs import segment_files
     segment_files(create_segmenter("trident_vitb16", ...), "photos/", ["cat", "dog"], "out/")
 
-Model options as for evaluate: --checkpoint, --device, --set KEY=VALUE (old spelling --opt).
+Model options as for evaluate: --checkpoint, --device, --set KEY=VALUE.
 --shard-index I --num-shards N segments only the I-th contiguous block of the sorted images
 (run the shards anywhere with the same --output).
 

@@ -16,7 +16,8 @@ PATH`` resumes from another checkpoint. A resumed run refuses settings that diff
 checkpoint's (it lists them), except output folder, logging / checkpoint frequency, device
 and loader processes, which it applies and logs.
 
-Prints a JSON summary (step, loss, output_dir, the method's logged values) at the end.
+Prints a JSON summary (step, the last step's loss and loss terms, e.g. MGCA's loss_image /
+loss_object / loss_region / loss_pixel, output_dir, the method's logged values) at the end.
 Exit status: 0 done; 2 bad config, override, checkpoint or data (``error: ...``, nothing
 trained); 130 interrupted (the last checkpoint is kept).
 """

@@ -1,4 +1,4 @@
-"""lmseg.config_overrides: typed settings from plain data (YAML, JSON, --opt a.b=value)."""
+"""lmseg.config_overrides: typed settings from plain data (YAML, JSON, --set a.b=value)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_stages_and_dispatch(capsys) -> None:
-    assert {"train", "evaluate", "segment", "prepare_data", "gen_prompts"} <= set(stages())
-    assert "cli" not in stages() and "model_options" not in stages()
+    assert stages() == ["attribute_report", "demo", "evaluate", "gen_prompts", "parse_captions", "prepare_data",
+                        "prepare_llm", "segment", "train"]  # the helpers (cli, *_options) are no stages
+    assert main(["executor_options"]) == 2 and "unknown stage 'executor_options'" in capsys.readouterr().err
     assert main(["--help"]) == 0 and "stages: " in capsys.readouterr().out
     assert main(["nope"]) == 2 and "unknown stage 'nope'" in capsys.readouterr().err
     assert main([]) == 2

@@ -18,7 +18,7 @@ here (servers may ignore the schema), then cleaned:
 * duplicates are dropped (first one kept), then each group is capped at ``max_items``.
 
 An answer is valid only if every group keeps at least one phrase. Anything else raises
-:class:`InvalidAnswer`, whose message says why, so that the caller can retry.
+:class:`~lmseg.llm.jobs.InvalidAnswer`, whose message says why, so that the caller can retry.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lmseg.llm.jobs import InvalidAnswer
+
 GROUPS: tuple[str, ...] = ("colour", "shape", "texture")
-
-
-class InvalidAnswer(ValueError):
-    """The model's answer cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)

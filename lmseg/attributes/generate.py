@@ -11,8 +11,9 @@ chunk the whole table is rewritten atomically, so an interrupted run (Ctrl-C, ``
 crash) keeps every class finished so far and the next run generates only what is missing.
 
 An existing table is only extended if it was made the same way (same vocabulary, model,
-method, template or scoring definition, and settings); otherwise the run stops and says why,
-unless ``overwrite`` is set.
+method, prompt template or scoring definition, and settings); otherwise the run stops and says
+why, unless ``overwrite`` is set. A class whose prompt is too long for the model is reported
+failed by name; the other classes are written.
 """
 
 from __future__ import annotations
@@ -21,21 +22,24 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tqdm import tqdm
-
-from lmseg.attributes.answer import AnswerLimits, Attributes, InvalidAnswer, parse_answer
-from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages, PromptTemplate
+from lmseg.attributes.answer import AnswerLimits, Attributes, parse_answer
 from lmseg.attributes.scoring import ScoringMethod
-from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
+from lmseg.attributes.store import AttributeRow, read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
+from lmseg.io.progress import progress_bar
+from lmseg.llm.backends.base import Backend, SamplingSettings
+from lmseg.llm.jobs import TableReport, ask
+from lmseg.llm.prompt import ChatMessages, PromptTemplate
+from lmseg.llm.tables import exclusive_lock
 from lmseg.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PROMPT = "attributes.j2"  # in prompts/
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class GenerationJob:
 
     Attributes:
         vocabulary: the classes.
-        template: the prompt template.
+        prompt: the prompt template of the generate method.
         settings: sampling settings.
         limits: bounds on answers.
         output: the Parquet table to create or extend.
@@ -55,11 +59,11 @@ class GenerationJob:
             the rows (it does not change an answer, only how many tries a class gets), so a
             re-run with a larger value gives the classes that failed more tries.
         scoring: the scored method's definition, or None for free generation (then
-            ``template`` and ``settings`` make the answers).
+            ``prompt`` and ``settings`` make the answers).
     """
 
     vocabulary: Vocabulary
-    template: PromptTemplate
+    prompt: PromptTemplate
     settings: SamplingSettings
     limits: AnswerLimits
     output: Path
@@ -77,7 +81,7 @@ class GenerationJob:
     @property
     def recipe_sha256(self) -> str:
         """The ``template_sha256`` column: the prompt template's or the scoring definition's hash."""
-        return self.template.sha256 if self.scoring is None else self.scoring.sha256
+        return self.prompt.sha256 if self.scoring is None else self.scoring.sha256
 
     def settings_json(self) -> str:
         """The JSON stored in the ``sampling`` column: the method's settings and answer limits."""
@@ -86,42 +90,23 @@ class GenerationJob:
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
     def conversation(self, class_index: int) -> ChatMessages:
-        """The chat messages for one class."""
-        return self.template.render(
-            self.vocabulary.classes[class_index], dataset=self.vocabulary.name, max_items=self.limits.max_items
-        )
+        """The chat messages for one class (the prompt's variables ``class_name``, ``synonyms``,
+        ``dataset``, ``max_items``)."""
+        entry = self.vocabulary.classes[class_index]
+        return self.prompt.render(class_name=entry.name, synonyms=list(entry.synonyms), dataset=self.vocabulary.name,
+                                  max_items=self.limits.max_items)
 
 
-@dataclass
-class GenerationReport:
-    """What a run did.
-
-    Attributes:
-        generated: classes written by this run.
-        skipped: classes already in the table.
-        failed: class index -> (class name, last reason) for classes that stayed invalid.
-        seconds: wall time of the generation.
-        output: the table written.
-    """
-
-    generated: int = 0
-    skipped: int = 0
-    failed: dict[int, tuple[str, str]] = field(default_factory=dict)
-    seconds: float = 0.0
-    output: Path | None = None
-
-    @property
-    def classes_per_second(self) -> float:
-        return self.generated / self.seconds if self.seconds > 0 else 0.0
-
-
-def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | None = None) -> GenerationReport:
+def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | None = None) -> TableReport:
     """Generate the attributes that ``job.output`` is missing.
 
     Args:
         job: the job.
         backend: the LLM.
         progress: show a progress bar (None: only when stderr is a terminal).
+
+    Returns:
+        What was generated, skipped (already present) and failed (class index -> (name, reason)).
 
     Raises:
         LmsegError: the existing table cannot be extended, another run holds it, or the
@@ -131,7 +116,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         raise LmsegError(f"the scored method needs next-word log-probabilities, which the {type(backend).__name__} "
                          "does not provide; use the vLLM backend, or the generate method")
     selected = list(range(len(job.vocabulary))) if job.class_indices is None else list(job.class_indices)
-    report = GenerationReport(output=job.output)
+    report = TableReport()
     start = time.perf_counter()
     with exclusive_lock(job.output):
         rows = {} if job.overwrite else existing_rows(job, backend.model_name)
@@ -139,7 +124,7 @@ def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | Non
         report.skipped = len(selected) - len(pending)
         log.info("%s: %d classes to generate, %d already in %s", job.vocabulary.name, len(pending),
                  report.skipped, job.output)
-        with tqdm(total=len(pending), unit="class", disable=None if progress is None else not progress) as bar:
+        with progress_bar(len(pending), job.vocabulary.name, unit="class", enabled=progress) as bar:
             for start_at in range(0, len(pending), job.chunk_size):
                 chunk = pending[start_at : start_at + job.chunk_size]
                 new_rows, failures = generate_chunk(job, backend, chunk)
@@ -169,8 +154,11 @@ def existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow
     """Rows of an existing table that this job may extend; raises if it was made differently."""
     if not job.output.exists():
         return {}
-    rows = table_to_rows(read_table(job.output))
     advice = "pass --overwrite to regenerate it, or --output to write a separate table"
+    try:
+        rows = table_to_rows(read_table(job.output))
+    except LmsegError as exc:  # corrupt, or of another schema: never overwritten without --overwrite
+        raise LmsegError(f"{exc}; {advice}") from None
     names = job.vocabulary.names
     for row in rows:
         if row.dataset != job.vocabulary.name:
@@ -216,45 +204,38 @@ def generate_chunk(
 def _generate_chunk(
     job: GenerationJob, backend: Backend, indices: list[int]
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
-    """Generate, validate and retry one chunk; returns its valid rows and its failures."""
-    schema = job.limits.json_schema()
-    conversations = {i: job.conversation(i) for i in indices}
-    reasons: dict[int, str] = {}
-    rows: list[AttributeRow] = []
-    pending = indices
-    for attempt in range(job.max_attempts):
-        if not pending:
-            break
-        answers = backend.generate([conversations[i] for i in pending], schema, job.settings, attempt)
-        if attempt == 0 and all(isinstance(a, RequestFailed) for a in answers):
-            raise BackendUnavailable(f"every request to the model failed; last error: {answers[-1].reason}")
-        retry: list[int] = []
-        for index, answer in zip(pending, answers, strict=True):
-            if isinstance(answer, RequestFailed):
-                reasons[index] = f"request failed: {answer.reason}"
-                continue
-            try:
-                rows.append(answer_row(job, index, answer, backend.model_name))
-            except InvalidAnswer as exc:
-                reasons[index] = f"invalid answer: {exc}"
-                retry.append(index)
-                continue
-            reasons.pop(index, None)
-        if retry:
-            log.debug("attempt %d: %d invalid answers, retrying", attempt + 1, len(retry))
-        pending = retry
-    failed = {i: (job.vocabulary.classes[i].name, reasons[i]) for i in reasons}
-    return rows, failed
+    """Generate, validate and retry one chunk (:func:`lmseg.llm.jobs.ask`); its valid rows and failures."""
+    return ask(backend, indices, conversation=job.conversation, name_of=lambda i: job.vocabulary.classes[i].name,
+               accept=lambda i, answer: answer_row(job, i, answer, backend.model_name),
+               json_schema=job.limits.json_schema(), settings=job.settings, max_attempts=job.max_attempts)
 
 
 def _score_chunk(
     job: GenerationJob, backend: Backend, indices: list[int]
 ) -> tuple[list[AttributeRow], dict[int, tuple[str, str]]]:
-    """Score one chunk with the scored method; every class gets a row (nothing fails)."""
+    """Score one chunk with the scored method: every class gets a row, except a class whose
+    questions are too long for the model (a name of thousands of tokens), which fails by name."""
     assert job.scoring is not None
-    entries = [job.vocabulary.classes[i] for i in indices]
-    answers = job.scoring.answer(backend, entries, job.limits)  # type: ignore[arg-type]
-    return [_row(job, backend.model_name, i, a) for i, a in zip(indices, answers, strict=True)], {}
+    refused = _too_long_to_score(job, backend, indices)
+    kept = [i for i in indices if i not in refused]
+    entries = [job.vocabulary.classes[i] for i in kept]
+    answers = job.scoring.answer(backend, entries, job.limits) if kept else []  # type: ignore[arg-type]
+    rows = [_row(job, backend.model_name, i, a) for i, a in zip(kept, answers, strict=True)]
+    return rows, {i: (job.vocabulary.classes[i].name, reason) for i, reason in refused.items()}
+
+
+def _too_long_to_score(job: GenerationJob, backend: Backend, indices: list[int]) -> dict[int, str]:
+    """Classes whose scoring questions the model cannot take, with why (a backend without
+    ``too_long`` takes any length)."""
+    assert job.scoring is not None
+    too_long = getattr(backend, "too_long", None)
+    if too_long is None:
+        return {}
+    questions = job.scoring.questions
+    names = [job.vocabulary.classes[i].name for i in indices]
+    reasons = too_long([q.prefix.format(name=name) for name in names for q in questions], 1)
+    per_class = (reasons[k * len(questions):(k + 1) * len(questions)] for k in range(len(indices)))
+    return {i: next(r for r in found if r) for i, found in zip(indices, per_class, strict=True) if any(found)}
 
 
 def answer_row(job: GenerationJob, index: int, answer: str, model_name: str) -> AttributeRow:

@@ -51,7 +51,7 @@ def attribute_frame(table: pa.Table) -> pd.DataFrame:
 
         frame = attribute_frame(load_attribute_table("ade847", "SmolLM2-135M-Instruct", path=table))
     """
-    frame = table.to_pandas()
+    frame = table.to_pandas(use_threads=False)  # no Arrow thread pool (lmseg.llm.tables.read_parquet)
     for group in GROUPS:
         frame[group] = [tuple(phrases) for phrases in frame[group]]
     return frame

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
 from lmseg.attributes.store import read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
@@ -34,7 +36,7 @@ def merge_shards(vocabulary: Vocabulary, parts: list[Path], output: Path) -> int
     missing_parts = [str(p) for p in parts if not p.exists()]
     if missing_parts:
         raise LmsegError(f"cannot merge: missing shard part(s): {', '.join(missing_parts)}")
-    rows = [row for part in parts for row in table_to_rows(read_table(part))]
+    rows = [row for k, part in enumerate(parts) for row in table_to_rows(_read_part(part, k))]
     provenance = {(r.dataset, r.model, r.method, r.template_sha256, r.sampling) for r in rows}
     if len(provenance) > 1:
         raise LmsegError(
@@ -57,3 +59,11 @@ def merge_shards(vocabulary: Vocabulary, parts: list[Path], output: Path) -> int
         )
     write_table(rows_to_table(rows), output)
     return len(rows)
+
+
+def _read_part(part: Path, index: int) -> pa.Table:
+    """One part file; an unreadable one says which shard to run again."""
+    try:
+        return read_table(part)
+    except LmsegError as exc:
+        raise LmsegError(f"cannot merge: {exc}; run that shard again (--shard-index {index} --overwrite)") from None

@@ -19,28 +19,28 @@ Columns (a fixed interface that later stages rely on):
 
 The schema version is in the file metadata under ``lmseg.schema_version``. Version 1 tables
 (before the ``method`` column) are still read: every row of them was made by ``generate``,
-and they come back with that column added. Rows are sorted by
-``class_index``. Writes go to a temporary file in the same folder, are flushed to disk, then
-renamed over the target, so a reader sees the old table or the new one, never half of one.
+and they come back with that column added. Rows are sorted by ``class_index``. The table is
+written as every LLM table is (:func:`lmseg.llm.tables.write_table`: atomically, so a reader
+sees the old table or the new one, never half of one).
+
+Errors of :func:`read_table` state what is wrong with the file, not what to do about it: the
+command that reads the table adds the advice that fits it (``gen_prompts``: ``--overwrite``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lmseg.attributes.answer import GROUPS
 from lmseg.errors import LmsegError
-from lmseg.io.atomic import atomic_path
+from lmseg.llm.tables import read_parquet, write_table
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "AttributeRow", "read_table", "rows_to_table", "table_to_rows", "write_table"]
 
 SCHEMA_VERSION = "2"
 _VERSION_KEY = b"lmseg.schema_version"
@@ -111,12 +111,9 @@ def read_table(path: str | Path) -> pa.Table:
         # Through one open file, so that a writer renaming a new table over the path meanwhile
         # cannot mix the old file's size with the new file's bytes (pyarrow stats, then opens).
         with open(path, "rb") as handle:
-            table = pq.read_table(handle)
+            table = read_parquet(handle)
     except (pa.ArrowException, OSError) as exc:
-        raise LmsegError(
-            f"attribute table {path} is corrupt or not a Parquet file ({exc}); "
-            "move it away, or pass --overwrite to replace it"
-        ) from None
+        raise LmsegError(f"attribute table {path} is corrupt or not a Parquet file ({exc})") from None
     version = (table.schema.metadata or {}).get(_VERSION_KEY)
     if version is None:
         raise LmsegError(f"{path} is a Parquet file but not an lmseg attribute table (no schema version)")
@@ -124,7 +121,7 @@ def read_table(path: str | Path) -> pa.Table:
     if expected is None:
         raise LmsegError(
             f"attribute table {path} has schema version {version.decode()}, this lmseg reads versions 1 and "
-            f"{SCHEMA_VERSION}; regenerate it with --overwrite or write to another --output"
+            f"{SCHEMA_VERSION}"
         )
     if not table.schema.equals(expected, check_metadata=False):
         raise LmsegError(
@@ -138,71 +135,3 @@ def read_table(path: str | Path) -> pa.Table:
     if len(set(indices)) != len(indices):
         raise LmsegError(f"attribute table {path} lists some class index more than once")
     return table
-
-
-def check_writable(path: str | Path) -> None:
-    """Check, before any work, that a table can be written at ``path`` (creating its folder).
-
-    Raises:
-        LmsegError: ``path`` is a folder or a read-only file, or its folder cannot be
-            created or written (read-only, a file in the way, no permission).
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise LmsegError(f"output {path} is a folder; give a file path such as {path / 'attributes.parquet'}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise LmsegError(f"output {path} is read-only; make it writable (chmod u+w) or choose another output path")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise LmsegError(f"cannot write output {path}: {blocking} is a file, not a folder; choose another output path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.probe-", dir=path.parent)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise LmsegError(
-            f"cannot write output {path}: {exc.strerror or exc} (in {exc.filename or path.parent}); "
-            "choose another output path or fix that folder's permissions"
-        ) from None
-
-
-def write_table(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` to ``path`` atomically (:func:`lmseg.io.atomic.atomic_path`)."""
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (a table) for the duration of a run.
-
-    The lock is an ``flock`` on a hidden file beside the table, which the kernel releases
-    when the process ends in any way (including ``kill -9``). Once it is held, temporary
-    files left by a writer that was killed mid-write are removed.
-
-    Raises:
-        LmsegError: another process holds the lock.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise LmsegError(
-                f"another run is already writing {path} (process {holder}); wait for it to finish"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer killed mid-write
-            stale.unlink(missing_ok=True)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,40 +1,22 @@
 """The attribute table as an LLM table job, for executors other than the local loop.
 
 :class:`AttributeTableJob` wraps a :class:`~lmseg.attributes.generate.GenerationJob` in the
-small interface that :mod:`lmseg.distributed.llm_tables` drives (rows to do -> render ->
-generate -> validate -> append), using the very functions of the local run: the same
-provenance check of an existing table, the same prompt, the same validation and retries, the
-same atomic writer. Keys are class indices.
+interface that every executor drives (:class:`lmseg.llm.jobs.LLMTableJob`: rows to do ->
+render -> generate -> validate -> append), using the very functions of the local run: the
+same provenance check of an existing table, the same prompt, the same validation and retries,
+the same atomic writer. Keys are class indices.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from lmseg.attributes.backends.base import Backend, SamplingSettings
 from lmseg.attributes.generate import GenerationJob, answer_row, existing_rows, generate_chunk, save_rows
-from lmseg.attributes.prompt import ChatMessages
 from lmseg.attributes.store import AttributeRow
-
-
-class JobSettings:
-    """The generation settings a table job reads from its ``job`` (a :class:`GenerationJob` or a
-    caption job: anything with ``settings``, ``max_attempts`` and ``limits``)."""
-
-    job: Any
-
-    @property
-    def settings(self) -> SamplingSettings:
-        return self.job.settings
-
-    @property
-    def max_attempts(self) -> int:
-        return self.job.max_attempts
-
-    def json_schema(self) -> dict[str, Any]:
-        return self.job.limits.json_schema()
+from lmseg.llm.backends.base import Backend
+from lmseg.llm.jobs import JobSettings
+from lmseg.llm.prompt import ChatMessages
 
 
 @dataclass

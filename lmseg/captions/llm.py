@@ -1,19 +1,22 @@
 """The LLM stage for captions: noun phrases by a chat model, validated, cached, resumable.
 
-It reuses stage 1's machinery: the backends (:mod:`lmseg.attributes.backends`: vLLM in
-process, or any OpenAI-compatible server), its sampling settings and retry rule (a malformed
-answer is asked again with the retry temperature and the next seed), the jinja2 prompt
-templates (:class:`~lmseg.attributes.prompt.PromptTemplate`, default
-``prompts/caption_phrases.j2``), atomic Parquet writes and the per-table lock
-(:mod:`lmseg.attributes.store`). Results go to the caption-phrase table
+Built on the LLM layer (:mod:`lmseg.llm`): its backends (vLLM in process, or any
+OpenAI-compatible server), sampling settings and retry rule (a malformed answer is asked again
+with the retry temperature and the next seed: :func:`lmseg.llm.jobs.ask`), its prompt
+templates (default ``prompts/caption_phrases.j2``), atomic Parquet writes and the per-table
+lock (:mod:`lmseg.llm.tables`). Results go to the caption-phrase table
 (:mod:`lmseg.captions.phrase_table`).
 
 The model answers ``{"phrases": [...]}`` under a JSON schema. An answer is then cleaned
 (:func:`lmseg.captions.phrases.clean_phrase`, leading articles removed), and a phrase is
 kept only if it has at most ``max_words`` words, every word of it occurs in the caption (no
-invented objects), and it is not a duplicate. An answer is invalid (and retried) when it is
-not such a JSON object, or when it listed phrases but none survived; an empty list is a valid
-answer (a caption that names nothing visible).
+invented objects), and it is not a duplicate. An answer is invalid (and asked again) when it
+is not such a JSON object or when no phrase survives, an empty list included: a caption names
+something, and a table row without phrases would train nothing (MGCA's object, region and
+pixel losses need phrases). A caption that still has no phrase after the last attempt is
+reported failed and is not written, so training parses it with the rule parser
+(:class:`lmseg.models.mgca.data.PhraseLookup` falls back to the rules for every caption the
+table lacks).
 """
 
 from __future__ import annotations
@@ -23,28 +26,26 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from lmseg.attributes.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages, PromptTemplate, load_template
-from lmseg.attributes.store import exclusive_lock, write_table
 from lmseg.captions.phrase_table import SCHEMA, PhraseTable, caption_sha256, read_phrase_table, shard_of, shard_prefix
 from lmseg.captions.phrases import clean_phrase
 from lmseg.errors import LmsegError
+from lmseg.llm.backends.base import Backend, SamplingSettings
+from lmseg.llm.jobs import InvalidAnswer, TableReport, ask
+from lmseg.llm.prompt import ChatMessages, PromptTemplate
+from lmseg.llm.tables import exclusive_lock, write_table
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "caption_phrases.j2"
+DEFAULT_PROMPT = "caption_phrases.j2"  # in prompts/
 
-
-class InvalidPhrases(ValueError):
-    """The model's answer cannot be used; the message says why."""
+CaptionKey = tuple[str, str]  # (caption sha256, stripped caption): the table's key, with its text
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,19 @@ def _words(text: str) -> list[str]:
 def parse_phrases(text: str, caption: str, limits: PhraseLimits) -> tuple[str, ...]:
     """Validate and clean one raw answer (see the module docstring).
 
+    Returns:
+        The clean phrases, at least one.
+
     Raises:
-        InvalidPhrases: not a JSON object with a list ``phrases``, or no listed phrase survives.
+        InvalidAnswer: not a JSON object with a list ``phrases``, or no phrase of it survives
+            (an empty list included).
     """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidPhrases(f"not valid JSON ({exc.msg}): {text[:80]!r}") from None
+        raise InvalidAnswer(f"not valid JSON ({exc.msg}): {text[:80]!r}") from None
     if not isinstance(data, dict) or not isinstance(data.get("phrases"), list):
-        raise InvalidPhrases("expected a JSON object with a list 'phrases'")
+        raise InvalidAnswer("expected a JSON object with a list 'phrases'")
     own = set(_words(caption))
     kept: list[str] = []
     for item in data["phrases"]:
@@ -97,20 +102,11 @@ def parse_phrases(text: str, caption: str, limits: PhraseLimits) -> tuple[str, .
         if (phrase and len(words) <= limits.max_words and len(phrase) <= limits.max_chars
                 and all(w in own for w in words) and phrase not in kept):
             kept.append(phrase)
-    if data["phrases"] and not kept:
-        raise InvalidPhrases(f"none of the phrases {data['phrases'][:4]} is a short phrase copied from the caption")
+    if not data["phrases"]:
+        raise InvalidAnswer("no phrase: the model answered an empty list")
+    if not kept:
+        raise InvalidAnswer(f"none of the phrases {data['phrases'][:4]} is a short phrase copied from the caption")
     return tuple(kept[: limits.max_phrases])
-
-
-def default_template() -> PromptTemplate:
-    """``prompts/caption_phrases.j2``."""
-    text = (resources.files("prompts") / DEFAULT_TEMPLATE).read_text(encoding="utf-8")
-    return PromptTemplate(f"prompts/{DEFAULT_TEMPLATE}", text)
-
-
-def template_from(path: str | Path | None) -> PromptTemplate:
-    """The given template file, or the default one."""
-    return default_template() if path is None else load_template(path)
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ class CaptionJob:
     """What to parse and where.
 
     Attributes:
-        template: the prompt template (variables ``caption`` and ``max_phrases``).
+        prompt: the prompt template (variables ``caption`` and ``max_phrases``).
         settings: sampling settings (first attempt and retries).
         limits: bounds on answers.
         output: the table folder.
@@ -127,7 +123,7 @@ class CaptionJob:
         max_attempts: tries per caption before it is reported as failed.
     """
 
-    template: PromptTemplate
+    prompt: PromptTemplate
     settings: SamplingSettings
     limits: PhraseLimits
     output: Path
@@ -139,22 +135,16 @@ class CaptionJob:
         """The JSON stored in the ``sampling`` column."""
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
-
-@dataclass
-class CaptionReport:
-    """What a run did: parsed, already present, failed (hash -> (caption, reason)), seconds."""
-
-    parsed: int = 0
-    skipped: int = 0
-    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
-    seconds: float = 0.0
+    def conversation(self, key: CaptionKey) -> ChatMessages:
+        """The rendered prompt of one caption."""
+        return self.prompt.render(caption=key[1], max_phrases=self.limits.max_phrases)
 
 
-def pending_chunks(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: CaptionReport
-                   ) -> Iterator[list[tuple[str, str]]]:
+def pending_chunks(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: TableReport
+                   ) -> Iterator[list[CaptionKey]]:
     """Chunks of unique (hash, caption) this run owns that the table lacks (the others it owns
     are counted in ``report.skipped``)."""
-    chunk: list[tuple[str, str]] = []
+    chunk: list[CaptionKey] = []
     seen: set[str] = set()
     for caption in captions:
         text = caption.strip()
@@ -177,30 +167,33 @@ def check_provenance(job: CaptionJob, model_name: str) -> PhraseTable:
     """The table of ``job.output`` (empty if absent).
 
     Raises:
-        LmsegError: it holds rows made with another model, template or sampling settings.
+        LmsegError: it holds rows made with another model, prompt template or sampling settings.
     """
     table = read_phrase_table(job.output)
-    ours = (model_name, job.template.sha256, job.settings_json())
+    ours = (model_name, job.prompt.sha256, job.settings_json())
     other = [p for p in table.provenance if p != ours]
     if other:
-        model, template, _ = other[0]
+        model, prompt, _ = other[0]
         raise LmsegError(
-            f"{job.output} holds phrases made another way (model {model!r}, template {template[:12]}..., or other "
-            f"sampling settings); this run uses model {model_name!r}, template {job.template.sha256[:12]}...; "
+            f"{job.output} holds phrases made another way (model {model!r}, prompt {prompt[:12]}..., or other "
+            f"sampling settings); this run uses model {model_name!r}, prompt {job.prompt.sha256[:12]}...; "
             "use another --output folder"
         )
     return table
 
 
-def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backend) -> CaptionReport:
+def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backend) -> TableReport:
     """Parse the captions that the table lacks, a chunk at a time (streamed: the captions may
-    come from a generator over shards).
+    come from a generator over tar files).
+
+    Returns:
+        What was parsed (``generated``), already present, and failed ((hash, caption) -> (caption, reason)).
 
     Raises:
         LmsegError: the table was made another way, another run holds this shard's lock, or the
             backend is unavailable (finished chunks are kept).
     """
-    report = CaptionReport()
+    report = TableReport()
     start = time.perf_counter()
     with exclusive_lock(lock_path(job)):
         done = check_provenance(job, backend.model_name)
@@ -209,8 +202,8 @@ def run_caption_parsing(captions: Iterable[str], job: CaptionJob, backend: Backe
             report.failed.update(failures)
             if rows:
                 write_chunk(job, rows)
-            report.parsed += len(rows)
-            log.info("saved %d captions (%d failed so far) to %s", report.parsed, len(report.failed), job.output)
+            report.generated += len(rows)
+            log.info("saved %d captions (%d failed so far) to %s", report.generated, len(report.failed), job.output)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -229,45 +222,19 @@ def write_chunk(job: CaptionJob, rows: list[dict[str, Any]]) -> Path:
     return chunk_file
 
 
-def caption_row(job: CaptionJob, sha: str, caption: str, answer: str, model_name: str) -> dict[str, Any]:
-    """The table row of one answer, validated and cleaned (raises ``InvalidPhrases``)."""
+def caption_row(job: CaptionJob, key: CaptionKey, answer: str, model_name: str) -> dict[str, Any]:
+    """The table row of one answer, validated and cleaned (raises ``InvalidAnswer``)."""
+    sha, caption = key
     phrases = parse_phrases(answer, caption, job.limits)
     return {"caption_sha256": sha, "caption": caption, "phrases": list(phrases), "model": model_name,
-            "template_sha256": job.template.sha256, "created_at": datetime.now(timezone.utc),
+            "template_sha256": job.prompt.sha256, "created_at": datetime.now(timezone.utc),
             "sampling": job.settings_json()}
 
 
-def conversation(job: CaptionJob, caption: str) -> ChatMessages:
-    """The rendered prompt of one (stripped) caption."""
-    return job.template.render_variables(caption=caption, max_phrases=job.limits.max_phrases)
-
-
-def parse_chunk(job: CaptionJob, backend: Backend, chunk: list[tuple[str, str]]
-                ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
-    """Ask, validate and retry one chunk of (hash, caption); its valid rows and its failures
-    (hash -> (caption, last reason))."""
-    captions = dict(chunk)
-    conversations = {sha: conversation(job, text) for sha, text in chunk}
-    reasons: dict[str, str] = {}
-    rows: list[dict[str, Any]] = []
-    pending = [sha for sha, _ in chunk]
-    for attempt in range(job.max_attempts):
-        if not pending:
-            break
-        answers = backend.generate([conversations[s] for s in pending], job.limits.json_schema(), job.settings, attempt)
-        if attempt == 0 and all(isinstance(a, RequestFailed) for a in answers):
-            raise BackendUnavailable(f"every request to the model failed; last error: {answers[-1].reason}")
-        retry = []
-        for sha, answer in zip(pending, answers, strict=True):
-            if isinstance(answer, RequestFailed):
-                reasons[sha] = f"request failed: {answer.reason}"
-                continue
-            try:
-                rows.append(caption_row(job, sha, captions[sha], answer, backend.model_name))
-            except InvalidPhrases as exc:
-                reasons[sha] = f"invalid answer: {exc}"
-                retry.append(sha)
-                continue
-            reasons.pop(sha, None)
-        pending = retry
-    return rows, {sha: (captions[sha], why) for sha, why in reasons.items()}
+def parse_chunk(job: CaptionJob, backend: Backend, chunk: list[CaptionKey]
+                ) -> tuple[list[dict[str, Any]], dict[CaptionKey, tuple[str, str]]]:
+    """Ask, validate and retry one chunk of (hash, caption) (:func:`lmseg.llm.jobs.ask`); its
+    valid rows and its failures ((hash, caption) -> (caption, last reason))."""
+    return ask(backend, chunk, conversation=job.conversation, name_of=lambda key: key[1],
+               accept=lambda key, answer: caption_row(job, key, answer, backend.model_name),
+               json_schema=job.limits.json_schema(), settings=job.settings, max_attempts=job.max_attempts)

@@ -2,7 +2,7 @@
 
 The table is a folder of Parquet files with one schema (pyarrow reads the folder as one
 table). Every chunk a run finishes is written as a new file, atomically (temporary file,
-fsync, rename: :func:`lmseg.attributes.store.write_table`), so a run interrupted in any way
+fsync, rename: :func:`lmseg.llm.tables.write_table`), so a run interrupted in any way
 keeps every finished chunk and the next run parses only the captions not yet in the folder.
 Shard ``k`` of ``n`` (captions whose hash, as a number, is ``k`` modulo ``n``) writes files
 named ``shard-KKK-of-NNN.chunk-*.parquet``: several machines can fill one folder, each
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lmseg.errors import LmsegError
+from lmseg.llm.tables import read_parquet
 
 SCHEMA_VERSION = "1"
 _VERSION_KEY = b"lmseg.caption_phrases_version"
@@ -143,7 +144,7 @@ def read_phrase_table(folder: str | Path, *, columns: tuple[str, ...] = ("captio
     for path in part_files(folder):
         try:
             schema = pq.read_schema(path)
-            table = pq.read_table(path, columns=list(columns))
+            table = read_parquet(path, columns)
         except (pa.ArrowException, OSError) as exc:
             raise LmsegError(f"{path} is corrupt or not Parquet ({exc!s:.200}); move it away and re-run") from None
         version = (schema.metadata or {}).get(_VERSION_KEY)

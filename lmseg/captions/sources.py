@@ -1,12 +1,12 @@
 """Deterministic random access to image-caption pairs, for training with exact resume.
 
 :class:`PairSource` answers "which pair is position ``p`` of epoch ``e``", a pure function of
-``(seed, e, p)``, for a list of webdataset shards or a caption table:
+``(seed, e, p)``, for a list of webdataset tar files or a caption table:
 
-* shards: the shard order is a permutation drawn from ``(seed, e)``, and the samples of each
-  shard a permutation drawn from ``(seed, e, shard)``; only the per-shard sample counts (one
-  number per shard) are kept, and the index of the shard in use is re-read on demand (a small
-  cache of recent shards), so memory does not grow with the dataset;
+* tar files: the file order is a permutation drawn from ``(seed, e)``, and the samples of each
+  file a permutation drawn from ``(seed, e, file)``; only the per-file sample counts (one
+  number per file) are kept, and the index of the file in use is re-read on demand (a small
+  cache of recent files), so memory does not grow with the dataset;
 * a table (small sets): a permutation of its rows drawn from ``(seed, e)``.
 """
 
@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from lmseg.captions.shards import SkipLog, scan_shard
+from lmseg.captions.webdataset import SkipLog, scan_tar
 from lmseg.captions.table import FileSample
 from lmseg.errors import LmsegError
 
@@ -46,48 +46,48 @@ class PairSource(Protocol):
     def pair(self, epoch: int, position: int) -> Pair: ...
 
 
-class ShardPairs:
-    """Pairs of webdataset shards (see the module docstring).
+class TarPairs:
+    """Pairs of webdataset tar files (see the module docstring).
 
     Args:
-        shards: the tar files.
+        tars: the tar files.
         seed: the order's seed.
         skips: where the first scan counts skipped inputs.
-        cached_shards: shard indices kept in memory.
+        cached_tars: tar-file indices kept in memory.
 
     Raises:
-        LmsegError: no shard has a usable sample.
+        LmsegError: no tar file has a usable sample.
     """
 
-    def __init__(self, shards: Sequence[Path], seed: int, skips: SkipLog, *, cached_shards: int = 2) -> None:
-        self.shards = list(shards)
+    def __init__(self, tars: Sequence[Path], seed: int, skips: SkipLog, *, cached_tars: int = 2) -> None:
+        self.tars = list(tars)
         self.seed = seed
-        self.cached_shards = cached_shards
+        self.cached_tars = cached_tars
         self._cache: OrderedDict[int, list] = OrderedDict()
-        self.counts = np.array([len(self._load(i, skips)) for i in range(len(self.shards))], dtype=np.int64)
+        self.counts = np.array([len(self._load(i, skips)) for i in range(len(self.tars))], dtype=np.int64)
         if self.counts.sum() == 0:
-            raise LmsegError(f"no usable image-caption pair in {len(self.shards)} shard(s) ({skips.summary()})")
-        log.info("%d pairs in %d shards (%s)", self.counts.sum(), len(self.shards), skips.summary())
+            raise LmsegError(f"no usable image-caption pair in {len(self.tars)} tar file(s) ({skips.summary()})")
+        log.info("%d pairs in %d tar files (%s)", self.counts.sum(), len(self.tars), skips.summary())
 
     def __len__(self) -> int:
         return int(self.counts.sum())
 
     def _load(self, index: int, skips: SkipLog | None = None) -> list:
         if index not in self._cache:
-            self._cache[index] = scan_shard(self.shards[index], skips or SkipLog(max_logged=0))
-            while len(self._cache) > self.cached_shards:
+            self._cache[index] = scan_tar(self.tars[index], skips or SkipLog(max_logged=0))
+            while len(self._cache) > self.cached_tars:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(index)
         return self._cache[index]
 
     def pair(self, epoch: int, position: int) -> Pair:
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.tars))
         ends = np.cumsum(self.counts[order])
         slot = int(np.searchsorted(ends, position, side="right"))
-        shard = int(order[slot])
+        tar = int(order[slot])
         local = position - (int(ends[slot - 1]) if slot else 0)
-        within = np.random.default_rng([self.seed, epoch, shard]).permutation(int(self.counts[shard]))
-        return self._load(shard)[int(within[local])]
+        within = np.random.default_rng([self.seed, epoch, tar]).permutation(int(self.counts[tar]))
+        return self._load(tar)[int(within[local])]
 
 
 class TablePairs:

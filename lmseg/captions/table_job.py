@@ -1,7 +1,7 @@
 """The caption-phrase table as an LLM table job, for executors other than the local loop.
 
-:class:`CaptionTableJob` wraps a :class:`~lmseg.captions.llm.CaptionJob` in the small
-interface that :mod:`lmseg.distributed.llm_tables` drives (rows to do -> render -> generate
+:class:`CaptionTableJob` wraps a :class:`~lmseg.captions.llm.CaptionJob` in the interface that
+every executor drives (:class:`lmseg.llm.jobs.LLMTableJob`: rows to do -> render -> generate
 -> validate -> append), using the very functions of the local run
 (:func:`~lmseg.captions.llm.run_caption_parsing`): the same provenance check of the table,
 the same selection of captions (unique, this shard's, not yet in the table), the same prompt,
@@ -15,23 +15,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lmseg.attributes.answer import InvalidAnswer
-from lmseg.attributes.backends.base import Backend
-from lmseg.attributes.prompt import ChatMessages
-from lmseg.attributes.table_job import JobSettings
 from lmseg.captions.llm import (
     CaptionJob,
-    CaptionReport,
-    InvalidPhrases,
+    CaptionKey,
     caption_row,
     check_provenance,
-    conversation,
     parse_chunk,
     pending_chunks,
     write_chunk,
 )
-
-CaptionKey = tuple[str, str]  # (caption sha256, stripped caption)
+from lmseg.llm.backends.base import Backend
+from lmseg.llm.jobs import JobSettings, TableReport
+from lmseg.llm.prompt import ChatMessages
 
 
 @dataclass
@@ -60,7 +55,7 @@ class CaptionTableJob(JobSettings):
         """(captions of this run the table lacks, how many it already has); raises if the table
         was made differently."""
         done = check_provenance(self.job, self.model_name)
-        counts = CaptionReport()
+        counts = TableReport()
         todo = [key for chunk in pending_chunks(self.captions, self.job, done, counts) for key in chunk]
         return todo, counts.skipped
 
@@ -68,21 +63,17 @@ class CaptionTableJob(JobSettings):
         return key[1]
 
     def conversation(self, key: CaptionKey) -> ChatMessages:
-        return conversation(self.job, key[1])
+        return self.job.conversation(key)
 
     def accept(self, key: CaptionKey, answer: str) -> dict[str, Any]:
         """The validated row for one answer (raises ``InvalidAnswer``)."""
-        try:
-            return caption_row(self.job, *key, answer, self.model_name)
-        except InvalidPhrases as exc:
-            raise InvalidAnswer(str(exc)) from None
+        return caption_row(self.job, key, answer, self.model_name)
 
     def generate_batch(
         self, backend: Backend, keys: list[CaptionKey]
     ) -> tuple[list[dict[str, Any]], dict[CaptionKey, tuple[str, str]]]:
         """Render, generate, validate and retry a batch of captions (the local run's chunk step)."""
-        rows, failed = parse_chunk(self.job, backend, keys)
-        return rows, {(sha, caption): (caption, reason) for sha, (caption, reason) in failed.items()}
+        return parse_chunk(self.job, backend, keys)
 
     def save(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write rows as the next chunk file of the table (atomically)."""

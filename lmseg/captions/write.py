@@ -1,8 +1,8 @@
-"""Writing image-caption pairs as webdataset tar shards in img2dataset's layout.
+"""Writing image-caption pairs as webdataset tar files in img2dataset's layout.
 
-Shard ``k`` is ``<folder>/{k:05d}.tar``; sample ``j`` of it has the key ``{k:05d}{j:04d}`` and
+Tar file ``k`` is ``<folder>/{k:05d}.tar``; sample ``j`` of it has the key ``{k:05d}{j:04d}`` and
 the members ``<key>.<ext>`` (the encoded image as given), ``<key>.txt`` (the caption, UTF-8)
-and ``<key>.json`` (``{"key", "caption", "source"}``), as img2dataset writes them. Each shard
+and ``<key>.json`` (``{"key", "caption", "source"}``), as img2dataset writes them. Each file
 is written through :func:`lmseg.io.atomic.atomic_path` (a temporary file, renamed when
 complete).
 """
@@ -28,22 +28,22 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_shards(pairs: Iterable[Pair], folder: str | os.PathLike[str], *, per_shard: int = 1000) -> list[Path]:
-    """Write ``pairs`` (anything with ``caption``, ``image_name``, ``read_image_bytes()``) as shards.
+def write_tars(pairs: Iterable[Pair], folder: str | os.PathLike[str], *, per_tar: int = 1000) -> list[Path]:
+    """Write ``pairs`` (anything with ``caption``, ``image_name``, ``read_image_bytes()``) as tar files.
 
     Returns:
-        The shard paths, in order.
+        The tar files, in order.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     remaining = iter(pairs)
-    while chunk := list(itertools.islice(remaining, per_shard)):
-        shard = len(written)
-        written.append(folder / f"{shard:05d}.tar")
+    while chunk := list(itertools.islice(remaining, per_tar)):
+        number = len(written)
+        written.append(folder / f"{number:05d}.tar")
         with atomic_path(written[-1]) as tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
             for j, pair in enumerate(chunk):
-                _add_pair(tar, f"{shard:05d}{j:04d}", pair)
+                _add_pair(tar, f"{number:05d}{j:04d}", pair)
     return written
 
 

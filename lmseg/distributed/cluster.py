@@ -63,9 +63,9 @@ class RayOptions:
         if self.workers < 1:
             raise LmsegError(f"--ray-workers must be at least 1, got {self.workers}")
         if not (math.isfinite(self.gpus_per_worker) and self.gpus_per_worker >= 0):
-            raise LmsegError(f"--ray-gpus-per-worker must be a number >= 0, got {self.gpus_per_worker}")
+            raise LmsegError(f"--ray-gpus-per-worker must be a finite number >= 0, got {self.gpus_per_worker}")
         if not (math.isfinite(self.cpus_per_worker) and self.cpus_per_worker > 0):
-            raise LmsegError(f"--ray-cpus-per-worker must be a number > 0, got {self.cpus_per_worker}")
+            raise LmsegError(f"--ray-cpus-per-worker must be a finite number > 0, got {self.cpus_per_worker}")
         if self.batch_size < 1:
             raise LmsegError(f"--ray-batch-size must be at least 1, got {self.batch_size}")
         if self.address is not None and not self.address.strip():
@@ -210,6 +210,12 @@ def ray_log_path() -> Path:
     return cache_dir() / "logs" / "ray.log"
 
 
+def lmseg_settings() -> dict[str, str]:
+    """The driver's ``LMSEG_*`` environment (cache folder, offline mode), which the workers get
+    too: a worker reads and writes the driver's caches and downloads only what the driver may."""
+    return {name: value for name, value in os.environ.items() if name.startswith("LMSEG_")}
+
+
 def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_driver: bool,
              log_path: Path | None) -> None:
     """``ray.init``: a new local instance (``address=None``), or joining ``address`` (resolved
@@ -221,7 +227,7 @@ def _connect(ray: ModuleType, address: str | None, *, given: str | None, log_to_
     Raises:
         LmsegError: Ray cannot start or join, with the reason and what to do.
     """
-    kwargs = {"include_dashboard": False, "log_to_driver": log_to_driver}
+    kwargs = {"include_dashboard": False, "log_to_driver": log_to_driver, "runtime_env": {"env_vars": lmseg_settings()}}
     where = f" (Ray's messages are in {log_path})" if log_path else ""
     if address is None:
         try:

@@ -2,7 +2,8 @@
 
 Any stage that fills a Parquet table with one validated LLM answer per key (the attribute
 table, keyed by class index; MGCA's caption phrases, keyed by caption hash) runs here once it
-offers the small :class:`LLMTableJob` interface. The driver reads the keys the table still
+offers the interface :class:`lmseg.llm.jobs.LLMTableJob`; how it runs is one
+:class:`lmseg.llm.ray_engine.RayEngineOptions`. The driver reads the keys the table still
 lacks, hands them out as a Ray Dataset, and appends every finished batch to the table at
 once (atomic rewrite), so a killed driver loses only the batches in flight and a re-run
 generates only what is missing. Two engines:
@@ -24,141 +25,62 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from lmseg.attributes.answer import InvalidAnswer
-from lmseg.attributes.backends.base import Backend, SamplingSettings
-from lmseg.attributes.generate import GenerationReport
-from lmseg.attributes.prompt import ChatMessages
-from lmseg.attributes.store import exclusive_lock
 from lmseg.distributed.cluster import RayOptions, import_ray, ray_cluster
 from lmseg.errors import LmsegError
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.jobs import InvalidAnswer, LLMTableJob, TableReport
+from lmseg.llm.ray_engine import BackendFactory, RayEngineOptions
+from lmseg.llm.tables import exclusive_lock
 
 log = logging.getLogger(__name__)
 
-LLMEngine = Literal["actors", "ray-data-llm"]
 
-
-class LLMTableJob(Protocol):
-    """One LLM table stage as the executors see it (keys are ints or strings)."""
-
-    @property
-    def description(self) -> str:
-        """What is being written where, for messages."""
-        ...
-
-    @property
-    def settings(self) -> SamplingSettings: ...
-
-    @property
-    def max_attempts(self) -> int: ...
-
-    def json_schema(self) -> dict[str, Any]:
-        """The structured-output schema of an answer."""
-        ...
-
-    def pending(self) -> tuple[list[Hashable], int]:
-        """(keys the table still lacks, number of this run's keys it already has); reads the
-        existing table and checks its provenance first."""
-        ...
-
-    def name_of(self, key: Hashable) -> str:
-        """A readable name of a key (class name, caption start) for failure lists."""
-        ...
-
-    def conversation(self, key: Hashable) -> ChatMessages:
-        """The rendered prompt (chat messages) of one key."""
-        ...
-
-    def accept(self, key: Hashable, answer: str) -> Any:
-        """Validate and clean one answer into its table row; raises ``InvalidAnswer``."""
-        ...
-
-    def generate_batch(
-        self, backend: Backend, keys: list[Hashable]
-    ) -> tuple[list[Any], dict[Hashable, tuple[str, str]]]:
-        """The local step: render, generate, validate, retry; (valid rows, key -> (name, reason))."""
-        ...
-
-    def save(self, rows: Sequence[Any]) -> None:
-        """Append rows to the table (atomically; the table holds every row saved so far)."""
-        ...
-
-
-BackendFactory = Callable[[], Backend]
-
-
-def run_llm_table_on_ray(
-    job: LLMTableJob,
-    options: RayOptions,
-    *,
-    engine: LLMEngine,
-    make_backend: BackendFactory | None = None,
-    vllm_engine_kwargs: dict[str, Any] | None = None,
-    model_source: str | None = None,
-    worker_env: dict[str, str] | None = None,
-) -> GenerationReport:
+def run_llm_table_on_ray(job: LLMTableJob, options: RayOptions, engine: RayEngineOptions) -> TableReport:
     """Fill the table of ``job`` on the connected Ray cluster (see the module docstring).
 
     Args:
         job: the stage; the caller holds the table's lock for the whole run.
         options: workers, resources per worker, batch size.
-        engine: ``actors`` or ``ray-data-llm``.
-        make_backend: ``actors``: builds one backend inside each actor (picklable).
-        vllm_engine_kwargs: ``ray-data-llm``: arguments of the vLLM engine (max_model_len, ...).
-        model_source: ``ray-data-llm``: the model folder or hub id.
-        worker_env: ``actors``: environment variables set in each actor.
+        engine: the engine and what it needs.
 
     Returns:
-        What was generated, skipped and failed, and the time taken.
+        What was generated, skipped and failed (key -> (name, reason)), and the time taken.
     """
     started = time.perf_counter()
     keys, done = job.pending()
-    report = GenerationReport(skipped=done)
-    log.info("%s: %d rows to generate on Ray (%s, %d workers)", job.description, len(keys), engine, options.workers)
+    report = TableReport(skipped=done)
+    log.info("%s: %d rows to generate on Ray (%s, %d workers)", job.description, len(keys), engine.engine,
+             options.workers)
     if keys:
-        if engine == "actors":
-            if make_backend is None:
-                raise LmsegError("the actor engine needs a backend factory")
-            _run_actor_pool(job, options, make_backend, keys, report, worker_env or {})
+        if engine.engine == "actors":
+            assert engine.make_backend is not None  # RayEngineOptions checks it
+            _run_actor_pool(job, options, engine.make_backend, keys, report, engine.worker_env)
         else:
-            if model_source is None:
-                raise LmsegError("the ray-data-llm engine needs the model")
-            _run_ray_data_llm(job, options, model_source, vllm_engine_kwargs or {}, keys, report)
+            assert engine.model_source is not None  # RayEngineOptions checks it
+            _run_ray_data_llm(job, options, engine.model_source, engine.vllm_engine_kwargs, keys, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def fill_table_on_ray(
-    job: LLMTableJob,
-    options: RayOptions,
-    *,
-    lock: Path,
-    engine: LLMEngine,
-    make_backend: BackendFactory | None = None,
-    vllm_engine_kwargs: dict[str, Any] | None = None,
-    model_source: str | None = None,
-    worker_env: dict[str, str] | None = None,
-) -> GenerationReport:
+def fill_table_on_ray(job: LLMTableJob, options: RayOptions, *, lock: Path, engine: RayEngineOptions) -> TableReport:
     """:func:`run_llm_table_on_ray` as a command runs it: holding the table's ``lock`` (the
     local run's lock file) and connected to the cluster of ``options`` for the whole run.
 
     Raises:
-        LmsegError: another run holds the lock, the cluster cannot be reached, or
-            ``ray-data-llm`` was asked for on a cluster without GPUs.
+        LmsegError: another run holds the lock, the table was made another way, the cluster
+            cannot be reached, or ``ray-data-llm`` was asked for on a cluster without GPUs.
     """
     with exclusive_lock(lock), ray_cluster(options) as ray:
-        if engine == "ray-data-llm" and not ray.cluster_resources().get("GPU"):
+        if engine.engine == "ray-data-llm" and not ray.cluster_resources().get("GPU"):
             raise LmsegError(
                 "--ray-llm-engine ray-data-llm needs GPU nodes (ray.data.llm runs the official vLLM on GPUs) and "
                 "this cluster has none; use --ray-llm-engine actors"
             )
-        return run_llm_table_on_ray(
-            job, options, engine=engine, make_backend=make_backend, vllm_engine_kwargs=vllm_engine_kwargs,
-            model_source=model_source, worker_env=worker_env,
-        )
+        return run_llm_table_on_ray(job, options, engine)
 
 
 # ------------------------------------------------------------------------- actor pool
@@ -189,7 +111,7 @@ def _run_actor_pool(
     options: RayOptions,
     make_backend: BackendFactory,
     keys: list[Hashable],
-    report: GenerationReport,
+    report: TableReport,
     worker_env: dict[str, str],
 ) -> None:
     results = _keys_dataset(keys, options).map_batches(
@@ -225,7 +147,7 @@ def _run_ray_data_llm(
     model_source: str,
     engine_kwargs: dict[str, Any],
     keys: list[Hashable],
-    report: GenerationReport,
+    report: TableReport,
 ) -> None:
     llm = import_ray("ray.data.llm")
     config = llm.vLLMEngineProcessorConfig(

@@ -171,7 +171,8 @@ class Trainer:
     # ---- the run --------------------------------------------------------------------------
 
     def fit(self, resume: str | Path | None = None) -> dict[str, Any]:
-        """Run (or resume) training; returns ``{"step", "loss", "output_dir", **log_values}``."""
+        """Run (or resume) training; returns ``{"step", <every loss term of the last step>, "output_dir",
+        **log_values}``."""
         world = setup_world()
         try:
             return self._fit(resume, world)
@@ -233,8 +234,7 @@ class _Loop:
         finally:
             if metrics is not None:
                 metrics.close()
-        return {"step": step, "loss": last["loss"], "output_dir": str(self.trainer.out),
-                **self.task.log_values(self.model)}
+        return {"step": step, **last, "output_dir": str(self.trainer.out), **self.task.log_values(self.model)}
 
     def step(self, batches) -> dict[str, float]:
         """One optimiser step over ``grad_accum`` micro-batches; the logged terms (mean over ranks)."""

@@ -5,15 +5,21 @@ the vocabulary is class index ``i`` of the label maps. Each class has a primary 
 first one) and optional synonyms that name the same thing ("sofa, couch").
 
 Text formats:
-    file:     one class per line; synonyms separated by ``,`` or ``;``; blank lines and lines
-              starting with ``#`` are ignored.
+    file:     UTF-8 (a byte-order mark is allowed), one class per line; synonyms separated by
+              ``,`` or ``;``; blank lines and lines starting with ``#`` are ignored.
     --classes ``"cat,dog,sofa;couch"``: classes separated by ``,``; synonyms of one class
-              separated by ``;``.
+              separated by ``;``; a blank entry (``"cat, ,dog"``) is ignored with a warning.
+
+In a user's vocabulary (file, ``--classes``, Python list) a name belongs to one class only: a
+class listed twice, or a synonym listed under two classes (``sofa;couch`` then ``couch``), is
+refused with the lines or entries that repeat it. Built-in vocabularies follow their
+benchmarks, whose official names do repeat across classes (ADE's "ground", "screen").
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 
 from lmseg.errors import LmsegError
+
+log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -92,29 +100,30 @@ def get_vocabulary(name: str) -> Vocabulary:
     if name not in known:
         raise LmsegError(f"unknown dataset {name!r}; known vocabularies: {', '.join(known)}")
     text = (_builtin_dir() / f"{name}.txt").read_text(encoding="utf-8")
-    return Vocabulary(name, _parse_lines(text.splitlines(), source=f"built-in {name}", seps=","))
+    return Vocabulary(name, _parse_lines(text.splitlines(), source=f"built-in {name}", seps=",", user=False))
 
 
 def load_vocabulary_file(path: str | Path, name: str | None = None) -> Vocabulary:
     """Read a user vocabulary: one class per line, synonyms separated by ``,`` or ``;``.
 
     Args:
-        path: a UTF-8 text file.
+        path: a UTF-8 text file (a leading byte-order mark is dropped).
         name: vocabulary name; defaults to the file's stem, normalised.
 
     Raises:
-        LmsegError: the file is missing, unreadable, empty, or lists a class twice.
+        LmsegError: the file is missing, unreadable, empty, lists a class twice, or lists a
+            name under two classes (the message gives the lines).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise LmsegError(f"vocabulary file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LmsegError(f"cannot read vocabulary file {path}: {exc}") from None
     return Vocabulary(
         _normalise_name(name or path.stem),
-        _parse_lines(text.splitlines(), source=str(path), seps=",;"),
+        _parse_lines(text.splitlines(), source=str(path), seps=",;", unit="lines"),
     )
 
 
@@ -157,26 +166,61 @@ def _normalise_name(name: str) -> str:
     return normalised
 
 
-def _parse_lines(lines: list[str], *, source: str, seps: str) -> tuple[ClassEntry, ...]:
-    """Turn raw lines into class entries, rejecting empty lists and repeated classes."""
-    entries: list[ClassEntry] = []
-    first_seen: dict[tuple[str, ...], int] = {}
-    duplicates: list[str] = []
+def _parse_lines(
+    lines: list[str], *, source: str, seps: str, user: bool = True, unit: str = "entries"
+) -> tuple[ClassEntry, ...]:
+    """Turn raw lines into class entries, rejecting empty lists and repeated classes.
+
+    Args:
+        lines: one class per item.
+        source: what the lines come from, for messages.
+        seps: the characters that separate synonyms.
+        user: a user's vocabulary: a name may belong to one class only, and blank entries of a
+            list are reported (blank lines of a file are normal).
+        unit: what the positions in messages count (``entries``, ``lines``).
+    """
+    numbered: list[tuple[int, ClassEntry]] = []
+    blank: list[int] = []
     for line_no, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            blank.extend([line_no] if not line else [])
             continue
         names = tuple(dict.fromkeys(n.strip() for n in re.split(f"[{re.escape(seps)}]", line) if n.strip()))
         if not names:
             raise LmsegError(f"{source}, entry {line_no}: {raw!r} has no class name")
-        key = tuple(n.lower() for n in names)
-        if key in first_seen:
-            duplicates.append(f"{names[0]!r} (entries {first_seen[key]} and {line_no})")
-        else:
-            first_seen[key] = line_no
-        entries.append(ClassEntry(names))
-    if not entries:
+        numbered.append((line_no, ClassEntry(names)))
+    if not numbered:
         raise LmsegError(f"{source}: the vocabulary is empty (no class names found)")
-    if duplicates:
-        raise LmsegError(f"{source}: classes listed more than once: {'; '.join(duplicates)}")
-    return tuple(entries)
+    if user and blank and unit == "entries":
+        log.warning("%s: blank %s ignored: %s", source, "entry" if len(blank) == 1 else "entries",
+                    ", ".join(map(str, blank)))
+    _check_repeats(numbered, source=source, unit=unit, any_name=user)
+    return tuple(entry for _, entry in numbered)
+
+
+def _check_repeats(numbered: list[tuple[int, ClassEntry]], *, source: str, unit: str, any_name: bool) -> None:
+    """Refuse a class listed twice and, with ``any_name``, a name listed under two classes.
+
+    Raises:
+        LmsegError: naming each repeat with the two positions (lines or entries) it is at.
+    """
+    owner: dict[str, tuple[int, tuple[str, ...]]] = {}
+    repeated: list[str] = []
+    shared: list[str] = []
+    for line_no, entry in numbered:
+        key = tuple(n.lower() for n in entry.names)
+        for name in key if any_name else key[:1]:
+            first = owner.setdefault(name, (line_no, key))
+            if first[0] == line_no:
+                continue
+            if first[1] == key:
+                repeated.append(f"{entry.name!r} ({unit} {first[0]} and {line_no})")
+                break
+            if any_name:
+                shared.append(f"{name!r} ({unit} {first[0]} and {line_no})")
+    problems = ([f"classes listed more than once: {'; '.join(repeated)}"] if repeated else []) + (
+        [f"names listed under two classes: {'; '.join(shared)} (a name may belong to one class only)"]
+        if shared else [])
+    if problems:
+        raise LmsegError(f"{source}: {'; '.join(problems)}")

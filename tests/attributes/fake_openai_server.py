@@ -7,6 +7,8 @@ behaviour from a script (the last one repeats).
 
 Behaviours:
     "ok"        a valid attribute answer
+    "phrases"   a caption-phrase answer: the caption's last word, or an empty list for a caption
+                that starts with "Nothing" (as a small model answers)
     "slow"      a valid answer after 0.3 s (to observe concurrency and hold a run open)
     "invalid"   HTTP 200, a chat completion whose content is not JSON
     "empty"     HTTP 200, content that is JSON but has empty groups
@@ -15,11 +17,15 @@ Behaviours:
     "drop"      closes the connection without a response
     "500"       HTTP 500
     "401"       HTTP 401 (bad API key); also applies to /v1/models when ``reject_key`` is set
+
+A request whose prompt is longer than ``max_prompt_chars`` gets HTTP 400, as a real server
+answers a prompt longer than the model's context, whatever the script says.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -62,6 +68,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.leave()
 
     def _answer(self, request: dict, behaviour: str) -> None:
+        prompt = request["messages"][-1]["content"]
+        if len(prompt) > self.server.max_prompt_chars:
+            message = f"This model's maximum context length is 1024 tokens; the prompt has {len(prompt)} characters"
+            self._send(400, json.dumps({"error": {"message": message, "type": "BadRequestError"}}).encode())
+            return
         if behaviour == "slow":
             time.sleep(0.3)
             behaviour = "ok"
@@ -78,8 +89,11 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "garbage":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return
+        caption = prompt.split('Caption: "', 1)[-1].split('"\n', 1)[0]
+        last_word = re.findall(r"[a-z]+", caption.lower())[-1:]
         content = {
             "ok": json.dumps(VALID_ANSWER),
+            "phrases": json.dumps({"phrases": [] if caption.startswith("Nothing") else last_word}),
             "invalid": "Sure! Here are the attributes: colour grey",
             "empty": json.dumps({"colour": [], "shape": [""], "texture": ["  "]}),
         }[behaviour]
@@ -100,10 +114,11 @@ class FakeServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, script: Sequence[str], reject_key: bool = False) -> None:
+    def __init__(self, script: Sequence[str], reject_key: bool = False, max_prompt_chars: int = 100_000) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = list(script)
         self.reject_key = reject_key
+        self.max_prompt_chars = max_prompt_chars
         self.requests: list[dict] = []
         self.seen_auth: list[str] = []
         self.in_flight = 0
@@ -127,9 +142,10 @@ class FakeServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def fake_server(script: Sequence[str], reject_key: bool = False) -> Iterator[FakeServer]:
+def fake_server(script: Sequence[str], reject_key: bool = False, max_prompt_chars: int = 100_000
+                ) -> Iterator[FakeServer]:
     """Run a :class:`FakeServer` in a background thread for the duration of the block."""
-    server = FakeServer(script, reject_key)
+    server = FakeServer(script, reject_key, max_prompt_chars)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

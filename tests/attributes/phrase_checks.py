@@ -17,7 +17,7 @@ def _words(text: str) -> set[str]:
 
 def check_phrase_table(folder: Path, captions: list[str], failed: Collection[str], max_phrases: int) -> PhraseTable:
     """The table in ``folder`` has the schema, a row for every caption not in ``failed`` (hashes),
-    and only clean phrases: lower case, no edge punctuation, no leading article, at most 4 words,
+    at least one phrase in every row, and only clean phrases: lower case, no edge punctuation, no leading article, at most 4 words,
     each word the caption's own, no duplicates. Returns the table."""
     files = part_files(folder)
     assert files and all(pq.read_schema(f).equals(SCHEMA, check_metadata=False) for f in files)
@@ -28,7 +28,7 @@ def check_phrase_table(folder: Path, captions: list[str], failed: Collection[str
         if phrases is None:
             assert caption_sha256(caption) in failed
             continue
-        assert len(phrases) <= max_phrases and len(set(phrases)) == len(phrases)
+        assert 1 <= len(phrases) <= max_phrases and len(set(phrases)) == len(phrases)  # a row names something
         for phrase in phrases:
             assert phrase == phrase.lower().strip(" .,;:!?\"'") and phrase
             assert not re.match(r"(a|an|the)\s", phrase) and len(phrase.split()) <= 4

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits, clean_phrase, phrase_words
-from lmseg.attributes.prompt import load_template
+from lmseg.attributes.generate import DEFAULT_PROMPT
 from lmseg.attributes.scoring import ScoringMethod
 from lmseg.attributes.store import SCHEMA, read_table, table_to_rows
+from lmseg.llm.prompt import load_prompt
 from lmseg.vocab import Vocabulary
 
 
@@ -26,7 +27,7 @@ def check_table(path: Path, vocabulary: Vocabulary, model: str, *, indices: list
     for row in rows:
         entry = vocabulary.classes[row.class_index]
         assert row.dataset == vocabulary.name and row.class_name == entry.name
-        recipe = load_template().sha256 if method == "generate" else ScoringMethod().sha256
+        recipe = load_prompt(None, default=DEFAULT_PROMPT).sha256 if method == "generate" else ScoringMethod().sha256
         assert row.model == model and row.method == method and row.template_sha256 == recipe
         assert now - timedelta(hours=1) < row.created_at <= now
         own_words = {w for n in entry.names for w in phrase_words(clean_phrase(n))}

@@ -1,7 +1,11 @@
-"""The gen_prompts command: bad input gets a clear message (exit 2) and loses nothing."""
+"""The gen_prompts and attribute_report commands: bad input gets a clear message (exit 2) and
+loses nothing; the default model is found from any working folder."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +15,9 @@ import pytest
 
 from lmseg.attributes.store import read_table
 from lmseg.vocab import parse_class_list
+from pipelines.attribute_report import main as report_main
 from pipelines.gen_prompts import main
+from tests.attributes.conftest import REPO
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -33,7 +39,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         (["--classes", "cat", "--shard-index", "2", "--num-shards", "2"],
          "error: --shard-index must be in 0..1 for --num-shards 2"),
         (["--dataset", "voc20", "--name", "x"], "error: --name applies to --vocabulary or --classes"),
-        (["--classes", "cat", "--template", "/nonexistent.j2"], "error: prompt template /nonexistent.j2 does not exist"),
+        (["--classes", "cat", "--prompt", "/nonexistent.j2", "--method", "generate"],
+         "error: prompt template /nonexistent.j2 does not exist"),
+        (["--classes", "cat", "--template", "t.j2"], "error: --template was renamed --prompt"),
+        (["--classes", "cat", "--prompt", "t.j2"], "error: --prompt applies to --method generate only; the scored method"),
+        (["--classes", "cat", "--temperature", "0.5", "--max-attempts", "5"],
+         "error: --max-attempts, --temperature apply to --method generate only"),
         (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--concurrency", "0"],
          "error: --concurrency must be >= 1 (got 0)"),
         (["--classes", "cat", "--max-items", "0"], "error: --max-items must be >= 1 (got 0)"),
@@ -42,8 +53,15 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         (["--classes", "cat", "--num-shards", "0", "--merge-shards"], "error: --num-shards must be >= 1 (got 0)"),
         (["--classes", "cat", "--chunk-size", "0"], "error: --chunk-size must be >= 1 (got 0)"),
         (["--classes", "cat", "--timeout", "nan", "--backend", "openai", "--base-url", "http://127.0.0.1:9"],
-         "error: --timeout must be > 0 seconds"),
-        (["--classes", "cat", "--temperature", "nan"], "error: --temperature must be a number >= 0"),
+         "error: --timeout must be > 0 and at most 86400 seconds (got nan)"),
+        (["--classes", "cat", "--timeout", "inf", "--backend", "openai", "--base-url", "http://127.0.0.1:9"],
+         "error: --timeout must be > 0 and at most 86400 seconds (got inf)"),
+        (["--classes", "cat", "--temperature", "nan"], "error: --temperature must be a finite number >= 0 (got nan)"),
+        (["--classes", "cat", "--temperature", "inf", "--method", "generate"],
+         "error: --temperature must be a finite number >= 0 (got inf)"),
+        (["--classes", "cat", "--retry-temperature=-inf"], "error: --retry-temperature must be a finite number > 0"),
+        (["--classes", "cat", "--executor", "ray", "--ray-gpus-per-worker", "nan"],
+         "error: --ray-gpus-per-worker must be a finite number >= 0, got nan"),
         (["--classes", "cat", "--gpu-memory-utilization", "1.5"], "error: --gpu-memory-utilization must be in (0, 1]"),
         (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--method", "scored"],
          "error: --method scored needs the log-probabilities"),
@@ -99,7 +117,7 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     assert not cache.exists()
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")
     assert code == 0 and 'Describe what a "tvmonitor" looks like' in out
-    assert "# template prompts/attributes.j2 (sha256 " in out
+    assert "# prompt template prompts/attributes.j2 (sha256 " in out
     assert not cache.exists()
 
 
@@ -156,3 +174,40 @@ def test_a_hub_model_offline_fails_at_once_naming_the_variable(capsys, cache: Pa
     assert code == 2
     assert "error: model 'some-org/some-model' is not in the local Hugging Face cache and LMSEG_OFFLINE is set" in err
     assert not (tmp_path / "t.parquet").exists()
+
+
+def test_blank_class_list_entries_are_named_not_dropped_silently(capsys, caplog, cache: Path) -> None:
+    code, out, _ = run(capsys, "--classes", "cat, ,dog", "--dry-run")
+    assert code == 0 and out.count("\n## class ") == 2
+    assert "--classes: blank entry ignored: 2" in caplog.text  # a warning line on the console
+
+
+def test_a_synonym_listed_under_two_classes_is_refused_with_its_lines(capsys, cache: Path, tmp_path: Path) -> None:
+    vocabulary = tmp_path / "v.txt"
+    vocabulary.write_bytes("\ufeffsofa;couch\ncat\ncouch\n".encode())
+    code, _, err = run(capsys, "--vocabulary", str(vocabulary), "--dry-run")
+    assert code == 2 and f"error: {vocabulary}: names listed under two classes: 'couch' (lines 1 and 3)" in err
+
+
+def test_the_default_model_is_found_from_any_working_folder(tmp_path: Path, llm_dir: Path) -> None:
+    """Cache paths come from the project, not the working folder: run from elsewhere, the default
+    model is found (the run then stops at the corrupt --output, before the model loads)."""
+    output = tmp_path / "t.parquet"
+    output.write_bytes(b"not parquet")
+    env = {k: v for k, v in os.environ.items() if k != "LMSEG_CACHE_DIR"} | {"PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "pipelines.gen_prompts", "--classes", "cat", "--output", str(output)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "is not prepared" not in done.stderr
+    assert f"error: attribute table {output} is corrupt" in done.stderr and "--overwrite" in done.stderr
+
+
+def test_attribute_report_on_a_corrupt_table_gives_advice_it_can_follow(capsys, tmp_path: Path) -> None:
+    table = tmp_path / "t.parquet"
+    table.write_bytes(b"not parquet")
+    code = report_main([str(table)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"error: attribute table {table} is corrupt or not a Parquet file" in err
+    # the advice names the command that writes tables, not an --overwrite flag attribute_report lacks
+    assert f"write it again (python -m pipelines.gen_prompts ... --overwrite --output {table})" in err
+

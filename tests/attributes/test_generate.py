@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from lmseg.attributes import AnswerLimits, BackendUnavailable, GenerationJob, RequestFailed, SamplingSettings
+from lmseg.attributes import DEFAULT_PROMPT, AnswerLimits, GenerationJob
 from lmseg.attributes.generate import run_generation
-from lmseg.attributes.prompt import ChatMessages, load_template
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
+from lmseg.llm import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages, load_prompt
 from lmseg.vocab import parse_class_list
 
 GOOD = json.dumps({"colour": ["grey"], "shape": ["round"], "texture": ["smooth"]})
@@ -34,7 +35,7 @@ class ScriptedBackend:
 
     def generate(self, conversations: Sequence[ChatMessages], json_schema: dict[str, Any],
                  settings: SamplingSettings, attempt: int) -> list[str | RequestFailed]:
-        names = [c[0]["content"].split('"')[1] for c in conversations]  # the template quotes the name first
+        names = [c[0]["content"].split('"')[1] for c in conversations]  # the prompt quotes the name first
         self.calls.append((names, attempt))
         return [self.script(name, attempt) for name in names]
 
@@ -42,7 +43,7 @@ class ScriptedBackend:
 def make_job(tmp_path: Path, classes: str = "cat,dog,sofa,lamp,tree", **kwargs: Any) -> GenerationJob:
     return GenerationJob(
         vocabulary=parse_class_list(classes, name="test"),
-        template=kwargs.pop("template", load_template()),
+        prompt=kwargs.pop("prompt", load_prompt(None, default=DEFAULT_PROMPT)),
         settings=kwargs.pop("settings", SamplingSettings()),
         limits=AnswerLimits(),
         output=tmp_path / "table.parquet",
@@ -90,6 +91,42 @@ def test_failed_requests_are_reported_and_not_retried_as_answers(tmp_path: Path)
     assert len(backend.calls) == 1
 
 
+def test_an_input_the_model_refuses_fails_alone_by_name(tmp_path: Path) -> None:
+    """A class name too long for the model (the backend refuses it, as vLLM's too_long check and
+    a server's 400 do) is one failure; the other classes are written, even in a chunk of its own."""
+    refused = RequestFailed("input too long for the model: its prompt is 1530 tokens, ...", input_refused=True)
+    backend = ScriptedBackend(lambda name, attempt: refused if name == "sofa" else GOOD)
+    report = run_generation(make_job(tmp_path, chunk_size=1), backend)
+    assert report.failed == {2: ("sofa", refused.reason)} and report.generated == 4
+    assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog", "lamp", "tree"]
+
+
+class LengthLimitedScorer:
+    """A scorer (as the vLLM backend) that refuses prompts longer than 40 characters."""
+
+    model_name = "limited-scorer"
+
+    def too_long(self, prompts: Sequence[str], answer_tokens: int) -> list[str | None]:
+        return [f"input too long for the model ({len(p)} characters)" if len(p) > 40 else None for p in prompts]
+
+    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> Any:
+        import numpy as np
+
+        assert all(len(p) <= 40 for p in prompts), "a refused prompt was sent"
+        return np.full((len(prompts), len(words)), -1.0) - np.arange(len(words))
+
+
+def test_a_class_name_too_long_to_score_fails_alone_by_name(tmp_path: Path) -> None:
+    from lmseg.attributes import ScoringMethod
+
+    long_name = "very " * 30 + "long name"
+    job = make_job(tmp_path, classes=f"cat,{long_name},dog", scoring=ScoringMethod())
+    report = run_generation(job, LengthLimitedScorer())
+    assert list(report.failed) == [1] and report.failed[1][0] == long_name
+    assert report.failed[1][1].startswith("input too long for the model")
+    assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog"]
+
+
 def test_backend_down_mid_run_stops_the_run_and_keeps_finished_chunks(tmp_path: Path) -> None:
     def script(name: str, attempt: int) -> str | RequestFailed:
         return GOOD if name in ("cat", "dog") else RequestFailed("APIConnectionError: Connection refused")
@@ -129,7 +166,7 @@ def never_called(name: str, attempt: int) -> str:
         ({"classes": "cat,dog"}, "has 2 classes.*vocabulary changed"),
         ({"model": "other-model"}, "written by model 'scripted', this run uses 'other-model'"),
         ({"settings": SamplingSettings(temperature=0.5)}, "other sampling settings"),
-        ({"template": "t.j2"}, "another prompt template"),
+        ({"prompt": "t.j2"}, "another prompt template"),
     ],
 )
 def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, change: dict, message: str) -> None:
@@ -138,10 +175,10 @@ def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, ch
     kwargs: dict[str, Any] = {}
     if "settings" in change:
         kwargs["settings"] = change["settings"]
-    if "template" in change:
-        path = tmp_path / change["template"]
+    if "prompt" in change:
+        path = tmp_path / change["prompt"]
         path.write_text('Describe "{{ class_name }}" briefly.')
-        kwargs["template"] = load_template(path)
+        kwargs["prompt"] = load_prompt(path, default=DEFAULT_PROMPT)
     job = make_job(tmp_path, classes=change.get("classes", "cat,dog,sofa,lamp,tree"), **kwargs)
     with pytest.raises(LmsegError, match=message):
         run_generation(job, ScriptedBackend(never_called, model_name=change.get("model", "scripted")))

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from lmseg.attributes import AnswerLimits, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.backends.openai_backend import OpenAIBackend
+from lmseg.attributes import AnswerLimits
 from lmseg.attributes.store import read_table
-from tests.attributes.conftest import REPO, run_cli
+from lmseg.captions.phrase_table import read_phrase_table
+from lmseg.llm import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.backends.openai_backend import OpenAIBackend
+from pipelines.parse_captions import main as parse_captions_main
+from tests.attributes.conftest import REPO, run_cli, summary
 from tests.attributes.fake_openai_server import VALID_ANSWER, fake_server
 
 SCHEMA = AnswerLimits().json_schema()
@@ -161,3 +164,86 @@ def test_cli_ctrl_c_keeps_finished_chunks_and_exits_130(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     saved = read_table(output).column("class_index").to_pylist()
     assert saved[:2] == [0, 1] and len(saved) < 150
+
+
+def test_cli_a_class_name_too_long_for_the_model_fails_alone_and_the_rest_is_written(tmp_path: Path) -> None:
+    """A 1,500-token class name: the server refuses that request (400, as vLLM's server does for a
+    prompt longer than the context); the run names it, writes the others and exits 1."""
+    output = tmp_path / "t.parquet"
+    long_name = " ".join(["word"] * 1500)
+    with fake_server(["ok"], max_prompt_chars=4000) as server:
+        done = run_cli("--classes", f"cat,{long_name},dog", "--backend", "openai", "--base-url", server.base_url,
+                       "--chunk-size", "1", "--output", str(output))
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert summary(done.stderr) == (2, 0, [1])
+    assert "failed: class 1 'word word word" in done.stderr and "(7,499 characters): BadRequestError" in done.stderr
+    assert "--max-attempts" not in done.stderr.split("table:")[1]  # no retry advice for an input the model refuses
+    assert read_table(output).column("class_name").to_pylist() == ["cat", "dog"]
+
+
+def test_parse_captions_names_empty_and_too_long_captions_and_writes_the_rest(tmp_path: Path, capsys) -> None:
+    """An empty phrase list is a failure (retried, then named), not a row that trains nothing; a
+    1 MB caption is refused by the model alone; the other captions are written; exit 1."""
+    long_caption = "A cat " + "very " * 200_000 + "long."
+    source = tmp_path / "captions.txt"
+    source.write_text(f"A red car.\nNothing much to see.\n{long_caption}\nA dog on the grass.\n", encoding="utf-8")
+    output = tmp_path / "phrases"
+    with fake_server(["phrases"], max_prompt_chars=10_000) as server:
+        code = parse_captions_main(["--captions", str(source), "--backend", "openai", "--base-url", server.base_url,
+                                    "--chunk-size", "1", "--concurrency", "1", "--output", str(output)])
+        asked = [r["messages"][-1]["content"] for r in server.requests]
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "done: 2 parsed, 0 skipped (already present), 2 failed" in err
+    assert "'Nothing much to see.': invalid answer: no phrase: the model answered an empty list" in err
+    assert "'A cat very very very" in err and "(1,000,011 characters): BadRequestError" in err
+    assert "training (data.phrase_table) parses them with the rule parser" in err
+    assert sum("Nothing much" in a for a in asked) == 3  # an empty answer is asked again (--max-attempts 3)
+    table = read_phrase_table(output)
+    assert (table.get("A red car."), table.get("A dog on the grass.")) == (("car",), ("grass",))
+    assert len(table) == 2  # no row without phrases
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--output", "{tmp}/a-file"], "error: output {tmp}/a-file is a file; the output is a folder of Parquet files"),
+    (["--output", "/proc/lmseg-no/phrases"], "error: cannot write output folder /proc/lmseg-no/phrases"),
+    (["--template", "t.j2"], "error: --template was renamed --prompt"),
+    (["--timeout", "inf"], "error: --timeout must be > 0 and at most 86400 seconds (got inf)"),
+    (["--temperature", "nan"], "error: --temperature must be a finite number >= 0 (got nan)"),
+])
+def test_parse_captions_bad_output_and_numbers_are_refused_before_the_server_is_asked(
+        tmp_path: Path, capsys, extra: list[str], message: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    source = tmp_path / "captions.txt"
+    source.write_text("A red car.\n", encoding="utf-8")
+    with fake_server(["phrases"]) as server:
+        code = parse_captions_main(["--captions", str(source), "--backend", "openai", "--base-url", server.base_url,
+                                    *[a.format(tmp=tmp_path) for a in extra]])
+        assert not server.requests and not server.seen_auth  # nothing was asked of the server, not even /models
+    err = capsys.readouterr().err
+    assert code == 2 and message.format(tmp=tmp_path) in err and "Traceback" not in err
+
+
+
+def test_cli_a_run_ends_with_no_native_thread_left_to_race_the_exit(tmp_path: Path) -> None:
+    """The cause of the rare abort at exit ("terminate called without an active exception",
+    exit 134, about 1 run in 60 of this command before the fix): Arrow's thread pools, started by
+    reading the table back, were torn down while the interpreter exited. Tables are now read on
+    the calling thread, so a whole run (write, read back, report) leaves exactly the threads it
+    started with: nothing remains to race the exit, in any run."""
+    probe = (
+        "import os, sys; from pipelines.gen_prompts import main\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "code = main(sys.argv[1:])\n"
+        "after = len(os.listdir('/proc/self/task'))\n"
+        "print(f'threads {before} {after}'); sys.exit(code)\n"
+    )
+    with fake_server(["ok"]) as server:
+        done = subprocess.run([sys.executable, "-c", probe, "--classes", "cat,dog,sofa", "--backend", "openai",
+                               "--base-url", server.base_url, "--chunk-size", "2",
+                               "--output", str(tmp_path / "t.parquet")],
+                              cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = map(int, done.stdout.split("threads ")[1].split())
+    assert after == before, f"{after - before} native threads outlive the run"
+    assert "attribute quality: 3 classes" in done.stderr  # the table was read back and reported

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmseg.attributes import AnswerLimits, GenerationJob, SamplingSettings
+from lmseg.attributes import DEFAULT_PROMPT, AnswerLimits, GenerationJob
 from lmseg.attributes.generate import run_generation
 from lmseg.attributes.lexicon import load_lexicon
-from lmseg.attributes.prompt import load_template
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
+from lmseg.llm import SamplingSettings
+from lmseg.llm.prompt import load_prompt
 from lmseg.vocab import parse_class_list
 from tests.attributes.test_generate import GOOD, ScriptedBackend
 
@@ -103,8 +104,9 @@ def test_the_definition_hash_changes_with_anything_that_changes_an_answer() -> N
 
 
 def scored_job(tmp_path: Path, **kwargs: object) -> GenerationJob:
-    return GenerationJob(parse_class_list("cat,dog,sofa", name="test"), load_template(), SamplingSettings(),
-                         AnswerLimits(), tmp_path / "t.parquet", scoring=ScoringMethod(questions=QUESTIONS), **kwargs)
+    return GenerationJob(parse_class_list("cat,dog,sofa", name="test"), load_prompt(None, default=DEFAULT_PROMPT),
+                         SamplingSettings(), AnswerLimits(), tmp_path / "t.parquet",
+                         scoring=ScoringMethod(questions=QUESTIONS), **kwargs)
 
 
 def test_scored_rows_record_their_method_and_definition(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Parquet attribute table: schema, atomic writes, corrupt files, the run lock."""
+"""The Parquet attribute table (schema, corrupt files) and the table writing of the LLM layer
+(lmseg.llm.tables: atomic writes, outputs checked first, the run lock)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lmseg.attributes import store
-from lmseg.attributes.store import AttributeRow, exclusive_lock, read_table, rows_to_table, table_to_rows, write_table
+from lmseg.attributes.store import AttributeRow, read_table, rows_to_table, table_to_rows, write_table
 from lmseg.errors import LmsegError
+from lmseg.llm import tables
+from lmseg.llm.tables import check_writable_file, check_writable_folder, exclusive_lock
 
 FIXED_COLUMNS = ["dataset", "class_index", "class_name", "colour", "shape", "texture", "model",
                  "template_sha256", "created_at"]
@@ -74,7 +77,7 @@ def test_the_table_is_readable_by_everyone_like_other_outputs(tmp_path: Path) ->
 def test_an_unwritable_output_is_refused_before_any_work(tmp_path: Path, where, message: str) -> None:
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(LmsegError, match=message):
-        store.check_writable(where(tmp_path))
+        check_writable_file(where(tmp_path))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write read-only files; the check cannot be seen as root")
@@ -83,7 +86,20 @@ def test_a_read_only_output_file_is_refused(tmp_path: Path) -> None:
     path.write_text("x")
     path.chmod(0o444)
     with pytest.raises(LmsegError, match="is read-only"):
-        store.check_writable(path)
+        check_writable_file(path)
+
+
+def test_an_output_folder_that_is_a_file_or_unwritable_is_refused(tmp_path: Path) -> None:
+    """The caption-phrase table is a folder: a file in its place is refused, as is a folder below a file."""
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(LmsegError, match="is a file; the output is a folder of Parquet files"):
+        check_writable_folder(tmp_path / "a-file")
+    with pytest.raises(LmsegError, match="a-file is a file, not a folder"):
+        check_writable_folder(tmp_path / "a-file" / "phrases")
+    with pytest.raises(LmsegError, match="cannot write output folder /proc/lmseg-test"):
+        check_writable_folder(Path("/proc/lmseg-test"))
+    check_writable_folder(tmp_path / "new" / "phrases")
+    assert (tmp_path / "new" / "phrases").is_dir() and not list((tmp_path / "new" / "phrases").iterdir())
 
 
 def test_a_failed_write_leaves_the_old_table_and_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
@@ -95,7 +111,7 @@ def test_a_failed_write_leaves_the_old_table_and_no_temporary_file(tmp_path: Pat
         Path(where).write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.pq, "write_table", crash)
+    monkeypatch.setattr(tables.pq, "write_table", crash)
     with pytest.raises(OSError, match="disk full"):
         write_table(rows_to_table([make_row(0), make_row(1)]), path)
     assert path.read_bytes() == before
@@ -106,8 +122,9 @@ def test_corrupt_file_is_reported_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     write_table(rows_to_table([make_row(0), make_row(1)]), path)
     path.write_bytes(path.read_bytes()[:-20])  # truncated, as by a crash of some other tool
-    with pytest.raises(LmsegError, match="corrupt or not a Parquet file.*--overwrite"):
+    with pytest.raises(LmsegError, match="corrupt or not a Parquet file") as info:
         read_table(path)
+    assert "--overwrite" not in str(info.value)  # the facts only: each command adds the advice that fits it
 
 
 def test_other_schema_or_version_is_reported(tmp_path: Path) -> None:
@@ -130,8 +147,8 @@ def test_other_schema_or_version_is_reported(tmp_path: Path) -> None:
 def test_lock_refuses_a_second_process_and_is_released_after(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     probe = textwrap.dedent(f"""
-        from lmseg.attributes.store import exclusive_lock
         from lmseg.errors import LmsegError
+        from lmseg.llm.tables import exclusive_lock
         try:
             with exclusive_lock({str(path)!r}):
                 print("acquired")

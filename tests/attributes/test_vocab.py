@@ -61,8 +61,32 @@ def test_empty_vocabulary_file_is_an_error(tmp_path: Path, text: str) -> None:
 def test_duplicate_classes_are_reported_with_their_lines(tmp_path: Path) -> None:
     path = tmp_path / "v.txt"
     path.write_text("cat\ndog\nCat\nbird\ndog\n")
-    with pytest.raises(LmsegError, match=r"'Cat' \(entries 1 and 3\).*'dog' \(entries 2 and 5\)"):
+    with pytest.raises(LmsegError, match=r"'Cat' \(lines 1 and 3\).*'dog' \(lines 2 and 5\)"):
         load_vocabulary_file(path)
+
+
+def test_a_synonym_under_two_classes_is_refused_with_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    path.write_text("sofa;couch\ncat\n\ncouch\n")
+    with pytest.raises(LmsegError, match=r"names listed under two classes: 'couch' \(lines 1 and 4\)"):
+        load_vocabulary_file(path)
+    with pytest.raises(LmsegError, match=r"--classes: names listed under two classes: 'couch' \(entries 1 and 2\)"):
+        parse_class_list("sofa;couch,couch")
+    # the built-in benchmarks keep their official names, which do repeat across classes
+    assert [i for i, c in enumerate(get_vocabulary("ade150").classes) if "ground" in c.names] == [13, 94]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_class(tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    path.write_bytes("\ufeffcat\ndog\n".encode("utf-8"))  # as Windows editors save UTF-8
+    assert load_vocabulary_file(path).names == ["cat", "dog"]
+
+
+def test_blank_entries_of_a_class_list_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="lmseg.vocab"):
+        vocab = parse_class_list("cat, ,dog,")
+    assert vocab.names == ["cat", "dog"]
+    assert "--classes: blank entries ignored: 2, 4" in caplog.text
 
 
 def test_missing_or_unreadable_vocabulary_file(tmp_path: Path) -> None:

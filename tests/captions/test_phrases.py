@@ -11,18 +11,13 @@ from typing import Any
 
 import pytest
 
-from lmseg.attributes.backends.base import RequestFailed, SamplingSettings
-from lmseg.captions.llm import (
-    CaptionJob,
-    InvalidPhrases,
-    PhraseLimits,
-    default_template,
-    parse_phrases,
-    run_caption_parsing,
-)
+from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, parse_phrases, run_caption_parsing
 from lmseg.captions.phrase_table import caption_sha256, read_phrase_table, shard_of
 from lmseg.captions.phrases import rule_phrases
 from lmseg.errors import LmsegError
+from lmseg.llm.backends.base import RequestFailed, SamplingSettings
+from lmseg.llm.jobs import InvalidAnswer
+from lmseg.llm.prompt import load_prompt
 
 RULE_CASES = {
     "Closeup of bins of food that include broccoli and bread.": ("bins", "food", "broccoli", "bread"),
@@ -55,10 +50,12 @@ def test_llm_answers_are_validated_and_cleaned() -> None:
     got = parse_phrases('{"phrases": ["Giraffe", "the forest.", "giraffe", "trees", "elephant", "tall green '
                         'trees in a forest"]}', caption, limits)
     assert got == ("giraffe", "forest", "trees")  # invented and over-long phrases dropped, duplicates too
-    assert parse_phrases('{"phrases": []}', "It is very nice.", limits) == ()
     for bad in ('{"phrases": ["zebra"]}', "giraffe, forest", '["giraffe"]', '{"items": ["giraffe"]}'):
-        with pytest.raises(InvalidPhrases):
+        with pytest.raises(InvalidAnswer):
             parse_phrases(bad, caption, limits)
+    # an empty list trains nothing: invalid (retried, then failed: training parses the caption by rules)
+    with pytest.raises(InvalidAnswer, match="no phrase: the model answered an empty list"):
+        parse_phrases('{"phrases": []}', caption, limits)
 
 
 class FaultyBackend:
@@ -87,24 +84,27 @@ class FaultyBackend:
 
 
 def _job(out: Path, **kw: Any) -> CaptionJob:
-    return CaptionJob(default_template(), SamplingSettings(), PhraseLimits(), out, chunk_size=3, **kw)
+    return CaptionJob(load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), PhraseLimits(), out, chunk_size=3,
+                      **kw)
 
 
 def test_caption_table_retries_resumes_and_shards(tmp_path: Path) -> None:
     captions = [f"A red car parked next to tree {i}." for i in range(7)] + ["A dog", "A dog", "drop this"]
     backend = FaultyBackend()
     report = run_caption_parsing(iter(captions), _job(tmp_path / "t"), backend)
-    assert report.parsed == 8 and list(report.failed.values()) == [("drop this", "request failed: connection reset")]
+    assert report.generated == 8
+    dropped = (caption_sha256("drop this"), "drop this")
+    assert report.failed == {dropped: ("drop this", "request failed: connection reset")}
     table = read_phrase_table(tmp_path / "t")
     assert table.get("A dog") == ("dog",) and table.get(captions[0]) == ("red car", "tree")
     assert len(list((tmp_path / "t").glob("*.parquet"))) == 3  # one file per finished chunk
 
     again = run_caption_parsing(iter(captions[:-1]), _job(tmp_path / "t"), FaultyBackend())
-    assert again.parsed == 0 and again.skipped == 8  # resumed: nothing done twice
+    assert again.generated == 0 and again.skipped == 8  # resumed: nothing done twice
 
     parts = [run_caption_parsing(iter(captions[:-1]), _job(tmp_path / "s", shard=(k, 2)), FaultyBackend())
              for k in (0, 1)]
-    assert sum(p.parsed for p in parts) == 8
+    assert sum(p.generated for p in parts) == 8
     merged = read_phrase_table(tmp_path / "s")
     assert merged.as_dict() == table.as_dict() and len(table) == 8
     assert {shard_of(caption_sha256(c), 2) for c in captions[:3]} <= {0, 1}

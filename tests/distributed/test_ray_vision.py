@@ -183,8 +183,8 @@ def test_bad_ray_input_is_refused_before_any_model_loads(capsys, ade_root, tmp_p
     cases = [
         (["--executor", "ray", "--ray-workers", "0"], "--ray-workers must be at least 1, got 0"),
         (["--ray-batch-size", "2"], "--ray-batch-size only apply with --executor ray"),
-        (["--executor", "ray", "--ray-cpus-per-worker", "nan"], "--ray-cpus-per-worker must be a number > 0, got nan"),
-        (["--executor", "ray", "--ray-gpus-per-worker", "inf"], "--ray-gpus-per-worker must be a number >= 0, got inf"),
+        (["--executor", "ray", "--ray-cpus-per-worker", "nan"], "--ray-cpus-per-worker must be a finite number > 0, got nan"),
+        (["--executor", "ray", "--ray-gpus-per-worker", "inf"], "--ray-gpus-per-worker must be a finite number >= 0, got inf"),
         (["--executor", "ray", "--device", "cuda"], "--device cuda on Ray needs a GPU reserved for each worker"),
         (["--executor", "ray", "--device", "bogus"], "--device 'bogus' is not a device name"),
     ]

@@ -57,7 +57,7 @@ def read_report(folder: Path) -> dict:
 def test_oracle_model_scores_one_everywhere(ade_root, tmp_path):
     out = tmp_path / "out"
     code = evaluate_cli(
-        "--model", "fake_oracle", "--opt", "dataset=ade150", "--opt", f"root={ade_root}",
+        "--model", "fake_oracle", "--set", "dataset=ade150", "--set", f"root={ade_root}",
         "--dataset", "ade150", "--data-root", ade_root, "--output", out,
     )
     assert code == 0
@@ -184,11 +184,11 @@ def test_changed_setting_refuses_the_old_state(ade_root, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--model", "fake_pixel", "--dataset", "ade150", "--data-root", ade_root, "--output", out]
     assert evaluate_cli(*base, "--limit", 2) == 0
-    assert evaluate_cli(*base, "--limit", 2, "--opt", "threshold=0.3") == 2
+    assert evaluate_cli(*base, "--limit", 2, "--set", "threshold=0.3") == 2
     err = capsys.readouterr().err
     assert "made with other settings" in err and "model_options.threshold" in err
     assert "segmenter.background_threshold: 0.0 -> 0.3" in err and "--restart" in err
-    assert evaluate_cli(*base, "--limit", 2, "--opt", "threshold=0.3", "--restart") == 0
+    assert evaluate_cli(*base, "--limit", 2, "--set", "threshold=0.3", "--restart") == 0
     assert read_report(out)["settings"]["segmenter"]["background_threshold"] == 0.3
 
 
@@ -196,7 +196,7 @@ def test_weights_are_identified_by_content(ade_root, tmp_path, capsys):
     table = tmp_path / "attributes.parquet"
     table.write_bytes(b"version 1")
     out = tmp_path / "out"
-    base = ["--model", "fake_pixel", "--opt", f"attributes={table}", "--dataset", "ade150", "--data-root", ade_root,
+    base = ["--model", "fake_pixel", "--set", f"attributes={table}", "--dataset", "ade150", "--data-root", ade_root,
             "--output", out, "--limit", 1]
     assert evaluate_cli(*base) == 0
     settings = read_report(out)["settings"]
@@ -242,7 +242,7 @@ def test_merge_refuses_shards_of_other_settings(ade_root, tmp_path, capsys):
     out = tmp_path / "shards"
     base = ["--model", "fake_pixel", "--dataset", "ade150", "--data-root", ade_root, "--output", out]
     assert evaluate_cli(*base, "--shard-index", 0, "--num-shards", 2) == 0
-    assert evaluate_cli(*base, "--shard-index", 1, "--num-shards", 2, "--opt", "threshold=0.5") == 0
+    assert evaluate_cli(*base, "--shard-index", 1, "--num-shards", 2, "--set", "threshold=0.5") == 0
     assert evaluate_cli("--merge", "--num-shards", 2, "--output", out) == 2
     assert "other settings" in capsys.readouterr().err
 
@@ -257,9 +257,9 @@ def test_merge_refuses_shards_of_other_settings(ade_root, tmp_path, capsys):
         (["--model", "fake_pixel", "--dataset", "ade150", "--data-root", "{tmp}"], "no prepared label folder"),
         (["--model", "no_such_model", "--dataset", "ade150", "--data-root", "{data}"],
          "unknown segmenter 'no_such_model'"),
-        (["--model", "fake_pixel", "--opt", "colour=red", "--dataset", "ade150", "--data-root", "{data}"],
+        (["--model", "fake_pixel", "--set", "colour=red", "--dataset", "ade150", "--data-root", "{data}"],
          "does not accept these options"),
-        (["--model", "fake_pixel", "--opt", "oops", "--dataset", "ade150", "--data-root", "{data}"], "KEY=VALUE"),
+        (["--model", "fake_pixel", "--set", "oops", "--dataset", "ade150", "--data-root", "{data}"], "KEY=VALUE"),
         (["--model", "fake_pixel", "--dataset", "ade150", "--data-root", "{data}", "--limit", "0"], "--limit"),
         (["--model", "fake_pixel", "--dataset", "ade150", "--data-root", "{data}", "--shard-index", "2",
           "--num-shards", "2"], "--shard-index"),
@@ -349,9 +349,9 @@ def test_real_tiny_model_end_to_end(tiny_model, ade_root, tmp_path):
     ],
 )
 def test_settings_fields_are_set_with_dotted_options(model, options, section, expected, ade_root, tmp_path):
-    """--opt section.field=value reaches the model's settings dataclass, and the report records it."""
+    """--set section.field=value reaches the model's settings dataclass, and the report records it."""
     out = tmp_path / "out"
-    opts = [arg for option in options for arg in ("--opt", option)]
+    opts = [arg for option in options for arg in ("--set", option)]
     code = evaluate_cli("--model", model, *opts, "--dataset", "ade150", "--data-root", ade_root, "--limit", 1,
                         "--output", out, "--workers", 0)
     assert code == 0
@@ -380,7 +380,7 @@ def assert_subset(expected: dict, actual: dict) -> None:
     ],
 )
 def test_bad_settings_fields_exit_2_naming_the_field(model, option, message, ade_root, tmp_path, capsys):
-    code = evaluate_cli("--model", model, "--opt", option, "--dataset", "ade150", "--data-root", ade_root,
+    code = evaluate_cli("--model", model, "--set", option, "--dataset", "ade150", "--data-root", ade_root,
                         "--limit", 1, "--output", tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
@@ -392,12 +392,12 @@ def test_dotted_options_nest_and_later_ones_win():
 
     args = build_parser().parse_args([
         "--model", "m", "--dataset", "ade150", "--data-root", ".",
-        "--opt", 'config={"stride": 1, "window": 2}', "--opt", "config.stride=3", "--opt", "config.a.b=x",
-        "--opt", "seed=4",
+        "--set", 'config={"stride": 1, "window": 2}', "--set", "config.stride=3", "--set", "config.a.b=x",
+        "--set", "seed=4",
     ])
     assert parse_options(args) == {"config": {"stride": 3, "window": 2, "a": {"b": "x"}}, "seed": 4}
     args = build_parser().parse_args(["--model", "m", "--dataset", "ade150", "--data-root", ".",
-                                      "--opt", "seed=4", "--opt", "seed.x=1"])
+                                      "--set", "seed=4", "--set", "seed.x=1"])
     with pytest.raises(LmsegError, match="seed was already given a plain value"):
         parse_options(args)
 

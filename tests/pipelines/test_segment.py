@@ -69,7 +69,7 @@ def test_folder_writes_labels_overlays_scores_and_reports_the_bad_image(photos, 
 def test_more_than_255_classes_give_a_16_bit_label_map(tmp_path):
     image = images(ADE150)[0]
     out = tmp_path / "out"
-    code = segment_cli(image, "--model", "fake_pixel", "--opt", "offset=800", "--dataset", "ade847", "--output", out)
+    code = segment_cli(image, "--model", "fake_pixel", "--set", "offset=800", "--dataset", "ade847", "--output", out)
     assert code == 0
     with Image.open(out / f"{image.stem}_label.png") as label_file:
         values = np.asarray(label_file)
@@ -195,7 +195,7 @@ def test_shards_split_the_sorted_images_into_blocks(photos, tmp_path, capsys):
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "threshold=[0.5"], "neither valid JSON nor valid YAML"),
     (["--set", "no_value"], "--set expects KEY=VALUE"),
-    (["--opt", "colour=red"], "does not accept these options"),
+    (["--set", "colour=red"], "does not accept these options"),
 ])
 def test_bad_options_and_an_output_that_is_a_file(args, message, tmp_path, capsys):
     image = images(ADE150)[0]

@@ -35,7 +35,7 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
         (["--max-upload-mb", "nan"], "error: --max-upload-mb must be a finite number above 0, got nan"),
         (["--max-upload-mb", "inf"], "error: --max-upload-mb must be a finite number above 0, got inf"),
         (["--max-megapixels=-inf"], "error: --max-megapixels must be a finite number above 0, got -inf"),
-        (["--opt", "novalue"], "error: --set expects KEY=VALUE"),
+        (["--set", "novalue"], "error: --set expects KEY=VALUE"),
         (["--device", "bogus"], "error: --device 'bogus' is not a device name"),
     ],
 )

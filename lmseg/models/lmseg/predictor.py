@@ -142,7 +142,7 @@ class LMSegPredictor:
         """The images this predictor accepts (checked before decoding)."""
         cfg = self.inference
         return ImageLimits(cfg.max_pixels, cfg.max_aspect_ratio, "InferenceConfig.max_pixels / max_aspect_ratio, "
-                           "--opt inference.max_pixels=N / inference.max_aspect_ratio=R")
+                           "--set inference.max_pixels=N / inference.max_aspect_ratio=R")
 
     @property
     def window(self) -> int:

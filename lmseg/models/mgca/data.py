@@ -8,7 +8,8 @@ generator seeded by ``(seed, k)``. So the data of every step is a pure function 
 log, and replaced by the next position (still a function of ``k``).
 
 Noun phrases come from a :class:`PhraseLookup`: the rule-based parser, or an LLM
-caption-phrase table with the rules as fallback for captions it lacks (counted).
+caption-phrase table with the rules as fallback for captions it lacks or has no phrase for
+(counted).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from PIL import Image
 
 from lmseg.captions.phrase_table import PhraseTable
 from lmseg.captions.phrases import rule_phrases
-from lmseg.captions.shards import SkipLog
+from lmseg.captions.webdataset import SkipLog
 from lmseg.captions.sources import PairSource
 from lmseg.data.image_io import pil_to_rgb
 from lmseg.errors import LmsegError
@@ -36,7 +37,8 @@ _MAX_REPLACEMENTS = 100
 
 
 class PhraseLookup:
-    """Noun phrases of a caption: from an LLM table when it has the caption, else by rules.
+    """Noun phrases of a caption: from an LLM table when it has phrases for the caption, else by
+    rules (a table written before empty answers counted as failures may hold empty rows).
 
     Args:
         table: a loaded caption-phrase table, or None (rules only).
@@ -51,11 +53,11 @@ class PhraseLookup:
     def __call__(self, caption: str) -> tuple[str, ...]:
         if self.table is not None:
             found = self.table.get(caption)
-            if found is not None:
+            if found:
                 return found[: self.max_phrases]
             self.fallbacks += 1
             if self.fallbacks <= 20:
-                log.warning("caption not in the phrase table, parsed by rules instead: %.80r", caption)
+                log.warning("caption without phrases in the phrase table, parsed by rules instead: %.80r", caption)
         return rule_phrases(caption, max_phrases=self.max_phrases)
 
 

@@ -14,6 +14,7 @@ the loss and the parameter groups:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,9 @@ from typing import Any
 import torch
 
 from lmseg.captions.phrase_table import read_phrase_table
-from lmseg.captions.shards import SkipLog, list_shards
-from lmseg.captions.sources import PairSource, ShardPairs, TablePairs
+from lmseg.captions.sources import PairSource, TablePairs, TarPairs
 from lmseg.captions.table import read_caption_table
+from lmseg.captions.webdataset import SkipLog, list_tars
 from lmseg.config_overrides import override_dataclass
 from lmseg.engine.task import ParamGroup, TrainTask
 from lmseg.errors import LmsegError
@@ -33,13 +34,17 @@ from lmseg.models.mgca.data import CaptionTrainSamples, CropSettings, PhraseLook
 from lmseg.models.mgca.factory import FORMAT, build_model
 from lmseg.models.mgca.model import MGCAModel, PhraseBatch
 
+log = logging.getLogger(__name__)
+
+PHRASE_CHECK_CAPTIONS = 256  # captions sampled at start to see whether the finer losses can train
+
 
 @dataclass(frozen=True)
 class CaptionDataConfig:
-    """Where the image-caption pairs come from (exactly one of ``shards`` and ``table``).
+    """Where the image-caption pairs come from (exactly one of ``tars`` and ``table``).
 
     Attributes:
-        shards: webdataset tar shards (img2dataset output): a folder, a glob or a file.
+        tars: webdataset tar files (img2dataset output): a folder, a glob or a file.
         table: a CSV or Parquet table of image paths (relative to the table) and captions.
         image_column / caption_column: the table's column names.
         phrase_table: a caption-phrase table folder from ``pipelines.parse_captions`` (the
@@ -50,7 +55,7 @@ class CaptionDataConfig:
     Data-loader workers are the trainer's ``run.workers``.
     """
 
-    shards: str | None = None
+    tars: str | None = None
     table: str | None = None
     image_column: str = "image"
     caption_column: str = "caption"
@@ -58,8 +63,8 @@ class CaptionDataConfig:
     crop_scale: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self) -> None:
-        if (self.shards is None) == (self.table is None):
-            raise LmsegError("data: give exactly one of 'shards' (webdataset tars) and 'table' (CSV/Parquet)")
+        if (self.tars is None) == (self.table is None):
+            raise LmsegError("data: give exactly one of 'tars' (webdataset tar files) and 'table' (CSV/Parquet)")
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise LmsegError("data.crop_scale must be two numbers 0 < low <= high <= 1")
 
@@ -97,8 +102,8 @@ class MGCATask(TrainTask):
     def pair_source(self) -> PairSource:
         """The pairs (counted problems are logged)."""
         skips = SkipLog()
-        if self.data.shards is not None:
-            return ShardPairs(list_shards(self.data.shards), self.seed, skips)
+        if self.data.tars is not None:
+            return TarPairs(list_tars(self.data.tars), self.seed, skips)
         rows = read_caption_table(self.data.table, skips, image_column=self.data.image_column,
                                   caption_column=self.data.caption_column)
         return TablePairs(rows, self.seed)
@@ -109,7 +114,9 @@ class MGCATask(TrainTask):
             raise LmsegError(f"the caption-phrase table {self.data.phrase_table} is empty or missing; "
                              "run `python -m pipelines.parse_captions` first")
         crop = CropSettings(self.config.input_size, scale=tuple(self.data.crop_scale))
-        return CaptionTrainSamples(self.pair_source(), PhraseLookup(table, self.config.max_phrases), crop, self.seed)
+        source, phrases = self.pair_source(), PhraseLookup(table, self.config.max_phrases)
+        warn_without_phrases(source, phrases)
+        return CaptionTrainSamples(source, phrases, crop, self.seed)
 
     def collate(self, items: list[Any]) -> Any:
         return collate(items)
@@ -140,6 +147,17 @@ class MGCATask(TrainTask):
         return {}
 
 
+def warn_without_phrases(source: PairSource, phrases: PhraseLookup) -> None:
+    """Warn when most of the first captions of the training order have no noun phrase: the
+    object, region and pixel losses are 0 for such a caption (only the image level trains)."""
+    count = min(PHRASE_CHECK_CAPTIONS, len(source))
+    empty = sum(not phrases(source.pair(0, p).caption) for p in range(count))
+    if empty * 2 > count:
+        log.warning("%d of the first %d captions have no noun phrase: loss_object, loss_region and loss_pixel are 0 "
+                    "for them and only loss_image trains; give data.phrase_table from a larger model, or captions "
+                    "that name things", empty, count)
+
+
 def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any], seed: int) -> MGCATask:
     """``TRAIN_TASKS["mgca"]``: validate the YAML sections into typed configs.
 
@@ -148,11 +166,13 @@ def build_task(model_section: Mapping[str, Any], data_section: Mapping[str, Any]
     """
     if not isinstance(model_section, Mapping) or not isinstance(data_section, Mapping):
         raise LmsegError("mgca training needs mappings 'model:' and 'data:' in the config")
+    if "shards" in data_section:
+        raise LmsegError("data.shards was renamed data.tars (webdataset tar files; 'shard' means a part of the work)")
     section = dict(model_section)
     clip = section.pop("clip", None)
     config = config_from_dict(section)
     # the base names a placeholder source only to be a valid instance; the section replaces it
-    data = override_dataclass(CaptionDataConfig(shards="-"), {"shards": None, **data_section},
+    data = override_dataclass(CaptionDataConfig(tars="-"), {"tars": None, **data_section},
                               where="training config: data")
     return MGCATask(config, data, None if clip is None else str(clip), int(seed))
 

@@ -117,7 +117,7 @@ class TridentPredictor:
         """The images this segmenter accepts (checked before decoding)."""
         cfg = self.config
         return ImageLimits(cfg.max_pixels, min(cfg.max_aspect_ratio, self.model.max_aspect_ratio),
-                           f"TridentConfig.max_pixels / max_aspect_ratio, --opt config.max_pixels=N; this model's SAM "
+                           f"TridentConfig.max_pixels / max_aspect_ratio, --set config.max_pixels=N; this model's SAM "
                            f"allows aspect ratios up to {self.model.max_aspect_ratio:g}:1")
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:

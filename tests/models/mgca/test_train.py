@@ -7,6 +7,7 @@ and undecodable images are counted and skipped.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from lmseg.errors import LmsegError
 from lmseg.models.mgca import TRAIN_TASKS
 from lmseg.models.mgca.data import CaptionTrainSamples
 from pipelines.train import main
-from tests.captions.fixture import fixture_shards
+from tests.captions.fixture import fixture_tars
 from tests.engine.training_checks import assert_resume_is_exact, logged_losses, probe_losses, train
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,21 +34,24 @@ COMMON = [f"data.table={ROOT / 'tests/fixtures/mgca_captions/captions.csv'}", "o
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mgca") / "shards"
-    fixture_shards(folder)
+def tars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mgca") / "tars"
+    fixture_tars(folder)
     return folder
 
 
-def _task(shards: Path, **model: Any) -> Any:
-    return TRAIN_TASKS["mgca"]({"name": "mgca_tiny", "clip": None, **model}, {"shards": str(shards)}, 0)
+def _task(tars: Path, **model: Any) -> Any:
+    return TRAIN_TASKS["mgca"]({"name": "mgca_tiny", "clip": None, **model}, {"tars": str(tars)}, 0)
 
 
 def test_training_loss_falls_and_resume_is_exact(tmp_path: Path) -> None:
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     steps = ["max_steps=6", "checkpoint_every=3"]
     summary = train(load_train_config(CONFIG, COMMON + steps + [f"output_dir={run_a}"]))
-    assert summary["step"] == 6
+    assert summary["step"] == 6  # the summary shows every loss level of the last step, as metrics.jsonl does
+    levels = {"loss", "loss_image", "loss_object", "loss_region", "loss_pixel"}
+    assert levels <= set(summary) and all(np.isfinite(summary[k]) for k in levels)
+    assert levels <= set(json.loads((run_a / "metrics.jsonl").read_text().splitlines()[-1]))
     losses = logged_losses(run_a)
     assert sorted(losses) == list(range(1, 7)) and all(np.isfinite(list(losses.values())))
     ckpts = run_a / "checkpoints"
@@ -81,8 +85,8 @@ def test_cli_runs_the_config(tmp_path: Path) -> None:
     assert (out / "checkpoints" / "last.pt").is_file()
 
 
-def test_group_kmeans_and_tuned_text_tower_train(shards: Path) -> None:
-    task = _task(shards, grouping="kmeans", tune_text=True)
+def test_group_kmeans_and_tuned_text_tower_train(tars: Path) -> None:
+    task = _task(tars, grouping="kmeans", tune_text=True)
     torch.manual_seed(0)
     model = task.build_model()
     names = [g.name for g in task.param_groups(model)]
@@ -96,9 +100,9 @@ def test_group_kmeans_and_tuned_text_tower_train(shards: Path) -> None:
 
 
 def test_undecodable_images_are_replaced_deterministically(tmp_path: Path) -> None:
-    from lmseg.captions.shards import SkipLog
-    from lmseg.captions.sources import ShardPairs
-    from lmseg.captions.write import write_shards
+    from lmseg.captions.sources import TarPairs
+    from lmseg.captions.webdataset import SkipLog
+    from lmseg.captions.write import write_tars
     from lmseg.models.mgca.data import CropSettings, PhraseLookup
 
     class Broken:
@@ -108,7 +112,7 @@ def test_undecodable_images_are_replaced_deterministically(tmp_path: Path) -> No
             return b"not an image"
 
     pairs = [Broken()] + list(__import__("tests.captions.fixture", fromlist=["x"]).fixture_pairs()[:3])
-    source = ShardPairs(write_shards(pairs, tmp_path), 0, SkipLog())
+    source = TarPairs(write_tars(pairs, tmp_path), 0, SkipLog())
     data = CaptionTrainSamples(source, PhraseLookup(None, 6), CropSettings(32), seed=0)
     items = [data[k] for k in range(4)]
     assert data.skips.counts["bad_image"] == 1
@@ -116,16 +120,18 @@ def test_undecodable_images_are_replaced_deterministically(tmp_path: Path) -> No
     assert [i["caption"] for i in items] == [data[k]["caption"] for k in range(4)]
 
 
-def test_bad_training_sections_are_rejected(shards: Path) -> None:
+def test_bad_training_sections_are_rejected(tars: Path) -> None:
     build = TRAIN_TASKS["mgca"]
-    with pytest.raises(LmsegError, match="exactly one of 'shards'"):
+    with pytest.raises(LmsegError, match="exactly one of 'tars'"):
         build({"name": "mgca_tiny"}, {}, 0)
     with pytest.raises(LmsegError, match="unknown field"):
-        build({"name": "mgca_tiny", "groups": 3}, {"shards": str(shards)}, 0)
+        build({"name": "mgca_tiny", "groups": 3}, {"tars": str(tars)}, 0)
     with pytest.raises(LmsegError, match="grouping must be"):
-        build({"name": "mgca_tiny", "grouping": "slic"}, {"shards": str(shards)}, 0)
+        build({"name": "mgca_tiny", "grouping": "slic"}, {"tars": str(tars)}, 0)
     with pytest.raises(LmsegError, match="unknown MGCA config"):
-        build({"name": "mgca_huge"}, {"shards": str(shards)}, 0)
+        build({"name": "mgca_huge"}, {"tars": str(tars)}, 0)
+    with pytest.raises(LmsegError, match="data.shards was renamed data.tars"):
+        build({"name": "mgca_tiny"}, {"shards": str(tars)}, 0)
 
 
 @pytest.mark.parametrize("name", ["mgca_tiny_captions", "mgca_vitb16_cc3m"])
@@ -146,3 +152,30 @@ def test_batch_without_noun_phrases_trains_the_image_level_only() -> None:
     assert torch.isclose(terms["loss"], terms["loss_image"])
     terms["loss"].backward()
     assert model.groups.tokens.grad is not None and not model.groups.tokens.grad.any()  # used (DDP), unchanged
+
+
+def test_training_warns_when_most_captions_have_no_phrase(caplog: pytest.LogCaptureFixture) -> None:
+    """Captions without noun phrases train the image level only (the finer losses are 0): the
+    task says so before training when most of the first captions have none."""
+    from lmseg.captions.sources import TablePairs
+    from lmseg.captions.table import FileSample
+    from lmseg.models.mgca.data import PhraseLookup
+    from lmseg.models.mgca.task import warn_without_phrases
+    from tests.captions.fixture import fixture_pairs
+
+    pairs = fixture_pairs()
+    with caplog.at_level("WARNING", logger="lmseg.models.mgca"):
+        warn_without_phrases(TablePairs(pairs, 0), PhraseLookup(None, 6))
+        assert not caplog.records  # the fixture's captions name things
+        vague = [FileSample(p.path, "It is very nice.") for p in pairs[:10]] + pairs[10:]
+        warn_without_phrases(TablePairs(vague, 0), PhraseLookup(None, 6))
+    assert "10 of the first 16 captions have no noun phrase: loss_object, loss_region and loss_pixel" in caplog.text
+
+
+def test_an_empty_row_of_the_phrase_table_falls_back_to_the_rules() -> None:
+    from lmseg.captions.phrase_table import PhraseTable, caption_sha256
+    from lmseg.models.mgca.data import PhraseLookup
+
+    caption = "A giraffe eating food from the top of the tree."
+    table = PhraseTable([(caption_sha256(caption), ())], frozenset())  # an empty answer of an older table
+    assert PhraseLookup(table, 6)(caption) == ("giraffe", "food", "tree")

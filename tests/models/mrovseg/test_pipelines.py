@@ -27,7 +27,7 @@ def test_segment_and_evaluate_end_to_end(tmp_path, capsys) -> None:
     (photos / "broken.jpg").write_bytes(images(ADE150)[2].read_bytes()[:300])
     out = tmp_path / "out"
     code = _cli(segment_main, photos, "--model", "mrovseg_tiny", "--classes", "wall,floor,sky;heaven", "--output", out,
-                "--scores", "--opt", "inference.short_side=64")
+                "--scores", "--set", "inference.short_side=64")
     captured = capsys.readouterr()
     assert code == 1 and "broken.jpg" in captured.err and "Traceback" not in captured.err  # one bad image
     for image in images(ADE150)[:2]:
@@ -41,7 +41,7 @@ def test_segment_and_evaluate_end_to_end(tmp_path, capsys) -> None:
     build_ade150(root)
     report_dir = tmp_path / "eval"
     code = _cli(evaluate_main, "--model", "mrovseg_tiny", "--dataset", "ade150", "--data-root", root, "--limit", 2,
-                "--output", report_dir, "--workers", 0, "--opt", "inference.short_side=64")
+                "--output", report_dir, "--workers", 0, "--set", "inference.short_side=64")
     assert code == 0
     report = json.loads((report_dir / "report.json").read_text())
     assert report["complete"] and report["num_samples"] == 2 and report["settings"]["model"] == "mrovseg_tiny"
@@ -54,8 +54,8 @@ def test_command_line_errors(tmp_path, capsys) -> None:
     image = images(ADE150)[0]
     cases = [
         (["--classes", "cat,cat"], "cat"),
-        (["--classes", "cat", "--opt", "inference.clip_ensemble=2"], "clip_ensemble"),
-        (["--classes", "cat", "--opt", "inference.shortside=3"], "unknown field"),
+        (["--classes", "cat", "--set", "inference.clip_ensemble=2"], "clip_ensemble"),
+        (["--classes", "cat", "--set", "inference.shortside=3"], "unknown field"),
     ]
     for extra, message in cases:
         code = _cli(segment_main, image, "--model", "mrovseg_tiny", "--output", tmp_path / "o", *extra)

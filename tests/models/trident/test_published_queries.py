@@ -53,7 +53,7 @@ def test_evaluate_report_records_the_protocol(tmp_path) -> None:
     root = tmp_path / "data"
     build_voc(root)
     out = tmp_path / "out"
-    code = evaluate_main(["--model", "trident_tiny", "--opt", "config.class_list=trident/voc21", "--dataset", "voc21",
+    code = evaluate_main(["--model", "trident_tiny", "--set", "config.class_list=trident/voc21", "--dataset", "voc21",
                           "--data-root", str(root), "--limit", "1", "--workers", "0", "--output", str(out)])
     assert code == 0
     protocol = json.loads((out / "report.json").read_text())["settings"]["protocol"]

@@ -1,19 +1,22 @@
 """What every LLM backend provides, and the sampling settings they share.
 
 A backend turns a batch of chat conversations into raw text answers, one per conversation,
-in order. It does not parse or validate the answers (``lmseg.attributes.answer`` does), and
-it retries only transport failures (timeouts, dropped connections, HTTP 5xx/429); a
-malformed answer is retried by the caller with the next attempt's sampling settings.
+in order. It does not parse or validate the answers (each stage does, through
+:func:`lmseg.llm.jobs.ask`), and it retries only transport failures (timeouts, dropped
+connections, HTTP 5xx/429); a malformed answer is retried by the caller with the next
+attempt's sampling settings. A conversation the model cannot take (longer than its context)
+is answered with a :class:`RequestFailed` that says so, never by failing the whole batch.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lmseg.attributes.prompt import ChatMessages
 from lmseg.errors import LmsegError
+from lmseg.llm.prompt import ChatMessages
 
 
 class BackendUnavailable(LmsegError):
@@ -26,9 +29,12 @@ class RequestFailed:
 
     Attributes:
         reason: a one-line description (exception type and message; never an API key).
+        input_refused: the model refused this input itself (too long for its context, or a
+            server's 400 Bad Request): a failure of this key only, not of the backend.
     """
 
     reason: str
+    input_refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,9 @@ class SamplingSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or self.retry_temperature <= 0:
-            raise LmsegError("temperature must be >= 0 and retry temperature > 0")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0
+                and math.isfinite(self.retry_temperature) and self.retry_temperature > 0):
+            raise LmsegError("temperature must be a finite number >= 0 and retry temperature one > 0")
         if self.max_tokens < 16:
             raise LmsegError("max_tokens must be >= 16")
 

@@ -1,4 +1,4 @@
-"""Reading image-caption pairs: webdataset shards (good and bad), tables, deterministic access."""
+"""Reading image-caption pairs: webdataset tar files (good and bad), tables, deterministic access."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lmseg.captions.shards import SkipLog, iter_shards, list_shards, scan_shard
-from lmseg.captions.sources import ShardPairs, TablePairs
+from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars, scan_tar
+from lmseg.captions.sources import TablePairs, TarPairs
 from lmseg.captions.table import read_caption_table
 from lmseg.errors import LmsegError
-from tests.captions.fixture import CAPTIONS_CSV, fixture_pairs, fixture_shards
+from tests.captions.fixture import CAPTIONS_CSV, fixture_pairs, fixture_tars
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:
@@ -27,23 +27,23 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_written_shards_read_back_exactly(tmp_path: Path) -> None:
+def test_written_tars_read_back_exactly(tmp_path: Path) -> None:
     pairs = fixture_pairs()
-    shards = fixture_shards(tmp_path / "shards")
-    assert [p.name for p in shards] == ["00000.tar", "00001.tar", "00002.tar"]
-    with tarfile.open(shards[0]) as tar:  # img2dataset's member layout
+    tars = fixture_tars(tmp_path / "tars")
+    assert [p.name for p in tars] == ["00000.tar", "00001.tar", "00002.tar"]
+    with tarfile.open(tars[0]) as tar:  # img2dataset's member layout
         assert tar.getnames()[:3] == ["000000000.jpg", "000000000.txt", "000000000.json"]
     skips = SkipLog()
-    read = list(iter_shards(list_shards(tmp_path / "shards"), skips))
+    read = list(iter_tars(list_tars(tmp_path / "tars"), skips))
     assert not skips.counts
     assert [r.caption for r in read] == [p.caption.strip() for p in pairs]
     assert all(r.read_image_bytes() == p.read_image_bytes() for r, p in zip(read, pairs))
-    assert list_shards(str(tmp_path / "shards" / "0000[12].tar")) == shards[1:]
+    assert list_tars(str(tmp_path / "tars" / "0000[12].tar")) == tars[1:]
 
 
-def test_bad_shards_are_counted_named_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_tars_are_counted_named_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     good = fixture_pairs()[0].read_image_bytes()
-    folder = tmp_path / "shards"
+    folder = tmp_path / "tars"
     folder.mkdir()
     _tar(folder / "a.tar", {
         "k1.jpg": good, "k1.txt": b"A giraffe next to a tree.",                  # fine
@@ -59,18 +59,18 @@ def test_bad_shards_are_counted_named_and_skipped(tmp_path: Path, caplog: pytest
                                           for e in ("jpg", "txt")})
     (folder / "c.tar").write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])  # truncated
     skips = SkipLog()
-    with caplog.at_level(logging.WARNING, logger="lmseg.captions.shards"):
-        samples = list(iter_shards(list_shards(folder), skips))
+    with caplog.at_level(logging.WARNING, logger="lmseg.captions.webdataset"):
+        samples = list(iter_tars(list_tars(folder), skips))
     keys = [s.key for s in samples]
     assert keys == ["k1", "k5", "k7", "x0"]  # c.tar keeps the complete sample before the cut
     assert skips.counts == {"empty_caption": 1, "no_caption": 1, "no_image": 1, "non_image_member": 2,
-                            "bad_caption": 1, "corrupt_shard": 2}
+                            "bad_caption": 1, "corrupt_tar": 2}
     text = caplog.text
     assert "a.tar:k2" in text and "a.tar:k3" in text and "b.tar" in text and "c.tar" in text
-    assert "corrupt_shard: 2" in skips.summary()
+    assert "corrupt_tar: 2" in skips.summary()
 
 
-def test_garbage_inside_a_shard_is_reported(tmp_path: Path) -> None:
+def test_garbage_inside_a_tar_is_reported(tmp_path: Path) -> None:
     whole = _tar(tmp_path / "w.tar", {"a.jpg": b"x" * 600, "a.txt": b"a dog", "b.jpg": b"y" * 600, "b.txt": b"a cat"})
     data = bytearray(whole.read_bytes())
     with tarfile.open(whole) as tar:
@@ -78,8 +78,8 @@ def test_garbage_inside_a_shard_is_reported(tmp_path: Path) -> None:
     data[at:at + 512] = b"\x07" * 512  # overwrite the header of sample b's image
     (tmp_path / "bad.tar").write_bytes(bytes(data))
     skips = SkipLog()
-    assert [s.key for s in scan_shard(tmp_path / "bad.tar", skips)] == ["a"]
-    assert skips.counts["corrupt_shard"] == 1
+    assert [s.key for s in scan_tar(tmp_path / "bad.tar", skips)] == ["a"]
+    assert skips.counts["corrupt_tar"] == 1
 
 
 def test_caption_tables_csv_and_parquet(tmp_path: Path) -> None:
@@ -94,16 +94,30 @@ def test_caption_tables_csv_and_parquet(tmp_path: Path) -> None:
     assert [r.caption for r in rows] == ["Bread."]
     with pytest.raises(LmsegError, match="no column"):
         read_caption_table(tmp_path / "pairs.csv", SkipLog(), caption_column="alt")
-    with pytest.raises(LmsegError, match="no webdataset shards"):
-        list_shards(tmp_path / "nothing-*.tar")
+    with pytest.raises(LmsegError, match="no webdataset tar files"):
+        list_tars(tmp_path / "nothing-*.tar")
+
+
+def test_csv_text_a_bom_a_long_caption_and_a_latin1_byte(tmp_path: Path) -> None:
+    """A byte-order mark does not hide the first column; a 1 MB caption is read whole (the csv
+    module's default field limit is 128 KiB); a byte that is not UTF-8 is an error naming the
+    file, line and column, never a UnicodeDecodeError traceback."""
+    image = CAPTIONS_CSV.parent / "images" / "000000000009.jpg"
+    long_caption = "A cat " + "very " * 200_000 + "long."
+    table = tmp_path / "pairs.csv"
+    table.write_bytes(f"\ufeffimage,caption\n{image},Food.\n{image},{long_caption}\n".encode("utf-8"))
+    assert [len(r.caption) for r in read_caption_table(table, SkipLog())] == [5, len(long_caption)]
+    table.write_bytes(f"image,caption\n{image},Food.\n{image},Caf".encode() + "\xe9 au lait.\n".encode("latin-1"))
+    with pytest.raises(LmsegError, match=rf"{table}, line 3, column {len(str(image)) + 5}: byte 0xe9 is not UTF-8"):
+        read_caption_table(table, SkipLog())
 
 
 def test_pair_order_is_a_function_of_seed_epoch_position(tmp_path: Path) -> None:
-    shards = fixture_shards(tmp_path / "shards", per_shard=5)
-    a, b = ShardPairs(shards, 3, SkipLog(), cached_shards=1), ShardPairs(shards, 3, SkipLog())
+    tars = fixture_tars(tmp_path / "tars", per_tar=5)
+    a, b = TarPairs(tars, 3, SkipLog(), cached_tars=1), TarPairs(tars, 3, SkipLog())
     assert len(a) == 16
     epoch0 = [a.pair(0, p).key for p in range(16)]
-    assert sorted(epoch0) == sorted(s.key for s in iter_shards(shards, SkipLog()))  # a permutation
+    assert sorted(epoch0) == sorted(s.key for s in iter_tars(tars, SkipLog()))  # a permutation
     assert [b.pair(0, p).key for p in reversed(range(16))] == epoch0[::-1]  # random access, any order
     assert [a.pair(1, p).key for p in range(16)] != epoch0
     table = TablePairs(fixture_pairs(), 3)

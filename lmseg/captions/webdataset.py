@@ -1,14 +1,14 @@
-"""Image-caption pairs from webdataset tar shards, as img2dataset writes them.
+"""Image-caption pairs from webdataset tar files, as img2dataset writes them.
 
-A shard is a tar file whose members are grouped into samples by *key*: the member name up to
+A webdataset tar file's members are grouped into samples by *key*: the member name up to
 the first dot of its base name (webdataset's convention), e.g. ``000000012.jpg``,
 ``000000012.txt`` and ``000000012.json`` form sample ``000000012``. A sample needs one image
 member (``jpg``, ``jpeg``, ``png`` or ``webp``) and a non-empty UTF-8 ``txt`` caption; the
 ``json`` member (img2dataset's metadata) is optional and not read.
 
-Shards are read with the standard library's :mod:`tarfile`: one pass over a shard reads the
+Tar files are read with the standard library's :mod:`tarfile`: one pass over a file reads the
 member headers and the (small) captions and records where each image's bytes are, so the
-images themselves are read only when a sample is used, by a seek. Memory is one shard's index
+images themselves are read only when a sample is used, by a seek. Memory is one tar file's index
 at a time, whatever the dataset's size.
 
 Problems never stop a run: a tar that cannot be read (or is truncated), a sample without an
@@ -37,10 +37,10 @@ _TAR_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError)
 
 @dataclass(frozen=True)
 class SampleRef:
-    """One usable sample of a shard.
+    """One usable sample of a tar file.
 
     Attributes:
-        shard: the tar file.
+        tar: the tar file.
         key: the sample key.
         image_offset: byte offset of the image data in the tar file.
         image_size: its length in bytes.
@@ -48,7 +48,7 @@ class SampleRef:
         caption: the caption, stripped, non-empty.
     """
 
-    shard: Path
+    tar: Path
     key: str
     image_offset: int
     image_size: int
@@ -56,8 +56,8 @@ class SampleRef:
     caption: str
 
     def read_image_bytes(self) -> bytes:
-        """The encoded image (one seek and read in the shard)."""
-        with open(self.shard, "rb") as handle:
+        """The encoded image (one seek and read in the tar file)."""
+        with open(self.tar, "rb") as handle:
             handle.seek(self.image_offset)
             return handle.read(self.image_size)
 
@@ -67,7 +67,7 @@ class SkipLog:
     """Counts of skipped inputs by kind, each also logged once with its name.
 
     Attributes:
-        counts: kind -> number (``corrupt_shard``, ``no_image``, ``no_caption``,
+        counts: kind -> number (``corrupt_tar``, ``no_image``, ``no_caption``,
             ``empty_caption``, ``bad_caption``, ``non_image_member``, ``bad_image``, ...).
         max_logged: warnings logged per kind (the count goes on).
     """
@@ -86,7 +86,7 @@ class SkipLog:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "nothing skipped"
 
 
-def list_shards(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+def list_tars(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The tar files of ``spec``: a folder (its ``*.tar``, sorted), a glob pattern, a file, or a
     list of those.
 
@@ -94,17 +94,17 @@ def list_shards(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
         LmsegError: nothing matches.
     """
     if isinstance(spec, (list, tuple)):
-        return [p for item in spec for p in list_shards(item)]
+        return [p for item in spec for p in list_tars(item)]
     text = os.fspath(spec)
     path = Path(text).expanduser()
     if path.is_dir():
-        found = sorted(p for p in path.glob("*.tar") if not p.name.startswith("."))  # not a shard being written
+        found = sorted(p for p in path.glob("*.tar") if not p.name.startswith("."))  # not a tar file being written
     elif path.is_file():
         found = [path]
     else:
         found = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)))
     if not found:
-        raise LmsegError(f"no webdataset shards (*.tar) found at {text}; give a folder, a glob such as "
+        raise LmsegError(f"no webdataset tar files (*.tar) found at {text}; give a folder, a glob such as "
                          "'data/cc3m/{0..9}*.tar', or a file")
     return found
 
@@ -116,7 +116,7 @@ def _split_key(name: str) -> tuple[str, str]:
 
 
 def _members(path: Path, skips: SkipLog) -> dict[str, dict[str, tarfile.TarInfo]]:
-    """key -> extension -> member, for every complete regular member of the shard."""
+    """key -> extension -> member, for every complete regular member of the tar file."""
     size = path.stat().st_size
     groups: dict[str, dict[str, tarfile.TarInfo]] = {}
     try:
@@ -125,15 +125,15 @@ def _members(path: Path, skips: SkipLog) -> dict[str, dict[str, tarfile.TarInfo]
                 if not member.isfile():
                     continue
                 if member.offset_data + member.size > size:
-                    skips.skip("corrupt_shard", str(path), f"member {member.name} is truncated")
+                    skips.skip("corrupt_tar", str(path), f"member {member.name} is truncated")
                     break
                 key, ext = _split_key(member.name)
                 groups.setdefault(key, {})[ext] = member
             end = tar.offset
         if _has_data_after(path, end):  # tarfile stops quietly at a bad header past the first
-            skips.skip("corrupt_shard", str(path), f"unreadable tar header at byte {end}; the rest is skipped")
+            skips.skip("corrupt_tar", str(path), f"unreadable tar header at byte {end}; the rest is skipped")
     except _TAR_ERRORS as exc:
-        skips.skip("corrupt_shard", str(path), f"{type(exc).__name__}: {exc}"[:200])
+        skips.skip("corrupt_tar", str(path), f"{type(exc).__name__}: {exc}"[:200])
     return groups
 
 
@@ -154,8 +154,8 @@ def _caption(path: Path, member: tarfile.TarInfo) -> str | None:
         return None
 
 
-def scan_shard(path: str | os.PathLike[str], skips: SkipLog) -> list[SampleRef]:
-    """The usable samples of one shard, in key order; problems are counted in ``skips``."""
+def scan_tar(path: str | os.PathLike[str], skips: SkipLog) -> list[SampleRef]:
+    """The usable samples of one tar file, in key order; problems are counted in ``skips``."""
     path = Path(path)
     samples = []
     for key, parts in sorted(_members(path, skips).items()):
@@ -182,7 +182,7 @@ def scan_shard(path: str | os.PathLike[str], skips: SkipLog) -> list[SampleRef]:
     return samples
 
 
-def iter_shards(shards: Sequence[Path], skips: SkipLog) -> Iterator[SampleRef]:
-    """Every usable sample of ``shards``, shard by shard (one shard's index in memory at a time)."""
-    for shard in shards:
-        yield from scan_shard(shard, skips)
+def iter_tars(tars: Sequence[Path], skips: SkipLog) -> Iterator[SampleRef]:
+    """Every usable sample of ``tars``, file by file (one file's index in memory at a time)."""
+    for tar in tars:
+        yield from scan_tar(tar, skips)

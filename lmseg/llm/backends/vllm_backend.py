@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages
 from lmseg.errors import LmsegError
+from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages
 from lmseg.paths import offline
 
 log = logging.getLogger(__name__)
@@ -218,11 +218,15 @@ class VLLMBackend:
         settings: SamplingSettings,
         attempt: int,
     ) -> list[str | RequestFailed]:
-        """Answer all conversations in one batched ``LLM.chat`` call (see ``Backend``)."""
+        """Answer all conversations in one batched ``LLM.chat`` call (see ``Backend``); a
+        conversation too long for the model is answered with a refusal and not sent."""
         llm = self._engine()  # first: importing vLLM takes a while and prints, the engine start says so
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
+        tokenizer = llm.get_tokenizer()
+        chats = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        refusals = self.too_long(chats, settings.max_tokens)
         temperature, seed = settings.for_attempt(attempt)
         params = SamplingParams(
             temperature=temperature,
@@ -230,17 +234,36 @@ class VLLMBackend:
             seed=seed,
             structured_outputs=StructuredOutputsParams(json=json_schema),
         )
+        sent = [c for c, refusal in zip(conversations, refusals, strict=True) if refusal is None]
         try:
-            outputs = llm.chat(list(conversations), params, use_tqdm=False)
+            outputs = iter(llm.chat(sent, params, use_tqdm=False) if sent else [])
         except Exception as exc:  # the engine died (out of memory, worker crash, ...)
             raise BackendUnavailable(f"vLLM failed while generating: {type(exc).__name__}: {exc}") from exc
-        return [out.outputs[0].text for out in outputs]
+        return [next(outputs).outputs[0].text if refusal is None else RequestFailed(refusal, input_refused=True)
+                for refusal in refusals]
+
+    def too_long(self, prompts: Sequence[str], answer_tokens: int) -> list[str | None]:
+        """Per prompt (raw text, as the model reads it), why the model cannot take it with
+        ``answer_tokens`` more tokens within ``max_model_len``, or None if it can.
+
+        vLLM refuses a whole batch when one prompt is too long; asking first keeps the others.
+        """
+        tokenizer = self._engine().get_tokenizer()
+        limit = self._engine_args["max_model_len"]
+        reasons: list[str | None] = []
+        for prompt in prompts:
+            count = len(tokenizer.encode(prompt, add_special_tokens=False))
+            reasons.append(None if count + answer_tokens <= limit else
+                           f"input too long for the model: its prompt is {count} tokens, and with {answer_tokens} "
+                           f"answer tokens it exceeds --max-model-len {limit}")
+        return reasons
 
     def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
         """Log-probability of each word's token right after each prompt (see ``scoring.WordScorer``).
 
         One batched ``LLM.generate`` call of one step per prompt, asking vLLM for the
-        log-probabilities of exactly the words' tokens (``logprob_token_ids``).
+        log-probabilities of exactly the words' tokens (``logprob_token_ids``). The caller
+        leaves out prompts that :meth:`too_long` refuses (with one answer token).
         """
         llm = self._engine()
         from vllm import SamplingParams

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import openai
 
-from lmseg.attributes.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.attributes.prompt import ChatMessages
+from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.prompt import ChatMessages
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,9 @@ class OpenAIBackend:
                     try:
                         response = await client.chat.completions.create(messages=messages, **request)
                     except Exception as exc:  # any failure of one request is reported, not raised
-                        return RequestFailed(f"{type(exc).__name__}: {self._scrub(str(exc))}")
+                        # 400: the server refuses this request itself (e.g. longer than the model's context)
+                        return RequestFailed(f"{type(exc).__name__}: {self._scrub(str(exc))}",
+                                             input_refused=isinstance(exc, openai.BadRequestError))
                 choices = getattr(response, "choices", None)  # bodies that are not JSON come back as text
                 if not choices:
                     return RequestFailed(f"the server's reply is not a chat completion: {str(response)[:80]!r}")
