@@ -121,7 +121,7 @@ def test_evaluate_command(tmp_path) -> None:
     root = tmp_path / "data"
     build_ade150(root)
     out = tmp_path / "eval"
-    code = main(["--model", "sam3_tiny", "--opt", "config.synonyms=false", "--dataset", "ade150", "--data-root",
+    code = main(["--model", "sam3_tiny", "--set", "config.synonyms=false", "--dataset", "ade150", "--data-root",
                  str(root), "--limit", "1", "--output", str(out), "--workers", "0"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
