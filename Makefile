@@ -28,12 +28,12 @@ setup-llm: $(LLM_STAMP) $(MODEL_STAMP)
 
 setup-vision: $(VISION_STAMP)
 
-$(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt scripts/setup_llm_env.sh scripts/pip_quiet.sh
+$(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt scripts/setup_llm_env.sh scripts/install.sh scripts/pip_sources.py
 	PYTHON=$(PYTHON) scripts/setup_llm_env.sh $(LLM_VENV)
 	touch $@
 
 $(VISION_STAMP): pyproject.toml requirements/vision.txt requirements/vision-nodeps.txt requirements/web.txt \
-		scripts/setup_vision_env.sh scripts/pip_quiet.sh
+		scripts/setup_vision_env.sh scripts/install.sh scripts/pip_sources.py
 	PYTHON=$(PYTHON) scripts/setup_vision_env.sh $(VISION_VENV)
 	touch $@
 

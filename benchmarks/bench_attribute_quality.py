@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
-from lmseg.attributes.scoring import ScoringMethod
+from lmseg.attributes.scoring import DEFAULT_QUESTIONS, ScoringMethod
 from lmseg.attributes.store import read_table
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.backends.vllm_backend import VLLMBackend
@@ -33,7 +34,8 @@ from lmseg.vocab import get_vocabulary
 
 METHODS = {
     "generate": None,
-    "scored-raw": ScoringMethod(calibration=0.0),
+    # the default questions set their own calibration weights: uncalibrated means every weight 0
+    "scored-raw": ScoringMethod(tuple(replace(q, calibration=0.0) for q in DEFAULT_QUESTIONS)),
     "scored": ScoringMethod(),
 }
 

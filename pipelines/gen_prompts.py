@@ -19,7 +19,8 @@ class the model can read; ``generate`` lets the model write a JSON answer from t
 template (the only method of the openai backend; may suit large models better). The scored
 method refuses the options it would ignore (``--prompt``, temperatures, ``--max-tokens``,
 ``--max-attempts``). A quality report of the table is printed after every run
-(``python -m pipelines.attribute_report TABLE`` prints it for any table).
+(``python -m pipelines.attribute_report TABLE`` prints it for any table); with ``--truth``, also
+how often its attributes are acceptable by a hand-written truth set (``lmseg.attributes.accuracy``).
 
 Exit status: 0 all classes done; 1 some classes failed (listed: invalid answers, or a class
 name too long for the model; the others are written); 2 bad input or an unusable
@@ -34,6 +35,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lmseg.attributes.accuracy import (
+    SPLITS,
+    TruthEntry,
+    TruthSet,
+    check_truth_classes,
+    default_truth_path,
+    format_truth_report,
+    load_truth,
+    truth_report,
+)
 from lmseg.attributes.answer import AnswerLimits
 from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
@@ -97,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--num-shards", type=int, help="number of shards")
     out.add_argument("--merge-shards", action="store_true", help="merge finished shard parts into the table")
     out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
+    out.add_argument("--truth", type=Path, nargs="?", const=default_truth_path(), metavar="FILE",
+                     help="after the run, judge the table against a truth set (CSV; without FILE: the bundled one); "
+                     "its classes must be in the vocabulary (checked before the model loads)")
+    out.add_argument("--truth-split", choices=SPLITS, help="judge only this half of the truth set (default: both)")
     out.add_argument("-v", "--verbose", action="store_true",
                      help="debug messages, and vLLM's own messages on the console (else in <cache>/logs/vllm.log)")
     add_executor_arguments(parser, llm=True)
@@ -158,7 +173,9 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
                 print(f"[{message['role']}]\n{message['content']}")
         else:
             for question in job.scoring.questions:
-                print(f"[{question.group}] {question.prefix.format(name=entry.name)} <{question.lexicon} word>")
+                prompts = " | ".join(f"{p.format(name=entry.name)} <{question.lexicon} word>" for p in question.prefixes)
+                print(f"[{question.group}] {prompts}  (keep {question.keep}, calibration "
+                      f"{job.scoring.weight(question):g})")
 
 
 def print_summary(report: TableReport, output: Path, max_attempts: int) -> None:
@@ -186,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     prompt = load_prompt_option(args)
     indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     ray_options = ray_options_from_args(args, default_batch_size=16)
+    truth = truth_entries(args, vocabulary)
 
     def job_for(output: Path) -> GenerationJob:
         return GenerationJob(vocabulary, prompt, settings, AnswerLimits(max_items=args.max_items), output,
@@ -215,8 +233,30 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print_summary(report, output, args.max_attempts)
     if output.exists():
-        print(format_report(table_report(attribute_frame(read_table(output)))), file=sys.stderr)
+        frame = attribute_frame(read_table(output))
+        print(format_report(table_report(frame)), file=sys.stderr)
+        if truth is not None:
+            truth_set, split = truth
+            print(format_truth_report(truth_report(frame, truth_set, split), truth_set.source), file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def truth_entries(args: argparse.Namespace, vocabulary: Vocabulary) -> tuple[TruthSet, str | None] | None:
+    """``--truth``/``--truth-split``: the truth set and split to judge the table by, read and checked
+    against the vocabulary's class names now, before any model loads; None without ``--truth``.
+
+    Raises:
+        LmsegError: ``--truth-split`` without ``--truth``, a malformed truth file, or one that names
+            classes the vocabulary does not have.
+    """
+    if args.truth is None:
+        if args.truth_split:
+            raise LmsegError("--truth-split applies to --truth")
+        return None
+    truth_set = load_truth(args.truth)
+    entries: tuple[TruthEntry, ...] = truth_set.select(args.truth_split)
+    check_truth_classes(entries, vocabulary.names, f"vocabulary {vocabulary.name!r}")
+    return truth_set, args.truth_split
 
 
 def table_path(table: Path, shard: tuple[int, int] | None) -> Path:

@@ -12,7 +12,7 @@ set -euo pipefail
 venv=${1:?usage: setup_llm_env.sh VENV_DIR}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
-source "$here/scripts/pip_quiet.sh"
+source "$here/scripts/install.sh"
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then

@@ -14,13 +14,15 @@ python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-source "$here/scripts/pip_quiet.sh"
+source "$here/scripts/install.sh"
 echo "setup: installing the vision stack into $venv (first time: several GB, a few minutes)"
 # With the web page's requirements (pipelines.demo and its browser test) in one resolution, so
 # pip refuses rather than moves any exact pin of either file. The sdists among them (sam2,
 # antlr4) are built in this environment (--no-build-isolation: an isolated build would fetch a
 # second torch for sam2), which needs setuptools; sam2 without its optional CUDA extension.
-"$venv/bin/python" -c "import setuptools" 2>/dev/null || run_pip "$venv" install "setuptools>=61"
+# (a setuptools with its own bdist_wheel, 70.1 or later: a fresh Python 3.11 venv has 65.5)
+"$venv/bin/python" -c "import setuptools, sys; sys.exit(tuple(map(int, setuptools.__version__.split('.')[:2])) < (70, 1))" \
+    2>/dev/null || run_pip "$venv" install "setuptools>=70.1"
 SAM2_BUILD_CUDA=0 run_pip "$venv" install --no-build-isolation \
     -r "$here/requirements/vision.txt" -r "$here/requirements/web.txt"
 # sam3 without its declared dependencies (requirements/vision-nodeps.txt says why).

@@ -9,8 +9,10 @@ Per group (colour, shape, texture):
 * colour phrases (shape and texture only): the share of phrases that contain a colour word
   (``lexicon.colour_words``): a colour under "texture" is an answer in the wrong group.
 
-The project's targets for the default model (README): no set shared by more than 10% of the
-classes, and at least 95% of shape and texture phrases free of colour words.
+The project's targets for the default model (README): no set shared by more than 15% of the
+classes (10% before issue 20, which traded some variety for truer words: see
+``lmseg.attributes.accuracy``), and at least 95% of shape and texture phrases free of colour
+words.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pandas as pd
 from lmseg.attributes.answer import GROUPS, phrase_words
 from lmseg.attributes.lexicon import colour_words
 
-MAX_SET_SHARE = 0.10
+MAX_SET_SHARE = 0.15
 MIN_COLOUR_FREE = 0.95
 
 

@@ -112,7 +112,7 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
     assert code == 0
     assert out.count("\n## class ") == 21
-    assert "## class 0: background" in out and "[colour] The colour of the tvmonitor is <colour word>" in out
+    assert "## class 0: background" in out and "[colour] The tvmonitor is usually <colour word> | A typical tvmonitor is <colour word>" in out
     assert "# method scored" in out
     assert not cache.exists()
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")

@@ -129,3 +129,62 @@ def test_a_backend_that_cannot_score_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LmsegError, match="needs next-word log-probabilities"):
         run_generation(scored_job(tmp_path), ScriptedBackend(lambda n, a: GOOD))
     assert not (tmp_path / "t.parquet").exists()
+
+
+PARAPHRASED = (Question("colour", "The colour of the {name} is", "colour", 1,
+                        paraphrases=("The {name} is usually",), calibration=0.0),
+               Question("colour", "The colour of the {name} is", "colour", 1,
+                        paraphrases=("The {name} is usually",), calibration=1.0),
+               Question("shape", "The shape of the {name} is", "shape", 1),
+               Question("texture", "The {name} is made of", "material", 1))
+
+
+class PrefixScorer(TableScorer):
+    """Like TableScorer, plus ``by_prefix[(prefix start, name, word)]`` boosts, and a count of scored prompts."""
+
+    def __init__(self, boost: dict[tuple[str, str], float], by_prefix: dict[tuple[str, str, str], float],
+                 common: frozenset[str] = frozenset()) -> None:
+        super().__init__(boost, common)
+        self.by_prefix = by_prefix
+
+    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        out = super().next_word_logprobs(prompts, words)
+        for i, prompt in enumerate(prompts):
+            for j, word in enumerate(words):
+                out[i, j] += sum(v for (start, name, w), v in self.by_prefix.items()
+                                 if prompt.startswith(start) and name in prompt and w == word)
+        return out
+
+
+def test_paraphrases_are_averaged_and_each_question_has_its_own_calibration() -> None:
+    # "brown" is strong in one paraphrase only, "black" moderately in both: the average prefers black
+    scorer = PrefixScorer({("tire", "black"): 2.0}, {("The tire is usually", "tire", "brown"): 3.0},
+                          common=frozenset({"red"}))
+    method = ScoringMethod(questions=PARAPHRASED)
+    colour = method.answer(scorer, parse_class_list("tire").classes, AnswerLimits())[0].colour
+    # first question, uncalibrated: the word likely for everything wins (red: -1 + 0 vs black: -5 + 2)
+    # second, fully calibrated: red's advantage is removed, black (2.0 on average) beats brown (1.5)
+    assert colour == ("red", "black")
+    assert method.weight(PARAPHRASED[0]) == 0.0 and method.weight(PARAPHRASED[2]) == method.calibration
+    shared = [p for p in scorer.prompts if p == "The tire is usually"]
+    assert len(shared) == 1  # a prefix shared by two questions is scored once per call
+
+
+def test_a_margin_keeps_fewer_words_when_the_model_is_unsure() -> None:
+    questions = (Question("colour", "The colour of the {name} is", "colour", 3, margin=1.5), *QUESTIONS[1:])
+    scorer = TableScorer({("grass", "green"): 4.0, ("grass", "brown"): 3.0, ("tire", "black"): 0.1,
+                          ("tire", "grey"): 0.05})
+    grass, tire = ScoringMethod(questions=questions).answer(scorer, parse_class_list("grass,tire").classes,
+                                                            AnswerLimits())
+    assert grass.colour == ("green", "brown")  # the third word is 4 below the best
+    assert len(tire.colour) == 3  # every word within 1.5 of the best: the list is filled
+    assert ScoringMethod(questions=questions).sha256 != ScoringMethod(questions=QUESTIONS).sha256
+
+
+def test_the_default_questions_take_the_first_colour_and_materials_with_a_light_calibration() -> None:
+    method = ScoringMethod()
+    first, rest = [q for q in method.questions if q.group == "colour"]
+    assert (first.keep, rest.keep) == (1, 2) and method.weight(first) < method.weight(rest)
+    material = next(q for q in method.questions if q.lexicon == "material")
+    assert method.weight(material) <= 0.3
+    assert not {"bread", "meat", "fruit"} & set(load_lexicon("material"))

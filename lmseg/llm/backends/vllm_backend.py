@@ -181,6 +181,16 @@ class VLLMBackend:
     def model_name(self) -> str:
         return self._model_name
 
+    def close(self) -> None:
+        """Stop the engine and its worker processes now, if started (a later call starts it again).
+
+        Long scripts that hold the backend until they end (the benchmarks) call this, so that the
+        engine does not outlive them waiting for a shut-down that never comes.
+        """
+        if self._llm is not None:
+            self._llm.llm_engine.engine_core.shutdown()
+            self._llm = None
+
     def _engine(self) -> Any:
         """The ``vllm.LLM``, started on first use (with vLLM's own output sent to the library log)."""
         if self._llm is None:
