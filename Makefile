@@ -32,7 +32,8 @@ $(LLM_STAMP): pyproject.toml requirements/llm-cpu.txt requirements/llm-gpu.txt s
 	PYTHON=$(PYTHON) scripts/setup_llm_env.sh $(LLM_VENV)
 	touch $@
 
-$(VISION_STAMP): pyproject.toml requirements/vision.txt requirements/web.txt scripts/setup_vision_env.sh scripts/install.sh scripts/pip_sources.py
+$(VISION_STAMP): pyproject.toml requirements/vision.txt requirements/vision-nodeps.txt requirements/web.txt \
+		scripts/setup_vision_env.sh scripts/install.sh scripts/pip_sources.py
 	PYTHON=$(PYTHON) scripts/setup_vision_env.sh $(VISION_VENV)
 	touch $@
 

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lmseg.attributes.backends.base import SamplingSettings
+from lmseg.attributes.backends.vllm_backend import VLLMBackend
+from lmseg.attributes.prompt import load_template
 
 from lmseg.attributes.accuracy import TruthReport, check_truth_classes, format_truth_report, load_truth, truth_report
 from lmseg.attributes.answer import GROUPS, AnswerLimits, Attributes
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
 from lmseg.attributes.generate import GenerationJob, run_generation
 from lmseg.attributes.lexicon import load_lexicon
-from lmseg.attributes.prompt import load_template
 from lmseg.attributes.quality import format_report, group_quality, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod

@@ -73,10 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmseg.inference.outputs import check_output_dir, find_images, segment_files
+    from lmseg.inference.outputs import MAX_CLASS_PIXELS, check_output_dir, find_images, segment_files
     from lmseg.io.shards import shard_from_args
-
-    from lmseg.inference.outputs import MAX_CLASS_PIXELS
 
     require_at_least("--batch-size", args.batch_size, 1)
     require_at_least("--workers", args.workers, 0)

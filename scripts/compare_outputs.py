@@ -1,5 +1,9 @@
 """Compare two folders of scripts/record_outputs.py: losses and arrays must be bit-identical."""
-import json, sys, numpy as np
+import json
+import sys
+
+import numpy as np
+
 a, b = sys.argv[1], sys.argv[2]
 la, lb = json.load(open(f"{a}/losses.json")), json.load(open(f"{b}/losses.json"))
 print("losses identical:", la == lb, len(la), len(lb))

@@ -8,8 +8,13 @@ Usage (from the repository root, before and after a change; then scripts/compare
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python scripts/record_outputs.py /tmp/after
     .venv/bin/python scripts/compare_outputs.py /tmp/before /tmp/after
 """
-import json, os, sys, shutil, subprocess
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
 import numpy as np
 
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
@@ -17,6 +22,7 @@ os.environ["LMSEG_CACHE_DIR"] = str(out / "cache")
 root = Path.cwd()
 sys.path.insert(0, str(root))
 from tests.models.lmseg.conftest import build_coco_object_root
+
 data = build_coco_object_root(out / "data")
 run = out / "run"
 shutil.rmtree(run, ignore_errors=True)
@@ -30,8 +36,10 @@ assert p.returncode == 0
 metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
 (out / "losses.json").write_text(json.dumps([{k: r[k] for k in ("step", "loss", "lr", "lr_clip", "w")} for r in metrics]))
 
-import lmseg
 from PIL import Image
+
+import lmseg
+
 img = np.asarray(Image.open(sorted((root / "tests/fixtures/samples/ade150_sceneparsing_val3/images").iterdir())[0]).convert("RGB"))
 img = np.ascontiguousarray(img[:150, :200])
 vocab = ["wall", "floor", "sky, heaven", "tree", "person"]
@@ -44,5 +52,6 @@ tri = lmseg.create_segmenter("trident_tiny")
 np.save(out / "trident_tiny_logits.npy", tri.logits(img, vocab))
 np.save(out / "trident_tiny_label.npy", tri.predict(img, vocab).label_map)
 from lmseg.inference.segmenter import segmenter_settings
+
 (out / "settings.json").write_text(json.dumps({"lmseg": segmenter_settings(seg), "trident": segmenter_settings(tri)}, sort_keys=True))
 print("recorded", out)

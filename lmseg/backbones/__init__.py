@@ -7,6 +7,12 @@ Modules (import what you need; this package imports none of them eagerly, so tha
 * :mod:`~lmseg.backbones.clip_factory`: :func:`create_dense_clip` (weights, QuickGELU).
 * :mod:`~lmseg.backbones.sam`: :class:`SamEncoder`, :func:`create_sam_encoder` (segment-anything).
 * :mod:`~lmseg.backbones.dino`: :class:`DenseDINO`, :func:`create_dense_dino` (timm).
+* :mod:`~lmseg.backbones.dense_vit`: :class:`DenseViT`, :func:`create_dense_vit`: DINOv2, DINOv3,
+  C-RADIO (timm).
+* :mod:`~lmseg.backbones.sam2`: :class:`Sam2Encoder`, :func:`create_sam2_encoder` (SAM 2.1, sam2).
+* :mod:`~lmseg.backbones.sam3`: :class:`Sam3Detector`, :func:`create_sam3` (SAM 3, sam3), built by
+  :mod:`~lmseg.backbones.sam3_build`.
+* :mod:`~lmseg.backbones.hub`: files from the Hugging Face hub (cache first, fast failures).
 * :mod:`~lmseg.backbones.weights`: weight names, download with checksum, the weights cache.
 * :mod:`~lmseg.backbones.loading`: reading checkpoints (``weights_only``) and strict loading.
 * :mod:`~lmseg.backbones.pos_embed`: resizing positional embeddings.
@@ -28,6 +34,12 @@ _EXPORTS = {
     "create_sam_encoder": "sam",
     "DenseDINO": "dino",
     "create_dense_dino": "dino",
+    "DenseViT": "dense_vit",
+    "create_dense_vit": "dense_vit",
+    "Sam2Encoder": "sam2",
+    "create_sam2_encoder": "sam2",
+    "Sam3Detector": "sam3",
+    "create_sam3": "sam3",
     "KNOWN_WEIGHTS": "weights",
     "KnownWeights": "weights",
     "resolve_weights": "weights",

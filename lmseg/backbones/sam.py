@@ -165,6 +165,11 @@ class SamEncoder(nn.Module):
         return int(self.sam.image_encoder.patch_embed.proj.kernel_size[0])
 
     @property
+    def out_channels(self) -> int:
+        """Channels of the image embedding (256)."""
+        return int(self.encoder.neck[-2].weight.shape[0])
+
+    @property
     def num_heads(self) -> int:
         """Heads of the last encoder block."""
         return int(self.encoder.blocks[-1].attn.num_heads)

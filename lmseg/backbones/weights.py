@@ -4,12 +4,17 @@ Model code never downloads anything implicitly. A builder receives a *weights sp
 user and calls :func:`resolve_weights`, which returns the path of a file on disk:
 
 * an existing file path is returned as it is (any name, any folder);
-* a known name (``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h``, ``dino_vitb16``; see
-  :data:`KNOWN_WEIGHTS`) is looked up in the weights cache, ``<cache>/weights/<filename>``
-  (``<cache>`` is :func:`lmseg.paths.cache_dir`). If it is not there it is downloaded from its
-  official URL with a progress bar, checked against its size and sha256, and moved into place
-  atomically (:func:`lmseg.io.atomic.atomic_path`), so an interrupted or
-  corrupt download never leaves a file under the final name;
+* a known name (``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h``, ``dino_vitb16``,
+  ``sam2.1_hiera_tiny`` ...; see :data:`KNOWN_WEIGHTS`) with an official URL is looked up in the
+  weights cache, ``<cache>/weights/<filename>`` (``<cache>`` is :func:`lmseg.paths.cache_dir`).
+  If it is not there it is downloaded from that URL with a progress bar, checked against its
+  size and sha256 where they are known, and moved into place atomically
+  (:func:`lmseg.io.atomic.atomic_path`), so an interrupted or corrupt download never leaves a
+  file under the final name;
+* a known name or model-hub id whose file lives on the Hugging Face hub (``sam3`` /
+  ``facebook/sam3``, ``dinov3_vitb16`` / ``timm/vit_base_patch16_dinov3.lvd1689m``, ...) comes
+  from the local Hugging Face cache, or is downloaded into it (:mod:`lmseg.backbones.hub`:
+  offline and unreachable hubs fail at once; the gated SAM 3 says how to get access);
 * anything else is an :class:`~lmseg.errors.LmsegError` that says what to download and where to
   put it.
 
@@ -38,6 +43,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmseg.backbones.hub import HubFile, hub_file
 from lmseg.errors import LmsegError
 from lmseg.io.atomic import atomic_path
 from lmseg.paths import cache_dir, offline
@@ -53,11 +59,14 @@ class KnownWeights:
 
     Attributes:
         name: the short name a user passes instead of a path (e.g. ``"sam_vit_b"``).
-        url: where the publisher serves the file.
+        url: where the publisher serves the file ("" where only the hub has it).
         filename: the file's name in the weights cache.
         sha256: lowercase hex digest of the whole file, or None where none is known.
         size: file size in bytes, or None where it is not known.
         description: one line naming the model, used in messages.
+        hub: the same file on the Hugging Face hub (its ``repo_id`` is also accepted as a
+            name), or None.
+        licence: the weights' licence, as the publisher names it.
     """
 
     name: str
@@ -66,9 +75,28 @@ class KnownWeights:
     sha256: str | None
     size: int | None
     description: str
+    hub: HubFile | None = None
+    licence: str = ""
 
 
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+
+#: timm's hub copies of the DINOv2, DINOv3 and C-RADIO weights: (known name, timm model.tag,
+#: description, licence). The same names are the backbones of :mod:`lmseg.backbones.dense_vit`.
+_TIMM_HUB_WEIGHTS = (
+    ("dinov2_vits14", "vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14", "Apache-2.0"),
+    ("dinov2_vitb14", "vit_base_patch14_dinov2.lvd142m", "DINOv2 ViT-B/14", "Apache-2.0"),
+    ("dinov2_vitl14", "vit_large_patch14_dinov2.lvd142m", "DINOv2 ViT-L/14", "Apache-2.0"),
+    ("dinov2_vitb14_reg", "vit_base_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-B/14 with registers", "Apache-2.0"),
+    ("dinov3_vits16", "vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16", "DINOv3 License"),
+    ("dinov3_vitb16", "vit_base_patch16_dinov3.lvd1689m", "DINOv3 ViT-B/16", "DINOv3 License"),
+    ("dinov3_vitl16", "vit_large_patch16_dinov3.lvd1689m", "DINOv3 ViT-L/16", "DINOv3 License"),
+    ("radio_v3_b", "naflexvit_base_patch16_radio_v3.c_radio", "C-RADIOv3-B", "NVIDIA Open Model License"),
+    ("radio_v3_l", "naflexvit_large_patch16_radio_v3.c_radio", "C-RADIOv3-L", "NVIDIA Open Model License"),
+    ("radio_v4_so400m", "naflexvit_so400m_patch16_radio_v4.c_radio", "C-RADIOv4-SO400M",
+     "NVIDIA Open Model License"),
+)
 
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {
     w.name: w
@@ -80,6 +108,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
             size=375_042_383,
             description="Segment Anything ViT-B (official checkpoint)",
+            licence="Apache-2.0",
         ),
         KnownWeights(
             name="sam_vit_l",
@@ -88,6 +117,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
             size=1_249_524_607,
             description="Segment Anything ViT-L (official checkpoint)",
+            licence="Apache-2.0",
         ),
         KnownWeights(
             name="sam_vit_h",
@@ -96,6 +126,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
             size=2_564_550_879,
             description="Segment Anything ViT-H (official checkpoint)",
+            licence="Apache-2.0",
         ),
         KnownWeights(
             name="dino_vitb16",
@@ -104,9 +135,49 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             sha256=None,  # no published checksum found; see the module docstring
             size=None,
             description="DINO ViT-B/16 backbone (official checkpoint, checksum unknown)",
+            licence="Apache-2.0",
+        ),
+        *(
+            KnownWeights(
+                name=f"sam2.1_hiera_{size}",
+                url=f"{_SAM2_URL}sam2.1_hiera_{size}.pt",
+                filename=f"sam2.1_hiera_{size}.pt",
+                sha256=None,  # Meta publishes none for SAM 2.1; the strict key check guards the file
+                size=None,
+                description=f"SAM 2.1 Hiera-{size} (official checkpoint, checksum unknown)",
+                hub=HubFile(f"facebook/sam2.1-hiera-{size.replace('_', '-')}", f"sam2.1_hiera_{size}.pt"),
+                licence="Apache-2.0",
+            )
+            for size in ("tiny", "small", "base_plus", "large")
+        ),
+        KnownWeights(
+            name="sam3",
+            url="",
+            filename="sam3.pt",
+            sha256=None,
+            size=None,
+            description="SAM 3 image and video model (official checkpoint, gated on the Hugging Face hub)",
+            hub=HubFile("facebook/sam3", "sam3.pt", gated=True),
+            licence="SAM License",
+        ),
+        *(
+            KnownWeights(
+                name=name,
+                url="",
+                filename=f"{timm_name}.safetensors",
+                sha256=None,
+                size=None,
+                description=f"{what} (timm's copy on the Hugging Face hub)",
+                hub=HubFile(f"timm/{timm_name}", "model.safetensors"),
+                licence=licence,
+            )
+            for name, timm_name, what, licence in _TIMM_HUB_WEIGHTS
         ),
     )
 }
+
+#: Known names by their hub repository id (``"facebook/sam3"`` -> ``"sam3"``).
+HUB_IDS: dict[str, str] = {w.hub.repo_id: w.name for w in KNOWN_WEIGHTS.values() if w.hub is not None}
 
 
 def weights_dir() -> Path:
@@ -151,14 +222,17 @@ def resolve_weights(
     if path.is_file():
         return path
     name = os.fspath(spec)
-    entry = known.get(name)
+    entry = known.get(name) or known.get(HUB_IDS.get(name, ""))
     if entry is not None:
+        if entry.hub is not None and (name == entry.hub.repo_id or not entry.url):
+            return hub_file(entry.hub, download=download, what=entry.description)
         return fetch_known(entry, download=download, root=root)
     if os.sep in name or "/" in name or path.suffix:
-        raise LmsegError(f"weights file not found: {path}")
+        hint = f" (known hub ids: {', '.join(sorted(HUB_IDS))})" if name.count("/") == 1 and not path.suffix else ""
+        raise LmsegError(f"weights file not found: {path}{hint}")
     raise LmsegError(
         f"unknown weights name {name!r}: pass the path of a checkpoint file, or one of "
-        f"{', '.join(sorted(known))}"
+        f"{', '.join(sorted(known))} (or the hub id of one of them)"
     )
 
 
@@ -173,6 +247,8 @@ def fetch_known(entry: KnownWeights, *, download: bool | None = None, root: Path
         LmsegError: the file is missing and may not or could not be downloaded, or the cached
             file does not match the known size or checksum.
     """
+    if not entry.url and entry.hub is not None:
+        return hub_file(entry.hub, download=download, what=entry.description)
     root = weights_dir() if root is None else Path(root)
     dest = root / entry.filename
     if dest.is_file():

@@ -20,8 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-from lmseg.captions.webdataset import SkipLog, scan_tar
 from lmseg.captions.table import FileSample
+from lmseg.captions.webdataset import SkipLog, scan_tar
 from lmseg.errors import LmsegError
 
 log = logging.getLogger(__name__)

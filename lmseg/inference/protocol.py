@@ -36,7 +36,7 @@ __all__ = ["LIBRARIES", "WEIGHT_OPTIONS", "library_versions", "parameter_digests
 #: The distributions whose versions can change a result.
 LIBRARIES = (
     "torch", "torchvision", "numpy", "opencv-python-headless", "pillow", "open_clip_torch",
-    "segment-anything", "timm", "scipy",
+    "segment-anything", "sam2", "sam3", "timm", "scipy",
 )
 
 
@@ -76,7 +76,7 @@ def _state_sha256(module) -> str:
 
 
 #: Builder options that name weights by a known name rather than a file (``clip="openai"``).
-WEIGHT_OPTIONS = ("checkpoint", "clip", "dino", "sam", "weights")
+WEIGHT_OPTIONS = ("checkpoint", "clip", "dino", "sam", "sam2", "weights")
 
 
 def weight_files(options: Mapping[str, object]) -> dict[str, dict[str, str]]:

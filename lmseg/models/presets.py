@@ -7,6 +7,8 @@ and the published test protocols the methods share.
 * :func:`catseg_inference`: CAT-Seg's test protocol, which LMSeg and MROVSeg follow.
 * :func:`tcl_inference`: TCL's class names, which MGCA (a TCL-family method) sends.
 * :func:`trident_inference`: Trident's published per-benchmark settings.
+* :func:`sam3_inference`: the class names the sam3 method prompts on a benchmark (Trident's
+  class files: no SAM 3 semantic-segmentation protocol is public).
 
 Each ``*_inference(benchmark)`` gives fields of a method's predictor settings; a method's
 builder applies them with ``benchmark=`` (:func:`lmseg.models.building.variant_settings`).
@@ -39,7 +41,7 @@ from lmseg.vocab import Vocabulary
 from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source, load_class_list
 
 __all__ = ["CATSEG_PRECISION", "CATSEG_PROTOCOL", "TRIDENT_PRECISION", "TRIDENT_PRESETS", "catseg_inference",
-           "class_list_record", "published_queries", "tcl_inference", "trident_inference"]
+           "class_list_record", "published_queries", "sam3_inference", "tcl_inference", "trident_inference"]
 
 #: CAT-Seg's resize and windows (``inference_sliding_window`` defaults, ``INPUT.MIN_SIZE_TEST``,
 #: ``INPUT.MAX_SIZE_TEST``).
@@ -176,3 +178,24 @@ def class_list_record(list_id: str, vocabulary: Vocabulary) -> dict[str, str] | 
         return None
     source = get_class_list_source(list_id)
     return {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}
+
+
+# ---- sam3 ---------------------------------------------------------------------------------
+#
+# Neither SAM 3 nor CoCo-SAM3 (arXiv 2604.19648; no public code) publishes its per-benchmark
+# class names here. The sam3 presets prompt with the class files of the training-free family
+# that Trident ships (the ProxyCLIP / SCLIP lineage): the same benchmarks, and a "background"
+# class spelt as its published synonyms ("sky; wall; tree; ..."), which SAM 3 can ground like
+# any other concept. The rule's other settings keep their defaults.
+
+
+def sam3_inference(benchmark: str) -> dict[str, Any]:
+    """The :class:`~lmseg.models.sam3.config.Sam3Config` fields of the sam3 preset for ``benchmark``:
+    its Trident class file (``class_list``).
+
+    Raises:
+        LmsegError: no class file for ``benchmark`` (the message lists the known ones).
+    """
+    if benchmark not in TRIDENT_PRESETS:
+        raise LmsegError(f"no sam3 preset {benchmark!r}; known: {', '.join(sorted(TRIDENT_PRESETS))}")
+    return {"class_list": TRIDENT_PRESETS[benchmark]["class_list"]}

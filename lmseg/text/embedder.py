@@ -35,8 +35,14 @@ import torch.nn.functional as F
 
 from lmseg.text.cache import EmbeddingCache, cache_key, clip_text_fingerprint
 from lmseg.text.ensemble import TextEncoder, encode_vocabulary, ensemble_embeddings
-from lmseg.text.prompts import ClassPrompts, PromptSpec, build_prompts, encode_prompts, group_sentences, \
-    sentence_ensembles
+from lmseg.text.prompts import (
+    ClassPrompts,
+    PromptSpec,
+    build_prompts,
+    encode_prompts,
+    group_sentences,
+    sentence_ensembles,
+)
 from lmseg.text.sentences import fill
 from lmseg.text.table import AttributeTable, TableInput, open_attribute_table, table_sha256
 from lmseg.vocab import Vocabulary

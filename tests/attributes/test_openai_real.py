@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.vocab import get_vocabulary, parse_class_list
 from tests.attributes.conftest import REPO, run_cli, summary

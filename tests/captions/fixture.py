@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmseg.captions.webdataset import SkipLog
 from lmseg.captions.table import FileSample, read_caption_table
+from lmseg.captions.webdataset import SkipLog
 from lmseg.captions.write import write_tars
 
 CAPTIONS_CSV = Path(__file__).resolve().parents[1] / "fixtures" / "mgca_captions" / "captions.csv"

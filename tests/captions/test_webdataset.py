@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars, scan_tar
 from lmseg.captions.sources import TablePairs, TarPairs
 from lmseg.captions.table import read_caption_table
+from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars, scan_tar
 from lmseg.errors import LmsegError
 from tests.captions.fixture import CAPTIONS_CSV, fixture_pairs, fixture_tars
 

@@ -191,6 +191,19 @@ def test_the_attribute_table_reaches_the_workers(name, ray_address, ade_root, tm
     assert remote == local
 
 
+def test_sam3_tiny_segments_on_ray_as_locally(ray_address, tmp_path, private_cache, monkeypatch) -> None:
+    """The fifth method (SAM 3 through the sam3 package) on Ray workers: the local files, byte for byte."""
+    pytest.importorskip("sam3", reason="the sam3 package is not installed (run `make setup`)")
+    common = ["--model", "sam3_tiny", "--classes", "wall,floor,person", str(ADE150 / "images" / "ADE_val_00000001.jpg")]
+    assert segment_main([*common, "--output", str(tmp_path / "local"), "--workers", "0"]) == 0
+    forbid_models_here(monkeypatch)
+    assert segment_main([*common, "--output", str(tmp_path / "ray"),
+                         *ray_args(ray_address, "--ray-workers", "1", "--ray-cpus-per-worker", "0.5")]) == 0
+    local = {p.relative_to(tmp_path / "local"): p.read_bytes() for p in (tmp_path / "local").rglob("*") if p.is_file()}
+    remote = {p.relative_to(tmp_path / "ray"): p.read_bytes() for p in (tmp_path / "ray").rglob("*") if p.is_file()}
+    assert len(local) == 4 and remote == local
+
+
 def test_bad_ray_input_is_refused_before_any_model_loads(capsys, ade_root, tmp_path, no_model_here) -> None:
     base = ["--model", MODEL, "--dataset", "ade150", "--data-root", str(ade_root), "--output", str(tmp_path / "o")]
     cases = [

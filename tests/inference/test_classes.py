@@ -9,8 +9,16 @@ torch = pytest.importorskip("torch", reason="torch is in the vision environment 
 import torch.nn.functional as F  # noqa: E402
 
 from lmseg.errors import LmsegError  # noqa: E402
-from lmseg.inference.classes import (ClassBudget, LabelReduction, aligned_chunks, candidate_scores,  # noqa: E402
-                                     check_max_classes, chunked_softmax, class_chunks, select_candidates)
+from lmseg.inference.classes import (  # noqa: E402
+    ClassBudget,
+    LabelReduction,
+    aligned_chunks,
+    candidate_scores,
+    check_max_classes,
+    chunked_softmax,
+    class_chunks,
+    select_candidates,
+)
 
 
 def _g(seed: int) -> torch.Generator:

@@ -20,7 +20,7 @@ Choices for the points the LMSeg paper (Tang et al., 2024) leaves open (each is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lmseg.errors import LmsegError
@@ -40,9 +40,14 @@ class LMSegConfig(building.ConfigData):
         clip_quick_gelu: MLP activation of the CLIP weights (OpenAI CLIP: True).
         input_size: side of the square model input in pixels (training crop and inference
             window): 384 for ViT-B/16 (24x24 tokens), 336 for ViT-L/14 (24x24 tokens).
-        sam_model: ``vit_b``/``vit_l``/``vit_h`` (segment-anything registry) or ``tiny`` (a
-            reduced random SAM encoder for tests).
+        sam_model: the SAM side: ``vit_b``/``vit_l``/``vit_h`` (segment-anything registry),
+            SAM 2.1 (``sam2.1_hiera_tiny`` ... ``sam2.1_hiera_large``: its ``image_embed``,
+            256 channels at 1/16 of its square input) or SAM 3's image encoder (``sam3``: its
+            ``vision_features``, 256 channels at 1/14), or a reduced random encoder for tests
+            (``tiny``: SAM; ``sam2.1_test_tiny``; ``sam3_test_tiny``).
         sam_tiny_size: canvas side of the ``tiny`` SAM (ignored otherwise).
+        sam_image_size: the square input side of a SAM 2.1 or SAM 3 side (0: the model's own,
+            1024 / 1008; the test encoders 256 / 224). SAM 1 always uses its 1024 canvas.
         prompt_pooling: ``"channels"`` (P prompt channels) or ``"mean"`` (one averaged prompt).
         num_prompts: P, the prompt channels per class the text side provides in ``channels``
             mode (template + colour + shape + texture = 4).
@@ -69,6 +74,7 @@ class LMSegConfig(building.ConfigData):
     input_size: int = 384
     sam_model: str = "vit_b"
     sam_tiny_size: int = 128
+    sam_image_size: int = 0
     prompt_pooling: Pooling = "channels"
     num_prompts: int = 4
     hidden_dim: int = 128
@@ -97,6 +103,8 @@ class LMSegConfig(building.ConfigData):
         for name in ("input_size", "hidden_dim", "num_layers", "window_size", "num_prompts"):
             if getattr(self, name) <= 0:
                 raise LmsegError(f"{name} must be positive")
+        if self.sam_image_size < 0:
+            raise LmsegError(f"sam_image_size must be 0 (the model's own) or positive, got {self.sam_image_size}")
 
     @property
     def prompt_channels(self) -> int:
@@ -174,6 +182,8 @@ class InferenceConfig(ClassBudget):
 
 LMSEG_CONFIGS: dict[str, LMSegConfig] = {
     "lmseg_vitb16": LMSegConfig(),
+    # SAM 2.1 (Hiera-L) on the SAM side instead of SAM ViT-B: not published, trains as lmseg_vitb16
+    "lmseg_vitb16_sam21": LMSegConfig(name="lmseg_vitb16_sam21", sam_model="sam2.1_hiera_large"),
     "lmseg_vitl14": LMSegConfig(
         name="lmseg_vitl14",
         clip_model="ViT-L-14-336",
@@ -202,6 +212,9 @@ LMSEG_CONFIGS: dict[str, LMSegConfig] = {
         decoder_guidance_dims=(8, 8),
     ),
 }
+#: lmseg_tiny with a reduced random SAM 2.1 on the SAM side (tests: the fusion of SAM 2.1 features)
+LMSEG_CONFIGS["lmseg_tiny_sam21"] = replace(LMSEG_CONFIGS["lmseg_tiny"], name="lmseg_tiny_sam21",
+                                            sam_model="sam2.1_test_tiny", sam_image_size=128)
 
 
 def get_config(name: str) -> LMSegConfig:

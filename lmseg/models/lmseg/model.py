@@ -191,16 +191,18 @@ class LMSegModel(nn.Module):
     Args:
         config: the architecture.
         clip: the CLIP backbone (built for ``config.clip_model``).
-        sam: the SAM image encoder.
+        sam: the SAM-side image encoder: a :class:`~lmseg.backbones.sam.SamEncoder`, a
+            :class:`~lmseg.backbones.sam2.Sam2Encoder` or a
+            :class:`~lmseg.backbones.sam3.Sam3ImageEncoder` (called on ``(B, 3, H, W)`` RGB in
+            [0, 255]; ``out_channels`` channels of features, a valid region).
     """
 
-    def __init__(self, config: LMSegConfig, clip: DenseCLIP, sam: SamEncoder) -> None:
+    def __init__(self, config: LMSegConfig, clip: DenseCLIP, sam: SamEncoder | nn.Module) -> None:
         super().__init__()
         self.config = config
         self.clip = clip
         self.sam = sam
-        sam_dim = int(sam.encoder.neck[-2].weight.shape[0]) if hasattr(sam.encoder, "neck") else 256
-        self.head = LMSegHead(config, clip_dim=clip.embed_dim, clip_width=clip.width, sam_dim=sam_dim)
+        self.head = LMSegHead(config, clip_dim=clip.embed_dim, clip_width=clip.width, sam_dim=int(sam.out_channels))
         for p in self.clip.parameters():
             p.requires_grad_(False)
         for p in self.sam.parameters():

@@ -39,8 +39,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lmseg.inference.classes import (LabelReduction, candidate_scores, class_chunks, class_rows, rejection_record,
-                                     select_candidates)
+from lmseg.inference.classes import (
+    LabelReduction,
+    candidate_scores,
+    class_chunks,
+    class_rows,
+    rejection_record,
+    select_candidates,
+)
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.precision import Amp, autocast, autocast_dtype
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary

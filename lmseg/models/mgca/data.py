@@ -26,8 +26,8 @@ from PIL import Image
 
 from lmseg.captions.phrase_table import PhraseTable
 from lmseg.captions.phrases import rule_phrases
-from lmseg.captions.webdataset import SkipLog
 from lmseg.captions.sources import PairSource
+from lmseg.captions.webdataset import SkipLog
 from lmseg.data.image_io import pil_to_rgb
 from lmseg.errors import LmsegError
 

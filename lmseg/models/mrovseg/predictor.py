@@ -34,8 +34,15 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.errors import LmsegError
-from lmseg.inference.classes import (LabelReduction, candidate_scores, chunked_softmax, class_chunks, class_rows,
-                                     rejection_record, select_candidates)
+from lmseg.inference.classes import (
+    LabelReduction,
+    candidate_scores,
+    chunked_softmax,
+    class_chunks,
+    class_rows,
+    rejection_record,
+    select_candidates,
+)
 from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.precision import Amp, autocast
 from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary

@@ -152,6 +152,13 @@ class TridentBackbones(building.ConfigData):
         clip_quick_gelu: the MLP activation of a CLIP weights file (OpenAI's ViT-B/16:
             QuickGELU; LAION's ViT-H/14: GELU).
         dino_model: timm model name of the DINO ViT-B/16.
+        spatial_model: the spatial backbone whose patch similarities drive CLIP's last block
+            (the features that splice CLIP): ``"dino"`` (DINO ViT-B/16, ``dino_model``, as
+            published) or a DINOv2 / DINOv3 / C-RADIO backbone of
+            :data:`lmseg.backbones.dense_vit.VIT_BACKBONES` (``"dinov3_vitb16"``, ``"radio_v3_b"``).
+        refine_model: the SAM of the optional refinement prompts: ``"sam"`` (the affinity SAM,
+            as published) or a SAM 2.1 model (:data:`lmseg.backbones.sam2.SAM2_MODELS`, e.g.
+            ``"sam2.1_hiera_large"``; it encodes the image once more).
     """
 
     name: str
@@ -159,11 +166,20 @@ class TridentBackbones(building.ConfigData):
     clip_tag: str
     clip_quick_gelu: bool
     dino_model: str = "vit_base_patch16_224.dino"
+    spatial_model: str = "dino"
+    refine_model: str = "sam"
 
 
 TRIDENT_BACKBONES: dict[str, TridentBackbones] = {
     "trident_vitb16": TridentBackbones("trident_vitb16", "ViT-B-16", "openai", clip_quick_gelu=True),
     "trident_vith14": TridentBackbones("trident_vith14", "ViT-H-14", "laion2b_s32b_b79k", clip_quick_gelu=False),
+    # the 2026 spatial backbones in DINO's place (not published with Trident; see README)
+    "trident_vitb16_dinov2": TridentBackbones("trident_vitb16_dinov2", "ViT-B-16", "openai", clip_quick_gelu=True,
+                                              spatial_model="dinov2_vitb14"),
+    "trident_vitb16_dinov3": TridentBackbones("trident_vitb16_dinov3", "ViT-B-16", "openai", clip_quick_gelu=True,
+                                              spatial_model="dinov3_vitb16"),
+    "trident_vitb16_radio": TridentBackbones("trident_vitb16_radio", "ViT-B-16", "openai", clip_quick_gelu=True,
+                                             spatial_model="radio_v3_b"),
     # random weights at reduced sizes (:func:`lmseg.models.trident.factory.build_tiny_model`)
     "trident_tiny": TridentBackbones("trident_tiny", "lmseg-tiny-ViT", "", clip_quick_gelu=False,
                                      dino_model="vit_base_patch16_224"),

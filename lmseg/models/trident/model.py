@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmseg.backbones.clip import DenseCLIP
+from lmseg.backbones.dense_vit import DenseViT
 from lmseg.backbones.dino import DenseDINO
 from lmseg.backbones.sam import SamEncoder, SamFeatures
 from lmseg.inference.tiler import crop_windows, stitch, token_boxes, window_grid
@@ -69,16 +70,23 @@ class TridentModel(nn.Module):
     Args:
         clip: DenseCLIP with ``interpolation_offset=0.1`` for the public positional-embedding
             convention.
-        dino: DenseDINO (ViT-B/16 DINO) with ``interpolation_offset=0.1``.
+        dino: the spatial backbone: DenseDINO (ViT-B/16 DINO) with ``interpolation_offset=0.1``
+            as published, or a :class:`~lmseg.backbones.dense_vit.DenseViT` (DINOv2, DINOv3,
+            C-RADIO): anything with ``normalize`` (RGB in [0, 1]), ``patch_size`` and a
+            ``(B, C, h, w)`` forward.
         sam: SamEncoder (its last block must use global attention).
         config: the method's constants.
+        refiner: a :class:`~lmseg.backbones.sam2.Sam2Encoder` for the refinement prompts, or
+            None to prompt ``sam`` (as published).
     """
 
-    def __init__(self, clip: DenseCLIP, dino: DenseDINO, sam: SamEncoder, config: TridentConfig) -> None:
+    def __init__(self, clip: DenseCLIP, dino: DenseDINO | DenseViT, sam: SamEncoder, config: TridentConfig,
+                 refiner: nn.Module | None = None) -> None:
         super().__init__()
         self.clip = clip
         self.dino = dino
         self.sam = sam
+        self.refiner = refiner
         self.config = config
         patch = self.clip.patch_size[0]
         if config.window % patch or config.stride % patch or config.window % self.dino.patch_size[0]:

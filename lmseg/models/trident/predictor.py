@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from segment_anything import SamPredictor
 
-from lmseg.backbones.sam import predictor_with_features
-from lmseg.backbones.sam import SamFeatures
+from lmseg.backbones.sam import SamFeatures, predictor_with_features
 from lmseg.data.prepare.resize import RESIZE_LIBRARY
 from lmseg.errors import LmsegError
 from lmseg.inference import ImageInput, ImageLimits, Segmentation, VocabularyInput, as_rgb_array, as_vocabulary
@@ -45,6 +44,7 @@ from lmseg.models.trident.classify import class_probabilities, with_background
 from lmseg.models.trident.config import TridentConfig
 from lmseg.models.trident.model import SamInput, TridentModel, TridentTokens
 from lmseg.models.trident.preprocess import fit_to_patches, normalize_clip, resize_short_side, round_up_for_sam
+from lmseg.models.trident.prompters import Prompter, Sam2Prompts, SamPrompts
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
@@ -159,6 +159,7 @@ class TridentPredictor(AttributeTableOption):
         return {
             "method": "trident",
             "settings": asdict(cfg),
+            **self._backbones_record(),
             "queries": {
                 "class_list": class_list_record(cfg.class_list, vocab),
                 "num_queries": len(text.queries),
@@ -174,6 +175,9 @@ class TridentPredictor(AttributeTableOption):
                         f"at least {cfg.window}",
                 "sam": f"cv2 INTER_LINEAR to multiples of {cfg.sam_multiple}; then segment-anything ResizeLongestSide "
                        f"(PIL bilinear via torchvision) to {self.model.sam.img_size}",
+                **({"refinement_sam": f"sam2 SAM2Transforms: torchvision Resize of the original image to "
+                                      f"{self.model.refiner.img_size} x {self.model.refiner.img_size}"}
+                   if self.model.refiner is not None else {}),
                 "output": "torch bilinear (align_corners False) of the cosines to the image size",
             },
             "windows": {"size": cfg.window, "stride": cfg.stride},
@@ -182,12 +186,24 @@ class TridentPredictor(AttributeTableOption):
                 "clip_image": str(clip.visual.conv1.weight.dtype),
                 "clip_text": str(clip.token_embedding.weight.dtype),
                 "dino": str(next(self.model.dino.parameters()).dtype),
+                **({"refinement_sam": str(self.model.refiner.dtype)} if self.model.refiner is not None else {}),
                 "sam_image_encoder": str(next(self.model.sam.sam.image_encoder.parameters()).dtype),
                 "sam_prompt_side": str(next(self.model.sam.sam.mask_decoder.parameters()).dtype),
                 "published": TRIDENT_PRECISION,
             },
             "device": str(self.device),
         }
+
+    def _backbones_record(self) -> dict[str, object]:
+        """The spatial and refinement backbones where they are not the published ones (else nothing,
+        so records of the published models are unchanged)."""
+        spatial = getattr(self.model.dino, "name", "")
+        record: dict[str, object] = {}
+        if spatial:
+            record["spatial_backbone"] = spatial
+        if self.model.refiner is not None:
+            record["refinement_backbone"] = f"SAM 2.1 ({self.model.refiner.img_size} px)"
+        return {"backbones": record} if record else {}
 
     # ---- images --------------------------------------------------------------------------
 
@@ -268,8 +284,8 @@ class TridentPredictor(AttributeTableOption):
         labels = with_background(reduction.labels, reduction.best, cfg.prob_thd,
                                  int(background[0, 0]) if len(background) else cfg.background_index)
         if cfg.refinement.enabled:
-            predictor = self._sam_predictor(coarse.rounded, coarse.sam_features, coarse.sam_inputs)
-            result = refine_with_sam(predictor, labels, reduction.scores, cfg.refinement)
+            prompter = self._prompter(rgb, coarse.rounded, coarse.sam_features, coarse.sam_inputs)
+            result = refine_with_sam(prompter, labels, reduction.scores, cfg.refinement)
             labels, reduction.scores = result.labels, result.scores
         return Segmentation(
             label_map=coarse.classes[labels].cpu().numpy().astype(np.int32),
@@ -277,6 +293,17 @@ class TridentPredictor(AttributeTableOption):
             scores=coarse.full_scores(text.num_classes).cpu().numpy() if return_scores else None,
             kept=None if coarse.kept is None else tuple(coarse.kept.tolist()),
         )
+
+    def _prompter(self, rgb: np.ndarray, rounded: np.ndarray, sam_features, sam_inputs: list[SamInput]) -> Prompter:
+        """The SAM that answers the refinement prompts, its image set: the affinity SAM (published) or SAM 2.1."""
+        refiner = self.model.refiner
+        if refiner is None:
+            return SamPrompts(self._sam_predictor(rounded, sam_features, sam_inputs))
+        # SAM 2.1 sees the original image (it squeezes any size into its square); the prompts'
+        # coordinates are in the probability map's frame, which is the original image's
+        with torch.no_grad():
+            features = refiner.encode(refiner.preprocess_numpy(rgb))
+        return Sam2Prompts(refiner.predictor(features, rgb.shape[:2]), refiner.transforms)
 
     def _sam_predictor(self, rounded: np.ndarray, sam_features, sam_inputs: list[SamInput]) -> SamPredictor:
         """A stock SamPredictor whose image is ``rounded`` (encoded once more only for split halves)."""

@@ -20,7 +20,10 @@ Public-code details kept on purpose (they change numbers):
 * Regions whose mask was dropped raise the refined score of their pixels to at least the
   coarse probability (the public ``map_failed_regions``); labels are unaffected.
 
-The ``predictor`` is a stock ``segment_anything.SamPredictor`` whose image is already set.
+The ``prompter`` is SAM with its image set (:mod:`.prompters`): a stock
+``segment_anything.SamPredictor`` as published (:class:`~.prompters.SamPrompts`), or SAM 2.1's
+``SAM2ImagePredictor`` (:class:`~.prompters.Sam2Prompts`, whose mask prompt covers the whole
+image and is batched per region).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from lmseg.models.trident.config import RefinementConfig
+from lmseg.models.trident.prompters import Prompter
 from lmseg.models.trident.regions import class_regions
 
 
@@ -52,20 +56,17 @@ class RefinementResult:
 
 @torch.no_grad()
 def refine_with_sam(
-    predictor, labels: torch.Tensor, probs: torch.Tensor, config: RefinementConfig
+    prompter: Prompter, labels: torch.Tensor, probs: torch.Tensor, config: RefinementConfig
 ) -> RefinementResult:
     """Refine a coarse segmentation with SAM prompts.
 
     Args:
-        predictor: a ``SamPredictor`` with its image set (the image SAM encoded for this
-            picture); uses ``transform``, ``predict_torch``, ``model.postprocess_masks``,
-            ``input_size``, ``original_size``, ``device``.
+        prompter: SAM with the image of this picture set (:mod:`.prompters`).
         labels: ``(H, W)`` int64 coarse labels (after background thresholding).
         probs: ``(N, H, W)`` float32 coarse class probabilities at the image size.
         config: thresholds (see :class:`RefinementConfig`).
     """
     num_classes, height, width = probs.shape
-    device = predictor.device
     ratio = config.down_ratio
     dh, dw = height // ratio, width // ratio
     labels_down = F.interpolate(labels[None, None].float(), (dh, dw), mode="nearest")[0, 0].long()
@@ -75,27 +76,15 @@ def refine_with_sam(
     regions = class_regions(
         labels_down, probs_down, coarse_thresh=config.coarse_thresh, minimal_area=config.minimal_area
     )
-    side = int(predictor.model.prompt_encoder.mask_input_size[0])  # 256 for the official SAMs
-    prompt_h, prompt_w = predictor.transform.get_preprocess_shape(height, width, side)
 
     kept_logits: list[torch.Tensor] = []
     kept_class: list[int] = []
     failed: list[torch.Tensor] = []
     for c, found in regions.items():
-        prompt = F.interpolate(probs_down[c][None, None], (prompt_h, prompt_w), mode="bilinear", align_corners=False)[0]
-        prompt = F.pad(prompt, (0, side - prompt_w, 0, side - prompt_h), value=0.0)
-        prompt = torch.where(prompt > config.coarse_thresh, config.mask_coefficient * prompt, torch.zeros_like(prompt))
+        prompt = prompter.mask_prompt(probs_down[c], (height, width), config)
         boxes = torch.tensor([r.box for r in found], dtype=torch.float32)
         points = torch.tensor([r.point for r in found], dtype=torch.float32)
-        boxes = predictor.transform.apply_boxes_torch(boxes, (dh, dw)).to(device)
-        points = predictor.transform.apply_coords_torch(points, (dh, dw))[:, None].to(device)
-        _, iou, low_res = predictor.predict_torch(
-            point_coords=points,
-            point_labels=torch.ones(len(found), 1, device=device),
-            boxes=boxes,
-            mask_input=prompt.to(device),  # (1, side, side): unbatched, as the public code (see module docstring)
-            multimask_output=False,
-        )
+        iou, low_res = prompter.predict(boxes, points, prompt, (dh, dw))
         valid = (iou > config.iou_thresh).squeeze(-1).cpu()
         if int(valid.sum()) != len(found):
             failed.extend(torch.from_numpy(r.mask) for r, ok in zip(found, valid.tolist()) if not ok)
@@ -107,11 +96,9 @@ def refine_with_sam(
     if not kept_logits:
         return RefinementResult(labels, probs, 0)
     low_res = torch.cat(kept_logits)
-    logits = predictor.model.postprocess_masks(low_res, predictor.input_size, predictor.original_size)
-    if tuple(logits.shape[-2:]) != (height, width):
-        logits = F.interpolate(logits, (height, width), mode="bilinear", align_corners=False)
+    logits = prompter.to_image(low_res, (height, width))
     logits = logits[:, 0].float().to(probs.device)  # (M, H, W)
-    masks = logits > predictor.model.mask_threshold
+    masks = logits > prompter.mask_threshold
     sig = logits.sigmoid()
     owner = torch.tensor(kept_class, device=probs.device)
     scores = torch.zeros_like(probs, dtype=torch.float32)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from lmseg.models.trident.config import RefinementConfig
+from lmseg.models.trident.prompters import SamPrompts
 from lmseg.models.trident.refine import refine_with_sam
 from lmseg.models.trident.regions import class_regions, label_regions
 
@@ -103,7 +104,7 @@ def test_refinement_known_answer() -> None:
     answers = {1: (sam_mask_0, 0.95), 2: (sam_mask_1, 0.9), 3: (torch.ones(h, w, dtype=torch.bool), 0.5)}
     predictor = ScriptedPredictor((h, w), answers)
     cfg = RefinementConfig(enabled=True, coarse_thresh=0.2, minimal_area=10, iou_thresh=0.8)
-    out = refine_with_sam(predictor, labels, probs, cfg)
+    out = refine_with_sam(SamPrompts(predictor), labels, probs, cfg)
     assert len(predictor.calls) == 3 and out.kept_masks == 2  # class 2's mask fails the IoU filter
     # known answer: score_c = sigmoid(20) * p_c inside c's kept masks
     s = torch.sigmoid(torch.tensor(20.0))
@@ -131,7 +132,8 @@ def test_refinement_without_kept_masks_returns_coarse() -> None:
     probs = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0)).softmax(0)
     labels = probs.argmax(0)
     predictor = ScriptedPredictor((40, 50), {k: (torch.ones(40, 50, dtype=torch.bool), 0.1) for k in range(1, 4)})
-    out = refine_with_sam(predictor, labels, probs, RefinementConfig(enabled=True, coarse_thresh=0.0, minimal_area=1))
+    out = refine_with_sam(SamPrompts(predictor), labels, probs,
+                          RefinementConfig(enabled=True, coarse_thresh=0.0, minimal_area=1))
     assert out.kept_masks == 0 and out.labels is labels and out.scores is probs
 
 
