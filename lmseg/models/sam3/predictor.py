@@ -76,7 +76,7 @@ class Sam3Predictor:
         """The images this segmenter accepts (checked before decoding)."""
         cfg = self.config
         return ImageLimits(cfg.max_pixels, cfg.max_aspect_ratio,
-                           "Sam3Config.max_pixels / max_aspect_ratio, --opt config.max_pixels=N")
+                           "Sam3Config.max_pixels / max_aspect_ratio, --set config.max_pixels=N")
 
     # ---- prompts -------------------------------------------------------------------------
 
