@@ -126,28 +126,34 @@ def test_a_table_of_another_vocabulary_is_refused(clip, tmp_path) -> None:
 
 
 def test_memo_cache_and_table_swaps(clip, tmp_path) -> None:
-    calls: list[int] = []
+    """What is encoded when: every sentence once (in batches), nothing again from the memo or the
+    disk cache, and only the attribute sentences when a table is added."""
+    sent: list[str] = []
 
     class Counting:
         model, model_name, tokenizer = clip.model, clip.model_name, clip.tokenizer
 
         def encode_text(self, texts, **kwargs):
-            calls.append(len(texts))
+            sent.extend(texts)
             return clip.encode_text(texts, **kwargs)
 
     embedder = TextEmbedder(Counting(), combination="blend", attribute_weight=W, synonyms="separate",
                             spec=PromptSpec(imagenet_templates=True))
     first = embedder(VOCAB)
-    assert len(calls) == 1  # templates only; on the disk cache under LMSEG_CACHE_DIR
-    assert embedder(VOCAB) is first and len(calls) == 1  # memoised
+    templates = set(sent)
+    assert templates and len(sent) == len(templates)  # templates only, each once; on the disk cache
+    assert embedder(VOCAB) is first and len(sent) == len(templates)  # memoised
     embedder.attribute_table = ROWS
     blended = embedder(VOCAB)
-    assert len(calls) == 2 and not torch.equal(blended.embeddings, first.embeddings)  # only the attribute sentences
+    added = sent[len(templates):]
+    assert added and templates.isdisjoint(added)  # only the attribute sentences
+    assert not torch.equal(blended.embeddings, first.embeddings)
     embedder.attribute_table = None
-    assert embedder(VOCAB) is first and len(calls) == 2  # every table's result stays memoised
+    encoded = len(sent)
+    assert embedder(VOCAB) is first and len(sent) == encoded  # every table's result stays memoised
     fresh = TextEmbedder(Counting(), combination="blend", attribute_weight=W, synonyms="separate",
                          spec=PromptSpec(imagenet_templates=True), attribute_table=ROWS)
-    assert torch.equal(fresh(VOCAB).embeddings, blended.embeddings) and len(calls) == 2  # from the disk cache
+    assert torch.equal(fresh(VOCAB).embeddings, blended.embeddings) and len(sent) == encoded  # from the disk cache
 
 
 def test_bad_settings_are_refused(clip) -> None:
