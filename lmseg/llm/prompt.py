@@ -7,8 +7,11 @@ renders its own variables (the attribute stage: ``class_name``, ``synonyms``, ``
 ``StrictUndefined``, so a misspelt variable is an error, not an empty string.
 
 The sha256 of a template's text identifies it in every table row it produced (the
-``template_sha256`` column). "Prompt" always means this LLM side; CLIP's sentence templates
-(``lmseg.text``) are a different thing.
+``template_sha256`` column). Two words are shared with the CLIP side, with other meanings
+there: an "LLM prompt" (this module, ``--prompt``) is the message sent to the language model,
+while :mod:`lmseg.text.prompts` builds "class prompts", the sentences CLIP's text tower
+encodes; a "prompt template" here is a jinja2 file, while :mod:`lmseg.text.templates` holds
+CLIP's sentence templates ("a photo of a {}.").
 """
 
 from __future__ import annotations

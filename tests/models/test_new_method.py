@@ -287,7 +287,7 @@ def test_a_checkpoint_of_something_else_is_described(toy_method: Path, tmp_path:
         lmseg.create_segmenter("toy_trained", checkpoint=sam_like)
     other = tmp_path / "lmseg.pt"
     torch.save({"format": "lmseg", "format_version": 1, "config": {"name": "lmseg_tiny"}}, other)
-    with pytest.raises(LmsegError, match="format 'lmseg'; use create_segmenter\\('lmseg_tiny'"):
+    with pytest.raises(LmsegError, match="an 'lmseg' checkpoint .*config 'lmseg_tiny'\\); use create_segmenter\\('lmseg_tiny'"):
         lmseg.create_segmenter("toy_trained", checkpoint=other)
     newer = tmp_path / "newer.pt"
     torch.save({"format": "toy", "format_version": 2, "config": {}}, newer)

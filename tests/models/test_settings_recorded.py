@@ -36,8 +36,15 @@ def _isolated_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LMSEG_CACHE_DIR", str(tmp_path / "cache"))
 
 
+def is_settings(kind: Any) -> bool:
+    """A settings dataclass: every field has a default (an attribute table, also a dataclass, does not)."""
+    return dataclasses.is_dataclass(kind) and all(
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        for f in dataclasses.fields(kind))
+
+
 def settings_option(name: str) -> tuple[str, type]:
-    """The builder's keyword that takes the settings dataclass (``inference`` / ``config``) and that class."""
+    """The builder's first keyword that takes a settings dataclass (``inference`` / ``config``) and that class."""
     builder = collect("SEGMENTERS")[name]
     namespace = vars(sys.modules[builder.__module__])
     for parameter in builder.__signature__.parameters.values():
@@ -45,7 +52,7 @@ def settings_option(name: str) -> tuple[str, type]:
         hint = eval(annotation, namespace) if isinstance(annotation, str) else annotation  # noqa: S307
         arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
         for arm in arms:
-            if dataclasses.is_dataclass(arm):
+            if is_settings(arm):
                 return parameter.name, arm
     raise AssertionError(f"{name}: no builder keyword takes a settings dataclass")
 

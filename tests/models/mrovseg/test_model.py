@@ -165,7 +165,7 @@ def test_segmenters_errors_and_checkpoints(tmp_path) -> None:
     from lmseg.models.lmseg import save_model as save_lmseg
 
     other = save_lmseg(lm.model, tmp_path / "lmseg.pt")
-    with pytest.raises(LmsegError, match="not a checkpoint of MROVSeg.*format 'lmseg'.*lmseg_tiny"):
+    with pytest.raises(LmsegError, match="not a checkpoint of MROVSeg: it looks like an 'lmseg' checkpoint.*'lmseg_tiny'"):
         lmseg.create_segmenter("mrovseg_tiny", checkpoint=other)
     with pytest.raises(LmsegError, match="bad.jpg.*corrupt or not a"):
         lmseg.create_segmenter("mrovseg_tiny", checkpoint=tmp_path / "bad.jpg")
