@@ -44,6 +44,7 @@ import pandas as pd
 
 from lmseg.attributes.answer import clean_phrase, phrase_words
 from lmseg.errors import LmsegError
+from lmseg.io.files import read_text_file
 
 SPLITS: tuple[str, ...] = ("dev", "test")
 TRUTH_FIELDS: tuple[str, ...] = ("colours", "materials", "surfaces", "shapes")
@@ -135,12 +136,7 @@ def load_truth(path: str | Path | None = None) -> TruthSet:
             message names the file and line.
     """
     file = default_truth_path() if path is None else Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LmsegError(f"truth file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LmsegError(f"cannot read truth file {file}: {exc}") from None
+    text = read_text_file(file, what="truth file")
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:

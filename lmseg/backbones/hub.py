@@ -4,9 +4,9 @@
 
 1. a copy already in the local Hugging Face cache is used as it is (no network);
 2. with downloads off (``LMSEG_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` or ``download=False``), or when
-   the hub's host does not accept a connection within :data:`CONNECT_TIMEOUT_S` seconds, it
-   fails at once with one message saying how to get the file (instead of about 100 s of
-   ``huggingface_hub`` retries);
+   the hub's host does not accept a connection within
+   :data:`~lmseg.io.net.CONNECT_TIMEOUT_S` seconds, it fails at once with one message saying
+   how to get the file (instead of about 100 s of ``huggingface_hub`` retries);
 3. otherwise ``huggingface_hub.hf_hub_download`` fetches it into that cache. A gated
    repository (SAM 3) that refuses the request is one message naming the page where access
    is requested and the two ways to give the token (``hf auth login`` or ``HF_TOKEN``).
@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lmseg.errors import LmsegError
+from lmseg.io.net import CONNECT_TIMEOUT_S, hub_endpoint, reachable
 from lmseg.paths import offline
 
 log = logging.getLogger(__name__)
-
-#: Seconds to wait for a TCP connection to the hub before treating it as unreachable.
-CONNECT_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -47,28 +43,13 @@ class HubFile:
     @property
     def page(self) -> str:
         """The repository's web page (where access to a gated one is requested)."""
-        return f"{_endpoint()}/{self.repo_id}"
-
-
-def _endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        return f"{hub_endpoint()}/{self.repo_id}"
 
 
 def hub_offline() -> bool:
     """Whether downloads from the hub are off (``LMSEG_OFFLINE`` or ``HF_HUB_OFFLINE``)."""
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     return offline() or flag
-
-
-def reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 def cached_hub_file(entry: HubFile) -> Path | None:
@@ -109,8 +90,8 @@ def hub_file(entry: HubFile, *, download: bool | None = None, what: str | None =
     if not allowed:
         raise LmsegError(f"{what} is not in the local Hugging Face cache and downloads are off "
                          f"(LMSEG_OFFLINE / HF_HUB_OFFLINE); " + access_hint(entry))
-    if not reachable(_endpoint()):
-        raise LmsegError(f"{what} is not in the local Hugging Face cache and {_endpoint()} cannot be reached "
+    if not reachable(hub_endpoint()):
+        raise LmsegError(f"{what} is not in the local Hugging Face cache and {hub_endpoint()} cannot be reached "
                          f"within {CONNECT_TIMEOUT_S:g} s; " + access_hint(entry))
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError

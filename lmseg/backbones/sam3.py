@@ -40,6 +40,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from lmseg.backbones.loading import check_fit, read_state_dict
+from lmseg.backbones.loading import load_strict, read_state_dict
 from lmseg.backbones.sam import SamFeatures
 from lmseg.backbones.sam3_build import SAM3_ARCHS, Sam3Arch, build_sam3_image
 from lmseg.backbones.weights import resolve_weights
@@ -105,27 +106,19 @@ def init_untrained_text_(model: nn.Module, generator: torch.Generator | None = N
     return model
 
 
-class Sam3Detector(nn.Module):
-    """SAM 3's image model: one image encoding, any number of text prompts.
+def _processor_transform(img_size: int) -> nn.Module:
+    """``Sam3Processor``'s own transform for a square input of side ``img_size``: the reference
+    preprocessing (uint8 ``(3, H, W)`` -> float ``(3, S, S)``, [0, 1], mean = std = 0.5)."""
+    from sam3.model.sam3_image_processor import Sam3Processor
 
-    Args:
-        model: a stock ``Sam3Image``.
-        arch: its sizes.
-    """
+    with _quiet():  # the processor's other state is unused (and needs no model)
+        return Sam3Processor(None, resolution=img_size, device="cpu").transform
 
-    def __init__(self, model: nn.Module, arch: Sam3Arch) -> None:
-        super().__init__()
-        from sam3.model.sam3_image_processor import Sam3Processor
 
-        self.model = model
-        self.arch = arch
-        with _quiet():
-            # the processor's transform is the reference preprocessing (its other state is unused)
-            self.transform = Sam3Processor(model, resolution=arch.img_size, device="cpu").transform
+class _Sizes:
+    """The sizes of a SAM 3 module, read from its ``arch``."""
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+    arch: Sam3Arch
 
     @property
     def img_size(self) -> int:
@@ -139,8 +132,27 @@ class Sam3Detector(nn.Module):
 
     @property
     def out_channels(self) -> int:
-        """Channels of the image features (256)."""
+        """Channels of the image features, ``vision_features`` (256)."""
         return self.arch.d_model
+
+
+class Sam3Detector(_Sizes, nn.Module):
+    """SAM 3's image model: one image encoding, any number of text prompts.
+
+    Args:
+        model: a stock ``Sam3Image``.
+        arch: its sizes.
+    """
+
+    def __init__(self, model: nn.Module, arch: Sam3Arch) -> None:
+        super().__init__()
+        self.model = model
+        self.arch = arch
+        self.transform = _processor_transform(arch.img_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     def preprocess(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One image -> ``(1, 3, S, S)``, exactly as ``Sam3Processor.set_image``.
@@ -216,7 +228,7 @@ class Sam3Detector(nn.Module):
                                                 geometric_prompt=self.model._get_dummy_prompt(num_prompts=count))
 
 
-class Sam3ImageEncoder(nn.Module):
+class Sam3ImageEncoder(_Sizes, nn.Module):
     """SAM 3's image encoder alone (ViT + neck, 454M of the 840M parameters), for methods that fuse its features.
 
     It is the package's own vision-only backbone, ``SAM3VLBackbone(visual=..., text=None)`` (as
@@ -230,27 +242,9 @@ class Sam3ImageEncoder(nn.Module):
 
     def __init__(self, backbone: nn.Module, arch: Sam3Arch) -> None:
         super().__init__()
-        from sam3.model.sam3_image_processor import Sam3Processor
-
         self.backbone = backbone
         self.arch = arch
-        with _quiet():
-            self.transform = Sam3Processor(None, resolution=arch.img_size, device="cpu").transform
-
-    @property
-    def img_size(self) -> int:
-        """Side of the square input (1008)."""
-        return self.arch.img_size
-
-    @property
-    def patch_size(self) -> int:
-        """Pixels per token (14)."""
-        return self.arch.patch_size
-
-    @property
-    def out_channels(self) -> int:
-        """Channels of ``vision_features`` (256)."""
-        return self.arch.d_model
+        self.transform = _processor_transform(arch.img_size)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -279,16 +273,17 @@ def load_sam3_encoder_checkpoint(backbone: nn.Module, path: str | os.PathLike[st
     state = read_state_dict(path)
     prefix = "detector.backbone." if any(k.startswith("detector.") for k in state) else "backbone."
     part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "vision_backbone.")}
-    _fill_computed(backbone.state_dict(), part)
-    check_fit(backbone.state_dict(), part, source=str(path), arch=arch)
-    backbone.load_state_dict(part, strict=True)
+    _load_with_computed(backbone, part, path, arch)
 
 
-def _fill_computed(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
-    """Computed buffers missing from ``state`` or of another shape (another input size) keep the model's values."""
-    for key, value in expected.items():
+def _load_with_computed(module: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike[str],
+                        arch: str) -> None:
+    """:func:`~lmseg.backbones.loading.load_strict` of ``state`` into ``module``, where the computed
+    buffers that ``state`` lacks or has in another shape (another input size) keep the module's values."""
+    for key, value in module.state_dict().items():
         if key.endswith(COMPUTED_SUFFIXES) and (key not in state or tuple(state[key].shape) != tuple(value.shape)):
             state[key] = value
+    load_strict(module, state, source=str(path), arch=arch)
 
 
 def load_sam3_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, arch: str) -> None:
@@ -302,13 +297,16 @@ def load_sam3_checkpoint(model: nn.Module, path: str | os.PathLike[str], *, arch
         state = {k[len("detector."):]: v for k, v in state.items() if k.startswith("detector.")}
     else:
         state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_PREFIXES)}
-    expected = model.state_dict()
-    _fill_computed(expected, state)
-    check_fit(expected, state, source=str(path), arch=arch)
-    model.load_state_dict(state, strict=True)
+    _load_with_computed(model, state, path, arch)
 
 
-def _arch(name: str, image_size: int | None) -> Sam3Arch:
+def _arch_and_weights(name: str, image_size: int | None, weights: str | os.PathLike[str] | None,
+                      download: bool | None) -> tuple[Sam3Arch, Path | None]:
+    """The sizes of model ``name`` at ``image_size``, and the resolved weights file (None: random).
+
+    Raises:
+        LmsegError: as :func:`create_sam3`.
+    """
     if name not in SAM3_ARCHS:
         raise LmsegError(f"unknown SAM 3 model {name!r}; choose one of {', '.join(SAM3_ARCHS)}")
     arch = SAM3_ARCHS[name]
@@ -316,7 +314,9 @@ def _arch(name: str, image_size: int | None) -> Sam3Arch:
         if image_size <= 0 or image_size % arch.patch_size:
             raise LmsegError(f"SAM 3 image_size must be a positive multiple of {arch.patch_size}, got {image_size}")
         arch = replace(arch, img_size=int(image_size))
-    return arch
+    if weights is not None and name != "sam3":
+        raise LmsegError(f"{name} is a reduced random test model; it takes no weights")
+    return arch, resolve_weights(weights, download=download) if weights is not None else None
 
 
 def create_sam3_image_encoder(
@@ -338,10 +338,7 @@ def create_sam3_image_encoder(
 
     from lmseg.backbones.sam3_build import vision_backbone
 
-    arch = _arch(name, image_size)
-    if weights is not None and name != "sam3":
-        raise LmsegError(f"{name} is a reduced random test model; it takes no weights")
-    path = resolve_weights(weights, download=download) if weights is not None else None
+    arch, path = _arch_and_weights(name, image_size, weights, download)
     with _quiet():
         backbone = SAM3VLBackbone(visual=vision_backbone(arch), text=None, scalp=1)
     if path is not None:
@@ -375,10 +372,7 @@ def create_sam3(
         LmsegError: unknown name, weights for the test model, a bad size, missing weights or
             access, or a checkpoint that does not fit (naming the keys).
     """
-    arch = _arch(name, image_size)
-    if weights is not None and name != "sam3":
-        raise LmsegError(f"{name} is a reduced random test model; it takes no weights")
-    path = resolve_weights(weights, download=download) if weights is not None else None
+    arch, path = _arch_and_weights(name, image_size, weights, download)
     with _quiet():
         model = build_sam3_image(arch)
     if path is None:

@@ -82,6 +82,13 @@ class KnownWeights:
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 _SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 
+#: The original SAM checkpoints: (size, file name, sha256, bytes); see the module docstring for the digests.
+_SAM_WEIGHTS = (
+    ("b", "sam_vit_b_01ec64.pth", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375_042_383),
+    ("l", "sam_vit_l_0b3195.pth", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", 1_249_524_607),
+    ("h", "sam_vit_h_4b8939.pth", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879),
+)
+
 #: timm's hub copies of the DINOv2, DINOv3 and C-RADIO weights: (known name, timm model.tag,
 #: description, licence). The same names are the backbones of :mod:`lmseg.backbones.dense_vit`.
 _TIMM_HUB_WEIGHTS = (
@@ -101,32 +108,17 @@ _TIMM_HUB_WEIGHTS = (
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {
     w.name: w
     for w in (
-        KnownWeights(
-            name="sam_vit_b",
-            url=_SAM_URL + "sam_vit_b_01ec64.pth",
-            filename="sam_vit_b_01ec64.pth",
-            sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-            size=375_042_383,
-            description="Segment Anything ViT-B (official checkpoint)",
-            licence="Apache-2.0",
-        ),
-        KnownWeights(
-            name="sam_vit_l",
-            url=_SAM_URL + "sam_vit_l_0b3195.pth",
-            filename="sam_vit_l_0b3195.pth",
-            sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-            size=1_249_524_607,
-            description="Segment Anything ViT-L (official checkpoint)",
-            licence="Apache-2.0",
-        ),
-        KnownWeights(
-            name="sam_vit_h",
-            url=_SAM_URL + "sam_vit_h_4b8939.pth",
-            filename="sam_vit_h_4b8939.pth",
-            sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-            size=2_564_550_879,
-            description="Segment Anything ViT-H (official checkpoint)",
-            licence="Apache-2.0",
+        *(
+            KnownWeights(
+                name=f"sam_vit_{size}",
+                url=_SAM_URL + filename,
+                filename=filename,
+                sha256=sha256,
+                size=nbytes,
+                description=f"Segment Anything ViT-{size.upper()} (official checkpoint)",
+                licence="Apache-2.0",
+            )
+            for size, filename, sha256, nbytes in _SAM_WEIGHTS
         ),
         KnownWeights(
             name="dino_vitb16",

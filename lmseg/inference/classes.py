@@ -12,7 +12,9 @@ instead of growing with the vocabulary:
   computed chunk by chunk with a streaming log-sum-exp;
 * :func:`candidate_scores` and :func:`select_candidates`: the early-rejection rule (below);
 * :class:`LabelReduction`: the label map as a running argmax over the chunks and, only when
-  asked for, the ``(N, H, W)`` scores (rejected classes all zero).
+  asked for, the ``(N, H, W)`` scores (rejected classes all zero);
+  :class:`ReducingPredictor`: a predictor's ``scores_tensor``, ``logits`` and ``predict`` from
+  its one run of the protocol into a :class:`LabelReduction`.
 
 The rejection rule (``inference.max_classes = K``; 0 turns it off, and ``K >= N`` changes
 nothing, the cheap pass is not even run)::
@@ -39,18 +41,21 @@ rejected ones get probability 0 and never win a pixel. Why this rule:
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lmseg.errors import LmsegError
-from lmseg.inference.segmenter import Segmentation
+from lmseg.inference.image_input import ImageInput
+from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
 from lmseg.vocab import Vocabulary
 
-__all__ = ["DEFAULT_CHUNK_ELEMENTS", "REJECTION_RULE", "ClassBudget", "LabelReduction", "aligned_chunks",
-           "candidate_scores", "check_max_classes", "chunked_softmax", "class_chunks", "class_rows", "rejection_record",
+__all__ = ["DEFAULT_CHUNK_ELEMENTS", "REJECTION_RULE", "ClassBudget", "LabelReduction", "ReducingPredictor",
+           "aligned_chunks", "candidate_scores", "check_max_classes", "chunked_softmax", "class_chunks", "class_rows", "rejection_record",
            "select_candidates"]
 
 #: 2^27 elements (512 MiB of float32) per class-dependent tensor: ADE-150 fits one chunk of
@@ -247,3 +252,32 @@ class LabelReduction:
             scores=None if self.scores is None else self.scores.cpu().numpy(),
             kept=None if kept is None else tuple(int(c) for c in kept.tolist()),
         )
+
+
+class ReducingPredictor(abc.ABC):
+    """A predictor whose protocol writes per-class scores, chunk of classes by chunk of classes,
+    into a :class:`LabelReduction` at the image's size (LMSeg, MROVSeg): :meth:`scores_tensor`,
+    :meth:`logits` and :meth:`predict` all come from its one :meth:`_reduce`."""
+
+    @abc.abstractmethod
+    def _reduce(self, image: ImageInput, vocabulary: VocabularyInput, *, keep_scores: bool
+                ) -> tuple[LabelReduction, torch.Tensor | None]:
+        """Run the protocol on ``image`` for ``vocabulary``: the reduction (with the ``(N, H, W)``
+        scores if ``keep_scores``) and the classes early rejection kept (None: all)."""
+
+    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
+        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution (a tensor on
+        the device); classes removed by early rejection are 0."""
+        return self._reduce(image, vocabulary, keep_scores=True)[0].scores
+
+    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
+        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution, before the
+        argmax (:meth:`scores_tensor` on the CPU)."""
+        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
+
+    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
+        """Segment one image into ``vocabulary`` (the protocol: the method's module docstring);
+        ``kept`` lists the classes early rejection kept (None when it is off)."""
+        vocab = as_vocabulary(vocabulary)
+        reduction, kept = self._reduce(image, vocab, keep_scores=return_scores)
+        return reduction.segmentation(vocab, kept)

@@ -5,6 +5,8 @@
 * :mod:`~lmseg.io.shards`: one rule for splitting work across machines (``--shard-index`` /
   ``--num-shards``).
 * :mod:`~lmseg.io.decoding`: decoding inputs in worker processes while the model runs.
+* :mod:`~lmseg.io.files`: reading a user's text file, with one error for missing or unreadable.
+* :mod:`~lmseg.io.net`: the Hugging Face hub's address and a quick reachability check.
 
 Nothing here imports another lmseg package except :mod:`lmseg.errors`.
 """

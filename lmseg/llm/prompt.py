@@ -24,6 +24,7 @@ from pathlib import Path
 import jinja2
 
 from lmseg.errors import LmsegError
+from lmseg.io.files import read_text_file
 
 ChatMessages = list[dict[str, str]]
 
@@ -68,9 +69,4 @@ def load_prompt(path: str | Path | None, *, default: str) -> PromptTemplate:
     if path is None:
         return PromptTemplate(f"prompts/{default}", (resources.files("prompts") / default).read_text(encoding="utf-8"))
     path = Path(path)
-    try:
-        return PromptTemplate(str(path), path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LmsegError(f"prompt template {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LmsegError(f"cannot read prompt template {path}: {exc}") from None
+    return PromptTemplate(str(path), read_text_file(path, what="prompt template"))

@@ -33,15 +33,18 @@ only the class list.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmseg.data import get_benchmark
 from lmseg.errors import LmsegError
 from lmseg.vocab import Vocabulary
 from lmseg.vocab.class_lists import benchmark_class_list, get_class_list_source, load_class_list
 
+if TYPE_CHECKING:
+    from lmseg.text.embedder import ClassEmbeddings
+
 __all__ = ["CATSEG_PRECISION", "CATSEG_PROTOCOL", "TRIDENT_PRECISION", "TRIDENT_PRESETS", "catseg_inference",
-           "class_list_record", "published_queries", "sam3_inference", "tcl_inference", "trident_inference"]
+           "class_list_record", "prompts_record", "published_queries", "sam3_inference", "tcl_inference", "trident_inference"]
 
 #: CAT-Seg's resize and windows (``inference_sliding_window`` defaults, ``INPUT.MIN_SIZE_TEST``,
 #: ``INPUT.MAX_SIZE_TEST``).
@@ -178,6 +181,13 @@ def class_list_record(list_id: str, vocabulary: Vocabulary) -> dict[str, str] | 
         return None
     source = get_class_list_source(list_id)
     return {"id": source.id, "url": source.url, "licence": source.licence, "file_sha256": source.sha256}
+
+
+def prompts_record(text: ClassEmbeddings, list_id: str, vocabulary: Vocabulary) -> dict[str, object]:
+    """For a run's protocol record: the hashes of what made ``text`` (its prompts, its attribute
+    rows) and the class list it was written with (:func:`class_list_record`)."""
+    return {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
+            "class_list": class_list_record(list_id, vocabulary)}
 
 
 # ---- sam3 ---------------------------------------------------------------------------------

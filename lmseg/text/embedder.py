@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Literal, Protocol
 
@@ -266,7 +266,7 @@ class TextEmbedder:
 class AttributeTableOption:
     """For predictors that hold their :class:`TextEmbedder` as ``self.text``: the
     ``attribute_table`` of every method (read it; set it to use another table, as the web page
-    does for one request)."""
+    does for one request), and the prompt part of their settings."""
 
     text: TextEmbedder
 
@@ -278,3 +278,9 @@ class AttributeTableOption:
     @attribute_table.setter
     def attribute_table(self, table: TableInput) -> None:
         self.text.attribute_table = table
+
+    def prompt_settings(self) -> dict[str, object]:
+        """For a predictor's settings: ``prompts`` (the :class:`PromptSpec`'s fields) and
+        ``attribute_table`` (the table's source, or None)."""
+        table = self.attribute_table
+        return {"prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source}

@@ -33,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from lmseg.errors import LmsegError
+from lmseg.io.files import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +126,7 @@ def load_vocabulary_file(path: str | Path, name: str | None = None) -> Vocabular
             :data:`MAX_NAME_CHARS`.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LmsegError(f"vocabulary file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LmsegError(f"cannot read vocabulary file {path}: {exc}") from None
+    text = read_text_file(path, what="vocabulary file", encoding="utf-8-sig")
     return Vocabulary(
         _normalise_name(name or path.stem),
         _parse_lines(text.splitlines(), source=str(path), seps=",;", unit="lines"),

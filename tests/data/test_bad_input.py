@@ -62,19 +62,14 @@ def test_missing_split_list(tmp_path):
 # ------------------------------------------------------------------------------ pairing
 
 
-def test_image_without_label(tmp_path):
+@pytest.mark.parametrize(("source", "place", "message"), [
+    (lambda image: image, "images/validation/ADE_val_00000099.jpg", "1 image(s) in {folder} have no label file (<id>.png)"),
+    (S.label_of, "annotations/validation/ADE_val_00000077.png", "1 label file(s) in {folder} have no image"),
+], ids=["image-without-label", "label-without-image"])
+def test_an_orphan_file_is_counted_and_named(source, place, message, tmp_path):
     S.build_ade150(tmp_path)
-    extra = S.place(S.images(S.ADE150)[0], tmp_path / ADE / "images/validation/ADE_val_00000099.jpg")
-    with raises(f"1 image(s) in {extra.parent} have no label file (<id>.png)"):
-        open_dataset("ade150", tmp_path)
-    with raises(str(extra)):
-        open_dataset("ade150", tmp_path)
-
-
-def test_label_without_image(tmp_path):
-    S.build_ade150(tmp_path)
-    orphan = S.place(S.label_of(S.images(S.ADE150)[0]), tmp_path / ADE / "annotations/validation/ADE_val_00000077.png")
-    with raises(f"1 label file(s) in {orphan.parent} have no image"):
+    orphan = S.place(source(S.images(S.ADE150)[0]), tmp_path / ADE / place)
+    with raises(message.format(folder=orphan.parent)):
         open_dataset("ade150", tmp_path)
     with raises(str(orphan)):
         open_dataset("ade150", tmp_path)

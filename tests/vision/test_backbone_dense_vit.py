@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 from lmseg.backbones.dense_vit import VIT_BACKBONES, DenseViT, create_dense_vit, load_timm_checkpoint
 from lmseg.backbones.loading import CheckpointMismatchError
 from lmseg.errors import LmsegError
+from tests.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 TINY = {"depth": 2, "embed_dim": 64, "num_heads": 2}
 #: one backbone of each family and an input size of its patch (non-square)
@@ -24,14 +25,6 @@ def _tiny(name: str, seed: int = 0) -> DenseViT:
             if any(t in key for t in ("pos_embed", "cls_token", "reg_token")):
                 p.normal_(std=0.5)
     return dense
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(("name", "size"), CASES)

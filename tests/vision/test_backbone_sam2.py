@@ -11,14 +11,7 @@ pytest.importorskip("sam2", reason="the sam2 package is not installed: run `make
 from lmseg.backbones.loading import CheckpointMismatchError  # noqa: E402
 from lmseg.backbones.sam2 import Sam2Encoder, build_sam2_model, create_sam2_encoder  # noqa: E402
 from lmseg.errors import LmsegError  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.torch_threads import one_torch_thread  # noqa: E402, F401 - autouse fixture
 
 
 @pytest.fixture(scope="module")

@@ -27,16 +27,9 @@ from lmseg.backbones.sam3 import (  # noqa: E402
 )
 from lmseg.backbones.sam3_build import SAM3_ARCHS, build_sam3_image, clip_bpe_path  # noqa: E402
 from lmseg.errors import LmsegError  # noqa: E402
+from tests.torch_threads import one_torch_thread  # noqa: E402, F401 - autouse fixture
 
 PROMPTS = ["person", "dog", "blue sky"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ import contextlib
 import importlib.util
 import logging
 import os
-import socket
 import sys
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lmseg.errors import LmsegError
+from lmseg.io.net import hub_endpoint, reachable
 from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
 from lmseg.llm.prompt import ChatMessages
 from lmseg.paths import offline
@@ -69,9 +68,9 @@ def check_hub_model(model_id: str) -> None:
     Raises:
         LmsegError: offline and the model is not in the local Hugging Face cache.
     """
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    endpoint = hub_endpoint()
     reason = "LMSEG_OFFLINE is set" if offline() else None
-    if reason is None and not _reachable(endpoint):
+    if reason is None and not reachable(endpoint):
         reason = f"{endpoint} cannot be reached"
     if reason is None:
         return
@@ -84,17 +83,6 @@ def check_hub_model(model_id: str) -> None:
             f"is reachable (`hf download {model_id}`), or pass a local model folder with --model"
         )
     log.info("%s: using %s from the local Hugging Face cache", reason, model_id)
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ from PIL import Image
 
 from lmseg.inference.classes import (
     LabelReduction,
+    ReducingPredictor,
     candidate_scores,
     class_chunks,
     class_rows,
@@ -49,12 +50,12 @@ from lmseg.inference.classes import (
 )
 from lmseg.inference.image_input import ImageInput, ImageLimits, as_rgb_array
 from lmseg.inference.precision import Amp, autocast, autocast_dtype
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import VocabularyInput, as_vocabulary
 from lmseg.inference.tiler import Stitcher, batch_ranges, window_grid
 from lmseg.models.lmseg.aggregation import LinearStats
 from lmseg.models.lmseg.config import InferenceConfig
 from lmseg.models.lmseg.model import HeadInputs, LMSegModel
-from lmseg.models.presets import CATSEG_PRECISION, class_list_record, published_queries
+from lmseg.models.presets import CATSEG_PRECISION, prompts_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
@@ -64,8 +65,11 @@ from lmseg.text.table import TableInput
 CANDIDATE_TEMPERATURE = 100.0
 
 
-class LMSegPredictor(AttributeTableOption):
+class LMSegPredictor(AttributeTableOption, ReducingPredictor):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`LMSegModel`.
+
+    Its scores (``logits``, ``scores_tensor``, ``predict(..., return_scores=True)``) are per-class
+    probabilities: the sigmoid of LMSeg's logits, averaged over windows and the global view.
 
     Args:
         model: the network (its device is used).
@@ -102,14 +106,8 @@ class LMSegPredictor(AttributeTableOption):
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output, for reports: model config, inference
         protocol (resize, window, overlap, global view), prompts and attribute table."""
-        table = self.attribute_table
-        return {
-            "model": asdict(self.model.config),
-            "inference": asdict(self.inference),
-            "prompts": asdict(self.text.spec),
-            "attribute_table": None if table is None else table.source,
-            "amp": self.amp,
-        }
+        return {"model": asdict(self.model.config), "inference": asdict(self.inference), **self.prompt_settings(),
+                "amp": self.amp}
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary``: settings, prompts, resizes, windows, precision."""
@@ -119,8 +117,7 @@ class LMSegPredictor(AttributeTableOption):
         return {
             "method": "lmseg",
             "settings": self.settings(),
-            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
-                        "class_list": class_list_record(cfg.class_list, vocab)},
+            "prompts": prompts_record(text, cfg.class_list, vocab),
             "resize": self._resize_record(),
             "windows": {"size": self.window, "stride": max(1, int(self.window * (1.0 - cfg.overlap))),
                         "global_view": cfg.global_view},
@@ -273,20 +270,3 @@ class LMSegPredictor(AttributeTableOption):
                 out = F.interpolate(out[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
             reduction.add(classes[chunk], out)
         return reduction, kept
-
-    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, H, W)`` float32 per-class probabilities at the image's resolution (a tensor on
-        the device); classes removed by early rejection are 0."""
-        return self._reduce(image, vocabulary, keep_scores=True)[0].scores
-
-    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
-        """``(N, H, W)`` float32 per-class probabilities (sigmoid of LMSeg's logits, averaged
-        over windows and the global view) at the image's resolution, before argmax."""
-        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
-
-    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
-        """Segment one image into ``vocabulary`` (see the module docstring for the protocol);
-        ``kept`` lists the classes early rejection kept (None when it is off)."""
-        vocab = as_vocabulary(vocabulary)
-        reduction, kept = self._reduce(image, vocab, keep_scores=return_scores)
-        return reduction.segmentation(vocab, kept)

@@ -30,7 +30,7 @@ from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabula
 from lmseg.models.mgca.config import InferenceConfig, RegionSource
 from lmseg.models.mgca.model import MGCAModel
 from lmseg.models.mgca.units import adaptive_unit, region_unit, resize_nearest, slic_regions
-from lmseg.models.presets import class_list_record, published_queries
+from lmseg.models.presets import prompts_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
@@ -65,9 +65,7 @@ class MGCAPredictor(AttributeTableOption):
     def settings(self) -> dict[str, Any]:
         """Everything that decides the output, for reports: model config, protocol, prompts,
         attribute table."""
-        table = self.attribute_table
-        return {"model": self.model.config.to_dict(), "inference": asdict(self.inference),
-                "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source}
+        return {"model": self.model.config.to_dict(), "inference": asdict(self.inference), **self.prompt_settings()}
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
         """What decides the output for ``vocabulary`` (JSON-ready): settings (the unit among
@@ -78,8 +76,7 @@ class MGCAPredictor(AttributeTableOption):
         return {
             "method": "mgca",
             "settings": self.settings(),
-            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
-                        "class_list": class_list_record(cfg.class_list, vocab)},
+            "prompts": prompts_record(text, cfg.class_list, vocab),
             "resize": {
                 "library": f"torch {torch.__version__}",
                 "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long side "

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lmseg.errors import LmsegError
 from lmseg.inference.classes import (
     LabelReduction,
+    ReducingPredictor,
     candidate_scores,
     chunked_softmax,
     class_chunks,
@@ -45,18 +45,21 @@ from lmseg.inference.classes import (
 )
 from lmseg.inference.image_input import ImageInput, as_rgb_array
 from lmseg.inference.precision import Amp, autocast
-from lmseg.inference.segmenter import Segmentation, VocabularyInput, as_vocabulary
+from lmseg.inference.segmenter import VocabularyInput, as_vocabulary
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, mask_weighted_scores
-from lmseg.models.presets import class_list_record, published_queries
+from lmseg.models.presets import prompts_record, published_queries
 from lmseg.text.cache import EmbeddingCache
 from lmseg.text.embedder import AttributeTableOption, ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
 from lmseg.text.table import TableInput
 
 
-class MROVSegPredictor(AttributeTableOption):
+class MROVSegPredictor(AttributeTableOption, ReducingPredictor):
     """A :class:`~lmseg.inference.Segmenter` around an :class:`MROVSegModel`.
+
+    Its scores (``logits``, ``scores_tensor``, ``predict(..., return_scores=True)``) are per-class
+    scores in [0, 1]: steps 2-4 of the module docstring.
 
     Args:
         model: the network (its device is used).
@@ -82,9 +85,7 @@ class MROVSegPredictor(AttributeTableOption):
 
     def settings(self) -> dict[str, object]:
         """What decides this predictor's output: model config, inference protocol, prompts, table."""
-        table = self.attribute_table
-        return {"model": asdict(self.model.config), "inference": asdict(self.inference),
-                "prompts": asdict(self.text.spec), "attribute_table": None if table is None else table.source,
+        return {"model": asdict(self.model.config), "inference": asdict(self.inference), **self.prompt_settings(),
                 "amp": self.amp}
 
     def protocol(self, vocabulary: VocabularyInput) -> dict[str, object]:
@@ -97,8 +98,7 @@ class MROVSegPredictor(AttributeTableOption):
         return {
             "method": "mrovseg",
             "settings": self.settings(),
-            "prompts": {"sha256": text.prompts_sha256, "attribute_table_sha256": text.table_sha256,
-                        "class_list": class_list_record(cfg.class_list, vocab)},
+            "prompts": prompts_record(text, cfg.class_list, vocab),
             "resize": {
                 "library": f"torch {torch.__version__}",
                 "input": f"F.interpolate bilinear, antialiased when shrinking: short side {cfg.short_side}, long "
@@ -181,22 +181,6 @@ class MROVSegPredictor(AttributeTableOption):
                 scores = F.interpolate(scores[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
             reduction.add(classes[chunk], scores.clamp_(0.0, 1.0))
         return reduction, kept
-
-    def scores_tensor(self, image: ImageInput, vocabulary: VocabularyInput) -> torch.Tensor:
-        """``(N, H, W)`` float32 per-class scores in [0, 1] at the image's resolution (on the
-        device); classes removed by early rejection are 0."""
-        return self._reduce(image, vocabulary, keep_scores=True)[0].scores
-
-    def logits(self, image: ImageInput, vocabulary: VocabularyInput) -> np.ndarray:
-        """``(N, H, W)`` float32 per-class scores in [0, 1] (step 2-4 of the module docstring)."""
-        return self.scores_tensor(image, vocabulary).cpu().numpy().astype(np.float32, copy=False)
-
-    def predict(self, image: ImageInput, vocabulary: VocabularyInput, *, return_scores: bool = False) -> Segmentation:
-        """Segment one image into ``vocabulary`` (see the module docstring for the protocol);
-        ``kept`` lists the classes early rejection kept (None when it is off)."""
-        vocab = as_vocabulary(vocabulary)
-        reduction, kept = self._reduce(image, vocab, keep_scores=return_scores)
-        return reduction.segmentation(vocab, kept)
 
 
 __all__ = ["MROVSegPredictor"]

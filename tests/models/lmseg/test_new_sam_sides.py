@@ -12,22 +12,16 @@ from lmseg.errors import LmsegError
 from lmseg.models.lmseg import build_model, get_config, save_model
 from lmseg.models.lmseg.model import segmentation_loss
 from lmseg.registry import create_segmenter
+from tests.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 from .conftest import SAMPLES
 
 pytest.importorskip("sam2", reason="the sam2 package is not installed: run `make setup` (requirements/vision.txt)")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _fused_input(model, images: torch.Tensor) -> torch.Tensor:
-    """The SAM-side features that enter the fusion (a forward hook on it)."""
+def _assert_fusion_takes_the_sam_features(model, images: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """The SAM-side features that enter the fusion (a forward hook on it) are, bit for bit,
+    ``model.sam``'s own features of the same pixels, of shape ``shape``."""
     seen = {}
 
     def keep(module, args, output) -> None:  # returns None: the output is left as it is
@@ -39,7 +33,10 @@ def _fused_input(model, images: torch.Tensor) -> torch.Tensor:
             model(images, torch.randn(3, 4, 32))
     finally:
         handle.remove()
-    return seen["sam"]
+    with torch.no_grad():
+        expected = model.sam(images * 255.0).features
+    assert seen["sam"].shape == shape
+    torch.testing.assert_close(seen["sam"], expected, rtol=0, atol=0)
 
 
 def test_sam21_features_enter_the_fusion() -> None:
@@ -50,12 +47,8 @@ def test_sam21_features_enter_the_fusion() -> None:
     assert isinstance(model.sam, Sam2Encoder) and model.sam.img_size == 128
     assert model.head.fusion.proj.in_channels == 64  # the test SAM 2.1's image_embed width
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    fused = _fused_input(model, images)
-    # what SAM2ImagePredictor.set_image computes for the same pixels (tests/vision/test_backbone_sam2.py)
-    with torch.no_grad():
-        expected = model.sam(images * 255.0).features
-    assert fused.shape == (2, 64, 8, 8)
-    torch.testing.assert_close(fused, expected, rtol=0, atol=0)
+    # model.sam's features are what SAM2ImagePredictor.set_image computes (tests/vision/test_backbone_sam2.py)
+    _assert_fusion_takes_the_sam_features(model, images, (2, 64, 8, 8))
 
 
 def test_sam21_model_trains_only_its_head_and_clip_attention() -> None:
@@ -92,11 +85,7 @@ def test_sam3_image_encoder_as_the_sam_side() -> None:
                                 sam_image_size=112))
     assert isinstance(model.sam, Sam3ImageEncoder)
     images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
-    fused = _fused_input(model, images)
-    with torch.no_grad():
-        expected = model.sam(images * 255.0).features
-    assert fused.shape == (1, 256, 8, 8)
-    torch.testing.assert_close(fused, expected, rtol=0, atol=0)
+    _assert_fusion_takes_the_sam_features(model, images, (1, 256, 8, 8))
 
 
 def test_sam_side_errors() -> None:

@@ -8,17 +8,10 @@ import torch
 
 from lmseg.errors import LmsegError
 from lmseg.registry import available_segmenters, create_segmenter
+from tests.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 VOCAB = ["background", "person", "grass", "sky"]
 REFINE = {"refinement": {"enabled": True, "minimal_area": 20, "coarse_thresh": 0.0}}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(("spatial", "timm_class"), [("dinov3_vitb16", "Eva"), ("radio_v3_b", "NaFlexVit")])
