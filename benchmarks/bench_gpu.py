@@ -28,7 +28,7 @@ Each method runs in its own subprocess (``--method-timeout`` seconds at most) an
 its own ``try``: a CUDA out-of-memory or any failure is written in its row, and the run goes
 on; the exit status is 1 when any row failed. ``--smoke`` runs the same code on the CPU with
 the tiny random variants (``lmseg_tiny``, ...), 4 and 12 classes and K = 2, one timed image
-after one warm-up, all methods in one subprocess (torch is imported once; 300 s per method);
+and no warm-up, all methods in one subprocess (torch is imported once; 300 s per method);
 memory is then the process's peak RSS so far (not per row).
 """
 
@@ -48,7 +48,7 @@ import torch
 from benchmarks.cases import CASES, DEFAULT_K, Case, Setup, measure_images
 
 DEFAULT_TABLE = Path("runs/bench_gpu.md")
-SMOKE = {"classes": [4, 12], "max_classes": 2, "iters": 1, "warmup": 1, "method_timeout": 300.0}
+SMOKE = {"classes": [4, 12], "max_classes": 2, "iters": 1, "warmup": 0, "method_timeout": 300.0}
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,10 @@ class Options:
 
 def _prepare(predictor, options: Options) -> None:
     """Channels-last weights and ``torch.compile`` of the model's top-level parts, as asked."""
-    model = predictor.model
     if options.channels_last:
-        model.to(memory_format=torch.channels_last)
+        predictor.model.to(memory_format=torch.channels_last)
     if options.compile:
-        for part in model.children():
+        for part in predictor.model.children():
             part.compile()
 
 
