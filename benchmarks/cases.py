@@ -281,6 +281,8 @@ def measure_images(case: Case, setup: Setup, predictor, classes: int, *, iters: 
     image = benchmark_image(case, setup)
     outer = nullcontext() if case.own_autocast else autocast(dev, setup.amp)
     gflop = None
+    if count_flops:  # FlopCounterMode's module hooks fail on leaf parameters that require grad under no_grad
+        predictor.model.requires_grad_(False)
     with outer:
         for i in range(max(warmup, int(count_flops))):
             if i == 0 and count_flops:  # the work, counted once: independent of the machine's load
