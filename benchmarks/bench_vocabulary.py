@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_vocabulary --model lmseg_vitb16 --classes 150 847 --iters 1 --threads 1
     .venv/bin/python -m benchmarks.bench_vocabulary --model trident_vitb16 --classes 150 847 21843 --max-classes 64
+    .venv/bin/python -m benchmarks.bench_vocabulary --model mrovseg_vitb16 --classes 21843 --rejection on --threads 1
 
 For each class count N it segments one random image with the method's real architecture and
 random weights (:mod:`benchmarks.cases`; speed and memory do not depend on weight values),
@@ -9,7 +10,8 @@ with rejection off (``inference.max_classes = 0``) and on (``--max-classes K``, 
 each (N, mode) in a fresh subprocess so that its peak memory is its own: the process's peak
 RSS on the CPU (model included), ``torch.cuda.max_memory_allocated`` on CUDA. Class
 embeddings are random (text encoding is a one-off per vocabulary, cached on disk; it is not
-timed). ``--published`` runs the published input size instead of the small CPU one.
+timed). ``--rejection on`` runs only the rows with rejection (a vocabulary too big to run
+without it in reasonable time). ``--published`` runs the published input size instead of the small CPU one.
 
 Printed per row: wall seconds per image and, on the CPU, the process's CPU seconds per image
 (user + system: on a shared machine the steadier measure; with ``--threads 1`` it is the
@@ -25,28 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 
-import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.cases import CASES, Setup
-
-DEFAULT_K = 64
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from benchmarks.cases import CASES, DEFAULT_K, Setup, measure_images
 
 
 def measure(model: str, classes: int, max_classes: int, *, iters: int, warmup: int, device: str,
@@ -54,32 +40,11 @@ def measure(model: str, classes: int, max_classes: int, *, iters: int, warmup: i
     """Seconds per image and peak memory of one (N, K) in this process."""
     dev = torch.device(device)
     case = CASES[model]
-    setup = Setup(dev, max_classes=max_classes, published=published, amp=amp)
-    predictor = case.build(setup)
-    case.random_text(predictor, classes)
-    vocabulary = [f"class {i}" for i in range(classes)]
-    image = np.random.default_rng(0).integers(0, 256, (*case.image_size(setup), 3), dtype=np.uint8)
-    gflop = None
-    for i in range(warmup):
-        if i == 0 and dev.type == "cpu":  # the work, counted once: independent of the machine's load
-            with FlopCounterMode(display=False) as counter:
-                predictor.predict(image, vocabulary)
-            gflop = counter.get_total_flops() / 1e9
-        else:
-            predictor.predict(image, vocabulary)
-    _sync(dev)
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    wall, cpu = time.perf_counter(), _cpu_seconds()
-    for _ in range(iters):
-        result = predictor.predict(image, vocabulary)
-    _sync(dev)
-    wall, cpu = (time.perf_counter() - wall) / iters, (_cpu_seconds() - cpu) / iters
-    peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20
-    kept = classes if result.kept is None else len(result.kept)
-    return {"classes": classes, "max_classes": max_classes, "kept": kept, "wall_s": wall,
-            "cpu_s": cpu if dev.type == "cpu" else None, "gflop": gflop, "peak_mib": peak}
+    setup = Setup(dev, max_classes=max_classes, size="published" if published else "small", amp=amp)
+    m = measure_images(case, setup, case.build(setup), classes, iters=iters, warmup=warmup,
+                       count_flops=dev.type == "cpu" and warmup > 0)
+    return {"classes": classes, "max_classes": max_classes, "kept": m.kept, "wall_s": m.wall_s,
+            "cpu_s": m.cpu_s if dev.type == "cpu" else None, "gflop": m.gflop, "peak_mib": m.peak_mib}
 
 
 def run_one(args: argparse.Namespace, classes: int, max_classes: int) -> dict[str, object]:
@@ -108,9 +73,12 @@ def _amp(text: str) -> str | bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="lmseg_vitb16", choices=sorted(CASES))
+    parser.add_argument("--model", default="lmseg_vitb16", choices=sorted(n for n, c in CASES.items() if c.rejects))
     parser.add_argument("--classes", type=int, nargs="+", default=[150, 847])
     parser.add_argument("--max-classes", type=int, default=DEFAULT_K, help=f"K with rejection on (default {DEFAULT_K})")
+    parser.add_argument("--rejection", nargs="+", choices=("off", "on"), default=["off", "on"],
+                        help="the rows to run per class count (default both; 'on' alone for vocabularies too big "
+                             "to run without rejection)")
     parser.add_argument("--iters", type=int, default=1, help="timed images per row")
     parser.add_argument("--warmup", type=int, default=1, help="untimed images first")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -131,21 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     case = CASES[args.model]
     cpu = args.device == "cpu"
     print(f"# {args.model} ({case.note}); {'published' if args.published else 'small'} input "
-          f"{case.published if args.published else case.small}; {args.device}"
+          f"{case.images['published' if args.published else 'small']}; {args.device}"
           f"{f', {args.threads} thread(s)' if args.threads else ''}; random weights and class embeddings; "
           f"{args.iters} timed image(s) after {args.warmup} warm-up; rejection on: K = {args.max_classes}")
     print("| classes | rejection | classes kept | wall s/image | CPU s/image | GFLOP/image | peak memory (MiB) |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     rows = []
     for n in sorted(args.classes):
-        for k in (0, args.max_classes):
+        for k in [0] * ("off" in args.rejection) + [args.max_classes] * ("on" in args.rejection):
             row = run_one(args, n, k)
             rows.append(row)
             cpu_s = f"{row['cpu_s']:.1f}" if row["cpu_s"] is not None else "-"
             gflop = f"{row['gflop']:.0f}" if row["gflop"] is not None else "-"
             print(f"| {n} | {'off' if k == 0 else f'K = {k}'} | {row['kept']} | {row['wall_s']:.2f} | {cpu_s} | "
                   f"{gflop} | {row['peak_mib']:.0f} |", flush=True)
-    if len(set(args.classes)) > 1:
+    if len(set(args.classes)) > 1 and "on" in args.rejection:
         print(ratio_line(rows, args.max_classes, "cpu_s" if cpu else "wall_s"))
     return 0
 

@@ -31,12 +31,14 @@ import math
 
 import torch
 
-__all__ = ["LAMBDA", "U16", "U32", "U64", "fp32_tolerance", "half_precision_bound", "longest_reduction",
-           "reduction_bound"]
+__all__ = ["LAMBDA", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance", "half_precision_bound",
+           "longest_reduction", "reduction_bound"]
 
 U16 = 2.0**-11
 U32 = 2.0**-24
 U64 = 2.0**-53
+#: bfloat16's unit roundoff (8 significand bits).
+UBF16 = 2.0**-8
 
 #: The probabilistic bound's multiplier (see the module docstring).
 LAMBDA = 6.0
@@ -89,3 +91,17 @@ def half_precision_bound(fp32_error: float, terms: int) -> float:
     ``fp32_error / U32 * U16 * sqrt(terms)``, for the longest float16 reduction ``terms``.
     """
     return fp32_error / U32 * U16 * math.sqrt(terms)
+
+
+def bfloat16_bound(fp32_error: float) -> float:
+    """The error of a computation run under bfloat16 autocast, from its measured float32 error
+    (both against a float64 reference): ``fp32_error / U32 * UBF16``.
+
+    As in :func:`half_precision_bound`, ``fp32_error / U32`` is the computation's measured
+    amplification of rounding errors, and each rounding is ``UBF16 / U32 = 2**16`` times larger
+    in bfloat16. There is no accumulation term: a product of two bfloat16 values is exact in
+    float32, and every CPU kernel of the kind accumulates in float32 (AVX512-BF16 ``vdpbf16ps``,
+    AMX-BF16, oneDNN's and ATen's bfloat16 matrix products and reductions); autocast leaves
+    other steps in float32 or rounds their float32 results once.
+    """
+    return fp32_error / U32 * UBF16

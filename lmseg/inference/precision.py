@@ -7,10 +7,14 @@
   test runs, ``tests/inference/test_precision.py``);
 * ``False``: float32 everywhere.
 
-Under autocast, matrix products and convolutions run in the low dtype; PyTorch keeps softmax,
-normalisations and reductions in float32, and the predictors compute their own precision-
-sensitive steps in float32 explicitly (LMSeg's linear class attention, sigmoids and score maps,
-the softmax of class early rejection, Trident's SAM affinity, every loss).
+Under autocast, matrix products and convolutions run in the low dtype. On CUDA, PyTorch keeps
+softmax, normalisations and reductions in float32; its CPU autocast does not (given low-dtype
+inputs they return the low dtype there). The predictors compute their own precision-sensitive
+steps in float32 explicitly, outside autocast or with it disabled: LMSeg's linear class
+attention (autocast would run its einsums in the low dtype), the logits before upsampling and
+sigmoids, score maps, the softmax of class early rejection and every chunked softmax, Trident's
+SAM affinity, every loss. ``tests/inference/test_precision.py`` lists where and bounds the
+bfloat16 error of LMSeg and MROVSeg on the CPU.
 """
 
 from __future__ import annotations

@@ -149,17 +149,20 @@ def _feature_map(x: torch.Tensor) -> torch.Tensor:
 
 
 def linear_stats(k: torch.Tensor, v: torch.Tensor) -> LinearStats:
-    """The :class:`LinearStats` of keys ``(M, heads, L, d)`` and values ``(M, heads, L, e)``."""
-    kf = _feature_map(k)
-    return LinearStats(torch.einsum("mhld,mhle->mhde", kf, v.float()), kf.sum(dim=2), v.dtype)
+    """The :class:`LinearStats` of keys ``(M, heads, L, d)`` and values ``(M, heads, L, e)``
+    (float32 under autocast too: autocast would run the einsum in its low dtype)."""
+    with torch.autocast(k.device.type, enabled=False):
+        kf = _feature_map(k)
+        return LinearStats(torch.einsum("mhld,mhle->mhde", kf, v.float()), kf.sum(dim=2), v.dtype)
 
 
 def linear_attend(q: torch.Tensor, stats: LinearStats, eps: float = 1e-6) -> torch.Tensor:
     """``out_i = phi(q_i) KV / (phi(q_i) . sum_j phi(k_j))`` for queries ``(M, heads, L, d)``;
-    returns ``(M, heads, L, e)`` in the values' dtype."""
-    qf = _feature_map(q)
-    norm = torch.einsum("mhld,mhd->mhl", qf, stats.k_sum).clamp_min(eps)
-    return (torch.einsum("mhld,mhde->mhle", qf, stats.kv) / norm.unsqueeze(-1)).to(stats.dtype)
+    returns ``(M, heads, L, e)`` in the values' dtype (computed in float32, under autocast too)."""
+    with torch.autocast(q.device.type, enabled=False):
+        qf = _feature_map(q)
+        norm = torch.einsum("mhld,mhd->mhl", qf, stats.k_sum).clamp_min(eps)
+        return (torch.einsum("mhld,mhde->mhle", qf, stats.kv) / norm.unsqueeze(-1)).to(stats.dtype)
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -44,7 +44,7 @@ from lmseg.inference.classes import (
     select_candidates,
 )
 from lmseg.inference.image_input import ImageInput, as_rgb_array
-from lmseg.inference.precision import Amp, autocast
+from lmseg.inference.precision import Amp, autocast, autocast_dtype
 from lmseg.inference.segmenter import VocabularyInput, as_vocabulary
 from lmseg.models.mrovseg.config import InferenceConfig
 from lmseg.models.mrovseg.model import MROVSegModel, mask_weighted_scores
@@ -67,7 +67,8 @@ class MROVSegPredictor(AttributeTableOption, ReducingPredictor):
         attribute_table: stage-1 attribute table for the prompts (:mod:`lmseg.text.table`).
         prompt_spec: sentence templates.
         cache: the embedding cache; None disables it.
-        amp: the autocast rule (:mod:`lmseg.inference.precision`): True = bfloat16 on CUDA.
+        amp: the autocast rule (:mod:`lmseg.inference.precision`): True = bfloat16 on CUDA,
+            float32 on the CPU; ``"bf16"`` / ``"fp16"`` on any device; False = float32.
     """
 
     def __init__(self, model: MROVSegModel, *, inference: InferenceConfig | None = None,
@@ -112,7 +113,7 @@ class MROVSegPredictor(AttributeTableOption, ReducingPredictor):
             "slices": {"size": model.config.slice_size, "stride": model.slice_stride,
                        "used": model.config.use_slices},
             "precision": {"parameters": str(next(model.parameters()).dtype),
-                          "autocast": "bfloat16 on CUDA" if self.amp else "none",
+                          "autocast": str(autocast_dtype(self.device, self.amp) or "none"),
                           "published": "not stated (MROVSeg has no public code)"},
             "device": str(self.device),
             "rejection": rejection_record(cfg, cfg.clip_temperature),
