@@ -31,18 +31,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lmseg.attributes.backends.base import SamplingSettings
-from lmseg.attributes.backends.vllm_backend import VLLMBackend
-from lmseg.attributes.prompt import load_template
 
 from lmseg.attributes.accuracy import TruthReport, check_truth_classes, format_truth_report, load_truth, truth_report
 from lmseg.attributes.answer import GROUPS, AnswerLimits, Attributes
-from lmseg.attributes.generate import GenerationJob, run_generation
+from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
 from lmseg.attributes.lexicon import load_lexicon
 from lmseg.attributes.quality import format_report, group_quality, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table
+from lmseg.llm.backends.base import SamplingSettings
+from lmseg.llm.backends.vllm_backend import VLLMBackend
+from lmseg.llm.prompt import load_prompt
 from lmseg.paths import default_llm_path
 from lmseg.vocab import ClassEntry, Vocabulary, get_vocabulary
 
@@ -245,8 +245,8 @@ def run_test_half(backend: VLLMBackend, folder: Path, methods: dict[str, Scoring
     check_truth_classes(entries, vocabulary.names, "the test vocabulary")
     for label, method in methods.items():
         output = folder / f"attribute-truth-test-{label.split()[0]}.parquet"
-        job = GenerationJob(vocabulary, load_template(), SamplingSettings(), AnswerLimits(), output, overwrite=True,
-                            scoring=method)
+        job = GenerationJob(vocabulary, load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), AnswerLimits(),
+                            output, overwrite=True, scoring=method)
         report = run_generation(job, backend, progress=False)
         frame = attribute_frame(read_table(output))
         print(f"\n== {label} on the TEST half: {report.generated} classes in {report.seconds:.1f} s; table {output}")

@@ -31,7 +31,8 @@ import math
 
 import torch
 
-__all__ = ["LAMBDA", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance", "half_precision_bound",
+__all__ = ["LAMBDA", "TINY_CLIP_TEXT", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance",
+           "half_precision_bound",
            "longest_reduction", "reduction_bound"]
 
 U16 = 2.0**-11
@@ -105,3 +106,11 @@ def bfloat16_bound(fp32_error: float) -> float:
     other steps in float32 or rounds their float32 results once.
     """
     return fp32_error / U32 * UBF16
+
+
+#: Class embeddings of the tiny test CLIP (``lmseg-tiny-ViT``: text width 32, 2 blocks, MLP 128,
+#: 77 tokens) computed two ways (other batches, other template sets per call): the longest
+#: reduction is the MLP's 128-term fan-in; the chain is 2 blocks x 6 products (q/k/v, scores,
+#: values, projection, 2 MLP layers) + the final projection + the L2 norm, the template mean and
+#: the norm of the mean (and the blend's norm) = 16 reductions.
+TINY_CLIP_TEXT = fp32_tolerance(terms=128, depth=16)

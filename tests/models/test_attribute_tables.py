@@ -13,6 +13,7 @@ import pytest
 import lmseg
 from lmseg.errors import LmsegError
 from tests.attribute_tables import write_attribute_table
+from tests.tolerances import TINY_CLIP_TEXT
 
 pytest.importorskip("open_clip", reason="needs the vision environment (open_clip)")
 
@@ -81,10 +82,10 @@ def test_blend_of_trident_and_mgca_equals_an_independent_computation(name, weigh
     template = ensemble([t("cat") for t in open_clip.OPENAI_IMAGENET_TEMPLATES])
     attributes = ensemble(["a photo of an orange cat.", "a photo of a round cat.", "a photo of a cat with fur."])
     expected = F.normalize((1 - w) * template + w * attributes, dim=-1)
-    torch.testing.assert_close(seg.text_embeddings(VOCAB).embeddings[0, 0], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(seg.text_embeddings(VOCAB).embeddings[0, 0], expected, **TINY_CLIP_TEXT)
     other = lmseg.create_segmenter(name, attribute_table=table, **{"config" if name == "trident_tiny" else "inference":
                                                                    {"attribute_weight": 0.0}})
-    torch.testing.assert_close(other.text_embeddings(VOCAB).embeddings[0, 0], template, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(other.text_embeddings(VOCAB).embeddings[0, 0], template, **TINY_CLIP_TEXT)
 
 
 def test_trident_records_the_table(tmp_path: Path) -> None:

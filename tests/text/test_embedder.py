@@ -15,6 +15,7 @@ from lmseg.errors import LmsegError
 from lmseg.text.embedder import ClassEmbeddings, TextEmbedder
 from lmseg.text.prompts import PromptSpec
 from lmseg.vocab import vocabulary_from_names
+from tests.tolerances import TINY_CLIP_TEXT
 
 VOCAB = vocabulary_from_names(["cat", "sofa, couch", "tree"], name="pets")
 W = 0.3
@@ -67,10 +68,10 @@ def test_queries_blend_equals_an_independent_computation(clip) -> None:
                 2: _blend(_ensemble(clip, _templates("couch")),
                           _ensemble(clip, ["a photo of a couch made of leather."]))}
     for row, vector in expected.items():
-        torch.testing.assert_close(text.embeddings[row, 0], vector, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(text.embeddings[row, 0], vector, **TINY_CLIP_TEXT)
     untouched = plain(VOCAB)  # the tree has no row: its query is exactly the template ensemble
     assert torch.equal(text.embeddings[3], untouched.embeddings[3])
-    torch.testing.assert_close(text.embeddings[3, 0], _ensemble(clip, _templates("tree")), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(text.embeddings[3, 0], _ensemble(clip, _templates("tree")), **TINY_CLIP_TEXT)
 
 
 def test_class_blend_equals_an_independent_computation(clip) -> None:
@@ -82,7 +83,7 @@ def test_class_blend_equals_an_independent_computation(clip) -> None:
     assert text.queries == ("cat", "sofa; couch", "tree")
     sofa = _blend(_ensemble(clip, _templates("sofa") + _templates("couch")),
                   _ensemble(clip, ["a photo of a sofa made of leather.", "a photo of a couch made of leather."]))
-    torch.testing.assert_close(text.embeddings[1, 0], sofa, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(text.embeddings[1, 0], sofa, **TINY_CLIP_TEXT)
 
 
 def test_channels_and_mean(clip) -> None:
@@ -90,8 +91,8 @@ def test_channels_and_mean(clip) -> None:
     channels = TextEmbedder(clip, attribute_table=ROWS, cache=None)(VOCAB)
     assert channels.embeddings.shape == (3, 4, 32)
     torch.testing.assert_close(channels.embeddings[0, 1], _ensemble(clip, ["a photo of an orange cat."]),
-                               rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(channels.embeddings[0, 2], _ensemble(clip, ["a photo of a cat."]), rtol=1e-5, atol=1e-6)
+                               **TINY_CLIP_TEXT)
+    torch.testing.assert_close(channels.embeddings[0, 2], _ensemble(clip, ["a photo of a cat."]), **TINY_CLIP_TEXT)
     mean = TextEmbedder(clip, combination="mean", attribute_table=ROWS, cache=None)(VOCAB)
     assert mean.embeddings.shape == (3, 1, 32)
     torch.testing.assert_close(mean.embeddings[:, 0], F.normalize(channels.embeddings.mean(1), dim=-1))

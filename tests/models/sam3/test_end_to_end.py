@@ -15,10 +15,17 @@ import lmseg
 from lmseg.backbones.sam3 import cpu_context
 from lmseg.errors import LmsegError
 from lmseg.models.sam3 import Sam3Predictor
+from tests.tolerances import fp32_tolerance
 
 from .conftest import IMAGE
 
 VOCAB = ["person", "dog;puppy", "sky"]
+# Prompts batched or one at a time (the image features are the same bits): the text-conditioned
+# chain is the encoder layer (self, image and text attention, MLP: 10 products), the decoder layer
+# (14), the scoring MLP (3), the pixel decoder's 3 convolutions (3 x 3 x 256 = 2304 terms, the
+# longest), the mask embedding (3) and its product (1): depth 34. Measured (2026-12-07, 2-core
+# EPYC): max difference 9e-8 on scores up to 0.11.
+PROMPT_SIDE = fp32_tolerance(terms=2304, depth=34)
 
 
 @torch.no_grad()
@@ -56,7 +63,7 @@ def test_scores_equal_the_straight_line_reference(tiny: Sam3Predictor) -> None:
     image = np.asarray(Image.open(IMAGE).convert("RGB"))
     scores = tiny.logits(image, VOCAB)
     assert scores.shape == (3, 226, 640) and scores.dtype == np.float32
-    np.testing.assert_allclose(scores, _reference(tiny, image), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores, _reference(tiny, image), **PROMPT_SIDE)
     result = tiny.predict(image, VOCAB, return_scores=True)
     np.testing.assert_array_equal(result.label_map, scores.argmax(0))
     np.testing.assert_allclose(result.scores, scores)
@@ -67,12 +74,12 @@ def test_batching_seed_and_settings(tiny: Sam3Predictor) -> None:
     image = np.asarray(Image.open(IMAGE).convert("RGB"))
     reference = tiny.logits(image, VOCAB)
     one_at_a_time = lmseg.create_segmenter("sam3_tiny", config={"prompt_batch": 1, "text_batch": 1, "class_chunk": 1})
-    np.testing.assert_allclose(one_at_a_time.logits(image, VOCAB), reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(one_at_a_time.logits(image, VOCAB), reference, **PROMPT_SIDE)
     assert np.array_equal(lmseg.create_segmenter("sam3_tiny").logits(image, VOCAB), reference)  # same seed
     assert not np.allclose(lmseg.create_segmenter("sam3_tiny", seed=1).logits(image, VOCAB), reference)
     mean = lmseg.create_segmenter("sam3_tiny", config={"prompt_pooling": "mean", "competition": "softmax"})
     probs = mean.logits(image, VOCAB)
-    np.testing.assert_allclose(probs.sum(0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probs.sum(0), 1.0, **fp32_tolerance(terms=3, depth=2))  # softmax over 3, summed
     assert tiny.settings()["image_size"] == 112 and tiny.settings()["evidence"] == "both"
 
 

@@ -10,6 +10,7 @@ from lmseg.models.sam3.config import Sam3Config
 from lmseg.models.sam3.evidence import ClassPool, compete, label_map, labels_in_chunks, prompt_evidence, to_image
 from lmseg.models.sam3.prompts import build_prompts
 from lmseg.vocab import vocabulary_from_names
+from tests.tolerances import fp32_tolerance
 
 
 def _outputs(seed: int = 0, prompts: int = 3, queries: int = 4, grid: int = 6) -> dict[str, torch.Tensor]:
@@ -51,7 +52,8 @@ def test_prompt_evidence_is_the_documented_formula(cfg: Sam3Config) -> None:
     evidence = prompt_evidence(out, cfg)
     assert evidence.shape == (3, 6, 6)
     for p in range(3):
-        torch.testing.assert_close(evidence[p], _straight(out, p, cfg), rtol=1e-5, atol=1e-6)
+        # elementwise: sigmoid, products with the presence score, max or the mean of 2 (depth 3)
+        torch.testing.assert_close(evidence[p], _straight(out, p, cfg), **fp32_tolerance(terms=2, depth=3))
 
 
 def test_class_pool_max_and_mean_over_batches() -> None:

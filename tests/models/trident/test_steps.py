@@ -14,6 +14,7 @@ from lmseg.models.trident.classify import class_probabilities, query_cosines, wi
 from lmseg.models.trident.preprocess import fit_to_patches, rescale_size, round_up_for_sam
 from lmseg.models.trident.proxy_attention import proxy_attention_weights, values_on_grid
 from lmseg.models.trident.sam_affinity import aggregate, sam_affinity
+from tests.tolerances import fp32_tolerance
 
 # ---- proxy attention ---------------------------------------------------------------------
 
@@ -21,6 +22,10 @@ def test_proxy_attention_explicit_formula() -> None:
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(3, 8, 3, 4, generator=g) + 0.5  # 3 windows, 12 tokens each
     beta, gamma = 1.2, 3.0
+    # 8-dim cosines, their mean over 3 x 12 x 12 = 432 (the longest), the shifted logits, the exponentials and
+    # the sum over 12 (depth 4); an absolute error e of a cosine moves a probability by gamma (1 + beta) e
+    # relative to it (the logit and the mean it is shifted by)
+    proxy = {k: v * gamma * (1 + beta) for k, v in fp32_tolerance(terms=432, depth=4).items()}
     got = proxy_attention_weights(feats, beta, gamma)
     tokens = [[feats[b, :, i // 4, i % 4].double() for i in range(12)] for b in range(3)]
     sims = [[[float(u @ v / (u.norm() * v.norm())) for v in ts] for u in ts] for ts in tokens]
@@ -30,7 +35,7 @@ def test_proxy_attention_explicit_formula() -> None:
             logits = [(s - beta * m) * gamma for s in sims[b][i]]
             den = sum(math.exp(x) for x in logits if x >= 0)
             row = [math.exp(x) / den if x >= 0 else 0.0 for x in logits]
-            torch.testing.assert_close(got[b, i].double(), torch.tensor(row, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(got[b, i].double(), torch.tensor(row, dtype=torch.float64), **proxy)
 
 
 def test_proxy_attention_mean_is_shared_across_windows() -> None:
@@ -139,8 +144,9 @@ def test_sam_affinity_explicit(cos_fac, refine_neg_cos, shift) -> None:
     if shift < 0:  # make mean similarities negative for some rows
         v[:, ::2] *= -1
     got = sam_affinity(w, v, cos_fac=cos_fac, refine_neg_cos=refine_neg_cos)
+    # cosines of 4-dim values, their mean over 10, the threshold and the renormalising sum over 10: depth 4
     torch.testing.assert_close(got.double(), _affinity_loops(w.double(), v.double(), cos_fac, refine_neg_cos),
-                               rtol=1e-5, atol=1e-7)
+                               **fp32_tolerance(terms=10, depth=4))
     torch.testing.assert_close(got.sum(-1), torch.ones(10))
 
 
@@ -164,7 +170,8 @@ def test_sam_attention_and_values_match_stock_block(tiny_segmenter) -> None:
     b, heads, n, hd = feats.values.shape
     mixed = (feats.attention @ feats.values).transpose(1, 2).reshape(b, n, heads * hd)
     stock = outs[0].reshape(b, n, -1)
-    torch.testing.assert_close(sam.encoder.blocks[-1].attn.proj(mixed), stock, rtol=1e-4, atol=1e-5)
+    # W @ v over the n tokens and the 32-term projection: depth 2
+    torch.testing.assert_close(sam.encoder.blocks[-1].attn.proj(mixed), stock, **fp32_tolerance(terms=max(n, 32), depth=2))
     gh, gw = feats.valid_grid("floor")
     assert (gh, gw) == (hw[0] // 16, hw[1] // 16)
     full = feats.attention[0].view(heads, 16, 16, 16, 16)
