@@ -45,12 +45,14 @@ $(MODEL_STAMP): | $(LLM_STAMP)
 	$(LLM_PY) -m pipelines.prepare_llm
 
 # The environments and the browser are set up side by side (mostly downloads); then the two
-# suites run side by side too (two environments, two processes: the LLM suite waits on engine
-# and server start-ups that leave a core free). Each suite's output is printed whole when it
-# ends (--output-sync), with its slowest tests (--durations in pyproject.toml); both always
-# run, and the target fails if either failed.
+# suites run side by side too: they use different environments, and vLLM on a CPU binds its
+# compute to one core and leaves the others free, which the vision suite then uses (README.md,
+# "Test time"). Each suite's output is printed whole when it ends (--output-sync), with its
+# slowest tests (--durations in pyproject.toml); both always run, and the target fails if
+# either failed.
 test:
 	@$(MAKE) --no-print-directory -j3 setup setup-browser
+	@echo "running the LLM suite and the vision suite side by side; each prints its results when it ends"
 	@$(MAKE) --no-print-directory -j2 -k --output-sync=target run-test-llm run-test-vision
 
 test-llm: setup-llm run-test-llm
