@@ -80,15 +80,18 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     assert 2 <= len(before) < 8 and len(before) % 2 == 0  # whole batches only
 
     result = run_cli(*args, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
     generated, skipped, failed = summary(result.stderr)
-    assert (generated, skipped, failed) == (8 - len(before), len(before), [])
-    check_table(output, vocabulary, SERVED_MODEL)  # complete, clean, the local run's schema
+    assert result.returncode == (1 if failed else 0), result.stderr[-3000:]
+    # the server's free answers may leave a class invalid (it is then named, as in test_openai_real.py)
+    assert skipped == len(before) and generated + len(failed) == 8 - len(before)
+    present = sorted(set(range(8)) - set(failed))
+    check_table(output, vocabulary, SERVED_MODEL, indices=present)  # clean, the local run's schema
     after = {r.class_index: r for r in rows_in(output)}
     assert all(after[i] == row for i, row in before.items())  # finished rows kept as they were, not regenerated
 
-    again = run_cli(*args)  # nothing left: no model is even loaded
-    assert again.returncode == 0 and summary(again.stderr) == (0, 8, [])
+    again = run_cli(*args)  # only the failed classes are asked again
+    generated_again, skipped_again, failed_again = summary(again.stderr)
+    assert skipped_again == len(present) and generated_again + len(failed_again) == len(failed), again.stderr[-3000:]
 
 
 def test_ray_data_llm_engine_is_refused_on_a_cluster_without_gpus(
