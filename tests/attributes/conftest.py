@@ -52,7 +52,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def server_url(llm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The API root of one real vLLM OpenAI-compatible server with the default model on
-    loopback, started once (about 30 s on a CPU) for every test that takes it, stopped at the end."""
+    loopback, started once (about 30 s on an idle CPU; up to 900 s are allowed, for machines
+    busy with the vision suite beside it) for every test that takes it, stopped at the end."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "vllm-server.log"
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
@@ -73,7 +74,7 @@ def server_url(llm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             server.wait()
 
 
-def _wait_until_ready(server: subprocess.Popen, url: str, log_path: Path, timeout: float = 300) -> None:
+def _wait_until_ready(server: subprocess.Popen, url: str, log_path: Path, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if server.poll() is not None:

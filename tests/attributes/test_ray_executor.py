@@ -2,6 +2,9 @@
 
 One local Ray cluster (2 CPUs, no dashboard) serves the module; every run is the real
 command in its own process that joins it with --ray-address, as a user joins a cluster.
+parse_captions runs the vLLM engine inside a Ray actor; the kill-and-resume test asks the
+session's vLLM server (``server_url``) from its actors, so that it tests Ray's durability
+without two more engine start-ups.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.prompt import load_prompt
 from lmseg.vocab import get_vocabulary, parse_class_list
 from pipelines.parse_captions import main as parse_captions_main
-from tests.attributes.conftest import REPO, free_port, run_cli, summary
+from tests.attributes.conftest import REPO, SERVED_MODEL, free_port, run_cli, summary
 from tests.attributes.phrase_checks import check_phrase_table
 from tests.attributes.table_checks import check_table
 from tests.captions.fixture import fixture_pairs
@@ -55,7 +58,7 @@ def rows_in(path: Path) -> list:
 
 
 def test_kill_the_driver_then_rerun_completes_without_regenerating(
-    llm_dir: Path, ray_address: str, tmp_path: Path
+    server_url: str, ray_address: str, tmp_path: Path
 ) -> None:
     output = tmp_path / "kill.parquet"
     vocabulary = parse_class_list(",".join(get_vocabulary("ade150").names[:8]), name="ray-kill")
@@ -63,7 +66,7 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     # (the scored default finishes a small vocabulary in seconds)
     args = ["--classes", ",".join(vocabulary.names), "--name", vocabulary.name, "--executor", "ray",
             "--ray-address", ray_address, "--ray-batch-size", "2", "--method", "generate", "--output", str(output),
-            *MODEL_ARGS]
+            "--backend", "openai", "--base-url", server_url]
     driver = subprocess.Popen([sys.executable, "-m", "pipelines.gen_prompts", *args], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
@@ -77,15 +80,18 @@ def test_kill_the_driver_then_rerun_completes_without_regenerating(
     assert 2 <= len(before) < 8 and len(before) % 2 == 0  # whole batches only
 
     result = run_cli(*args, timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
     generated, skipped, failed = summary(result.stderr)
-    assert (generated, skipped, failed) == (8 - len(before), len(before), [])
-    check_table(output, vocabulary, "SmolLM2-135M-Instruct")  # complete, clean, the local run's schema
+    assert result.returncode == (1 if failed else 0), result.stderr[-3000:]
+    # the server's free answers may leave a class invalid (it is then named, as in test_openai_real.py)
+    assert skipped == len(before) and generated + len(failed) == 8 - len(before)
+    present = sorted(set(range(8)) - set(failed))
+    check_table(output, vocabulary, SERVED_MODEL, indices=present)  # clean, the local run's schema
     after = {r.class_index: r for r in rows_in(output)}
     assert all(after[i] == row for i, row in before.items())  # finished rows kept as they were, not regenerated
 
-    again = run_cli(*args)  # nothing left: no model is even loaded
-    assert again.returncode == 0 and summary(again.stderr) == (0, 8, [])
+    again = run_cli(*args)  # only the failed classes are asked again
+    generated_again, skipped_again, failed_again = summary(again.stderr)
+    assert skipped_again == len(present) and generated_again + len(failed_again) == len(failed), again.stderr[-3000:]
 
 
 def test_ray_data_llm_engine_is_refused_on_a_cluster_without_gpus(
