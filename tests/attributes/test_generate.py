@@ -103,8 +103,8 @@ def test_an_input_the_model_refuses_fails_alone_by_name(tmp_path: Path) -> None:
 
 class LengthLimitedScorer:
     """A scorer (as the vLLM backend) that refuses prompts longer than 80 characters: every
-    default question about a short name (and about the reference names) fits, the 155-character
-    name below does not."""
+    default question about a short name (and about the reference names) fits, one about the
+    99-character name below (within the 100-character bound of every vocabulary) does not."""
 
     model_name = "limited-scorer"
 
@@ -121,7 +121,7 @@ class LengthLimitedScorer:
 def test_a_class_name_too_long_to_score_fails_alone_by_name(tmp_path: Path) -> None:
     from lmseg.attributes import ScoringMethod
 
-    long_name = "very " * 30 + "long name"
+    long_name = "very " * 18 + "long name"
     job = make_job(tmp_path, classes=f"cat,{long_name},dog", scoring=ScoringMethod())
     report = run_generation(job, LengthLimitedScorer())
     assert list(report.failed) == [1] and report.failed[1][0] == long_name

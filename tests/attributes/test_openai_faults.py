@@ -167,16 +167,19 @@ def test_cli_ctrl_c_keeps_finished_chunks_and_exits_130(tmp_path: Path) -> None:
 
 
 def test_cli_a_class_name_too_long_for_the_model_fails_alone_and_the_rest_is_written(tmp_path: Path) -> None:
-    """A 1,500-token class name: the server refuses that request (400, as vLLM's server does for a
-    prompt longer than the context); the run names it, writes the others and exits 1."""
+    """A class name whose prompt the server refuses (400, as vLLM's server does for a prompt longer
+    than the context; here a server with a short context: the 99-character name, within the
+    100-character bound of every vocabulary, makes a 608-character prompt, "cat" one of 416); the
+    run names it, writes the others and exits 1."""
     output = tmp_path / "t.parquet"
-    long_name = " ".join(["word"] * 1500)
-    with fake_server(["ok"], max_prompt_chars=4000) as server:
+    long_name = " ".join(["word"] * 20)[:99]
+    with fake_server(["ok"], max_prompt_chars=500) as server:
         done = run_cli("--classes", f"cat,{long_name},dog", "--backend", "openai", "--base-url", server.base_url,
                        "--chunk-size", "1", "--output", str(output))
     assert done.returncode == 1, done.stderr[-3000:]
     assert summary(done.stderr) == (2, 0, [1])
-    assert "failed: class 1 'word word word" in done.stderr and "(7,499 characters): BadRequestError" in done.stderr
+    assert "failed: class 1 'word word word" in done.stderr
+    assert "(99 characters): BadRequestError" in done.stderr
     assert "--max-attempts" not in done.stderr.split("table:")[1]  # no retry advice for an input the model refuses
     assert read_table(output).column("class_name").to_pylist() == ["cat", "dog"]
 
