@@ -57,6 +57,7 @@ SUITE = "runs the test suite"
 HTTP = ("the HTTP recipe against a running page: run as written by "
         "tests/web/test_api.py::test_the_raw_http_recipe_of_the_docs_runs_as_written")
 REPORT = "reads the report of the evaluation above (official weights)"
+SUITE_REPORT = "reads the JUnit report of the suite run above"
 
 #: Commands executed as written, with their expected exit status.
 RUN: dict[str, int] = {
@@ -80,6 +81,8 @@ NOT_RUN: dict[str, str] = {
     # README.md
     "make prompts DATASET=ade847": f"{LLM}; {MINUTES}",
     "make test": SUITE,
+    "python3 scripts/cpu_time.py .venv-llm/bin/python -m pytest tests/attributes --junitxml=runs/llm.xml": SUITE,
+    "python3 scripts/test_times.py runs/llm.xml": SUITE_REPORT,
     ".venv-llm/bin/python -m pipelines.gen_prompts --dataset ade150": f"{LLM}; {MINUTES}",
     ".venv-llm/bin/python -m pipelines.gen_prompts --vocabulary my_classes.txt": f"{LLM}; the user's file",
     '.venv-llm/bin/python -m pipelines.gen_prompts --classes "cat,dog,sofa;couch" --name pets': LLM,
@@ -317,8 +320,13 @@ def invocations(text: str) -> list[Invocation] | None:
         return None
     if rest[0] == "-c":
         return [Invocation("-c", rest[1:])]
-    assert rest[0] == "-m", f"{text}: not python -m MODULE"
+    if rest[0].startswith("scripts/") and rest[0].endswith(".py"):
+        return [Invocation(rest[0], rest[1:])]
+    assert rest[0] == "-m", f"{text}: not python -m MODULE, -c CODE or scripts/NAME.py"
     return [Invocation(rest[1], rest[2:])]
+
+
+SEPARATORS = {";", "&&", "||", "|", "&"}
 
 
 def make_invocations(args: list[str]) -> list[Invocation]:
@@ -328,7 +336,9 @@ def make_invocations(args: list[str]) -> list[Invocation]:
     assert dry.returncode == 0, f"make {shlex.join(args)}: {dry.stderr}"
     found = []
     for line in dry.stdout.replace("\\\n", " ").splitlines():
-        for command in re.split(r"\|\||&&|;", line):
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)  # ; && || as tokens, quotes kept whole
+        lexer.whitespace_split = True
+        for command in " ".join(shlex.quote(t) if t not in SEPARATORS else "\n" for t in lexer).split("\n"):
             words = shlex.split(command)
             if len(words) > 2 and words[0].endswith("/python") and words[1] == "-m":
                 found.append(Invocation(words[2], words[3:]))
@@ -369,6 +379,9 @@ def check_invocation(call: Invocation, monkeypatch: pytest.MonkeyPatch, capsys: 
     """What can be checked of ``call`` without running it (see the module docstring)."""
     if call.module == "-c":
         compile(call.args[0], "<python -c>", "exec")
+        return
+    if call.module.endswith(".py"):  # a script of scripts/: it exists and compiles
+        compile((ROOT / call.module).read_text(), call.module, "exec")
         return
     if call.module == "pytest":
         paths = [a.split("::")[0] for a in call.args if not a.startswith("-")]
