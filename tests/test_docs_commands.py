@@ -338,10 +338,14 @@ def make_invocations(args: list[str]) -> list[Invocation]:
     for line in dry.stdout.replace("\\\n", " ").splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)  # ; && || as tokens, quotes kept whole
         lexer.whitespace_split = True
-        for command in " ".join(shlex.quote(t) if t not in SEPARATORS else "\n" for t in lexer).split("\n"):
-            words = shlex.split(command)
+        words: list[str] = []
+        for token in [*lexer, ";"]:
+            if token not in SEPARATORS:
+                words.append(token)
+                continue
             if len(words) > 2 and words[0].endswith("/python") and words[1] == "-m":
                 found.append(Invocation(words[2], words[3:]))
+            words = []
     assert found, f"make {shlex.join(args)} runs no Python program of the project"
     return found
 
