@@ -31,7 +31,7 @@ import math
 
 import torch
 
-__all__ = ["LAMBDA", "TINY_CLIP_TEXT", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance",
+__all__ = ["LAMBDA", "TINY_CLIP_TEXT", "TINY_LMSEG", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance",
            "half_precision_bound",
            "longest_reduction", "reduction_bound"]
 
@@ -114,3 +114,12 @@ def bfloat16_bound(fp32_error: float) -> float:
 #: values, projection, 2 MLP layers) + the final projection + the L2 norm, the template mean and
 #: the norm of the mean (and the blend's norm) = 16 reductions.
 TINY_CLIP_TEXT = fp32_tolerance(terms=128, depth=16)
+
+#: ``lmseg_tiny`` from image to class probabilities computed two ways (views batched or one at a
+#: time, classes in one chunk or chunk by chunk): the longest reduction is SAM's 3 x 3 neck
+#: convolution over 256 channels (2,304 terms); the chain is CLIP's image tower (patch embedding,
+#: ln_pre, 3 blocks x 6 products, ln_post, projection: 22), the cost volume (normalisation,
+#: cosine: 2), the cost embedding (1), 2 aggregation layers x 3 blocks x 6 products (36), the
+#: decoder's 4 convolutions and head (5) = 66 reductions (SAM's shorter branch, 16, joins at the
+#: fusion). The sigmoid only shrinks errors (slope <= 1/4).
+TINY_LMSEG = fp32_tolerance(terms=2304, depth=66)

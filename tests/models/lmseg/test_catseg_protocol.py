@@ -16,6 +16,7 @@ import lmseg
 from lmseg.errors import LmsegError
 from lmseg.text.prompts import build_prompts, encode_prompts
 from lmseg.vocab import get_vocabulary, vocabulary_from_names
+from tests.tolerances import fp32_tolerance
 
 from .conftest import SAMPLES
 
@@ -72,7 +73,10 @@ def test_the_ade150_preset_is_catseg_test_with_catseg_names() -> None:
     expected = _catseg_reference(seg, rgb, text)
     got = seg.logits(rgb, vocab)
     assert got.shape == expected.shape == (len(vocab), *rgb.shape[:2])
-    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-5)
+    # the whole model on 5 views in other batches (TINY_LMSEG's chain, 66; the text, encoded in other
+    # batches, is a shorter branch: 16) + the resampling and stitching written with other operations
+    # (unfold/fold against the stitcher, 4 bilinear resizes: sums of at most 4 terms): 2,304 terms, depth 70. Measured (2026-12-07, shared 2-core CPU): 1.8e-7 (atol 2.4e-3)
+    np.testing.assert_allclose(got, expected.numpy(), **fp32_tolerance(terms=2304, depth=70))
 
 
 def test_the_preset_applies_the_names_only_to_the_benchmark_vocabulary() -> None:
