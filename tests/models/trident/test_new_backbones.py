@@ -8,6 +8,7 @@ import torch
 
 from lmseg.errors import LmsegError
 from lmseg.registry import available_segmenters, create_segmenter
+from tests.tolerances import fp32_tolerance
 from tests.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 VOCAB = ["background", "person", "grass", "sky"]
@@ -68,8 +69,13 @@ def test_sam2_prompts_batch_equals_one_prompt_at_a_time() -> None:
         _, one_iou, one_low = predictor.predict(
             point_coords=(points[i:i + 1] * 2).numpy(), point_labels=np.ones(1), box=(boxes[i] * 2).numpy(),
             mask_input=mask.numpy(), multimask_output=False, return_logits=True)
-        np.testing.assert_allclose(iou[i].numpy(), one_iou, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(low_res[i].numpy(), one_low, rtol=1e-4, atol=1e-4)
+        # SAM 2.1's prompt encoder and mask decoder, 2 prompts batched against one: the longest reduction is
+        # the two-way transformer's 2,048-wide MLP; the chain is the prompt encoding (1), 2 layers x (3
+        # attentions x 6 products + 2 MLP layers) (40), the final attention (6), then the IoU head (3):
+        # depth 50, or the upscaling (2), the hypernetwork MLP (3) and the mask product (1): depth 53.
+        # Measured (2026-12-07, shared 2-core CPU): IoU 0 (atol 1.6e-3), masks 8.2e-8 (atol 1.7e-3)
+        np.testing.assert_allclose(iou[i].numpy(), one_iou, **fp32_tolerance(terms=2048, depth=50))
+        np.testing.assert_allclose(low_res[i].numpy(), one_low, **fp32_tolerance(terms=2048, depth=53))
     assert prompter.to_image(low_res, (90, 120)).shape == (2, 1, 90, 120)
 
 

@@ -86,7 +86,13 @@ def test_window_tokens_equal_explicit_last_block(tiny_segmenter) -> None:
     heads, hd = last.attn.num_heads, v.shape[-1] // last.attn.num_heads
     per_head = torch.stack([p @ v[..., h * hd:(h + 1) * hd] for h in range(heads)], dim=2).flatten(2)
     expected = last.attn.out_proj(per_head)  # no residual, no MLP
-    torch.testing.assert_close(got, expected.transpose(1, 2).reshape(3, -1, 4, 4), rtol=1e-4, atol=1e-5)
+    # the same backbones; the proxy weights and the mixing written with other operations: the mean similarity
+    # over 3 windows x 16 x 16 pairs (768 terms, the longest), the normalisation, the similarities, the
+    # softmax, the per-head products with the values, out_proj: depth 6; the softmax's inputs 3 (s - 1.2
+    # mean(s)) with |s| <= 1 make terms up to 6.6 against outputs of order 1 (scale). Measured (2026-12-07,
+    # shared 2-core CPU): 0 (atol 7.8e-4)
+    torch.testing.assert_close(got, expected.transpose(1, 2).reshape(3, -1, 4, 4),
+                               **fp32_tolerance(terms=768, depth=6, scale=6.6))
 
 
 # ---- windows and splicing ----------------------------------------------------------------
