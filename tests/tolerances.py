@@ -28,8 +28,10 @@ that two code paths run the same operations).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch only where a module is measured: the metric tests run without it
+    import torch
 
 __all__ = ["LAMBDA", "TINY_CLIP_TEXT", "TINY_LMSEG", "U16", "U32", "U64", "UBF16", "bfloat16_bound", "fp32_tolerance",
            "half_precision_bound",
@@ -51,9 +53,10 @@ def reduction_bound(terms: int, u: float = U32, lam: float = LAMBDA) -> float:
     return lam * math.sqrt(terms) * u
 
 
-def fp32_tolerance(terms: int, depth: int = 1, scale: float = 1.0) -> dict[str, float]:
+def fp32_tolerance(terms: int, depth: int = 1, scale: float = 1.0, u: float = U32) -> dict[str, float]:
     """``assert_close`` / ``assert_allclose`` keyword arguments for two float32 computations of the
-    same quantity: ``rtol = 2 * depth * reduction_bound(terms)``, ``atol = rtol * scale``.
+    same quantity: ``rtol = 2 * depth * reduction_bound(terms)``, ``atol = rtol * scale``
+    (``u=U64`` for two float64 computations).
 
     Args:
         terms: the longest reduction of the computation (a matrix product's inner dimension, a
@@ -61,14 +64,17 @@ def fp32_tolerance(terms: int, depth: int = 1, scale: float = 1.0) -> dict[str, 
         depth: reductions in a chain (errors of each feed the next; first order).
         scale: the terms' magnitudes relative to the compared values (1 for values of the size
             of their terms; more where large terms cancel to small values).
+        u: the unit roundoff of the format both sides compute in (:data:`U32`, :data:`U64`).
     """
-    rtol = 2 * depth * reduction_bound(terms)
+    rtol = 2 * depth * reduction_bound(terms, u)
     return {"rtol": rtol, "atol": rtol * scale}
 
 
 def longest_reduction(*modules: torch.nn.Module) -> int:
     """The largest fan-in of the linear maps and convolutions of ``modules`` (their longest
     inner product), for :func:`reduction_bound`."""
+    import torch
+
     longest = 1
     for module in modules:
         for layer in module.modules():

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from lmseg.models.mgca import losses
 from lmseg.models.mgca.grouping import GroupTokens, kmeans_assignment, region_embeddings
 from lmseg.models.mgca.model import PhraseBatch
-from tests.tolerances import fp32_tolerance
+from tests.tolerances import U64, fp32_tolerance
 
 
 def _unit(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -56,7 +56,11 @@ def test_image_caption_loss_matches_direct_computation() -> None:
     for i in range(4):
         direct += 0.5 * _nce(images[i], list(captions), i, t) / 4
         direct += 0.5 * _nce(captions[i], list(images), i, t) / 4
-    assert math.isclose(float(losses.image_caption_loss(images, captions, t)), direct, rel_tol=1e-9)
+    # float64 both sides: inner products over 8 dimensions, the log-sum-exp over 4, the mean: depth 3; logits
+    # of 1 / t times the cosines (scale)
+    tol = fp32_tolerance(terms=8, depth=3, scale=1 / t, u=U64)
+    assert math.isclose(float(losses.image_caption_loss(images, captions, t)), direct, rel_tol=tol["rtol"],
+                        abs_tol=tol["atol"])
 
 
 def test_object_loss_matches_direct_computation() -> None:
@@ -72,7 +76,10 @@ def test_object_loss_matches_direct_computation() -> None:
         pooled = pooled / pooled.norm()
         keys = [m] + negatives[m].nonzero().flatten().tolist()
         direct += _nce(pooled, [phrases[k] for k in keys], 0, t) / 5
-    assert math.isclose(float(got), direct, rel_tol=1e-9)
+    # float64 both sides: the attention logits and pooling (2), the norm (1), the logits, log-sum-exp and mean
+    # (3): depth 6 over 8 dimensions; pooling errors of 1 / ta reach logits of 1 / t (scale 1 / (ta t))
+    tol = fp32_tolerance(terms=8, depth=6, scale=1 / (ta * t), u=U64)
+    assert math.isclose(float(got), direct, rel_tol=tol["rtol"], abs_tol=tol["atol"])
 
 
 def test_region_loss_matches_direct_computation() -> None:
@@ -87,7 +94,9 @@ def test_region_loss_matches_direct_computation() -> None:
             keys = [best] + negatives[best].nonzero().flatten().tolist()
             direct += _nce(r, [phrases[k] for k in keys], 0, 0.2)
             count += 1
-    assert math.isclose(float(got), direct / count, rel_tol=1e-9)
+    # float64 both sides: the logits (8 dimensions), the log-sum-exp, the mean over 12 regions: depth 3; scale 1 / 0.2
+    tol = fp32_tolerance(terms=12, depth=3, scale=1 / 0.2, u=U64)
+    assert math.isclose(float(got), direct / count, rel_tol=tol["rtol"], abs_tol=tol["atol"])
 
 
 def test_pseudo_pixel_labels_scripted() -> None:
@@ -125,7 +134,9 @@ def test_pixel_loss_matches_direct_computation() -> None:
         keys = [m] + negatives[m].nonzero().flatten().tolist()
         terms.append(_nce(patches[b, n], [phrases[k] for k in keys], 0, 0.1))
     assert len(terms) == 3 * 3  # ceil(0.6 * 5) patches of each image
-    assert math.isclose(float(got), sum(terms) / len(terms), rel_tol=1e-9)
+    # float64 both sides: the logits (8 dimensions), the log-sum-exp, the mean over 9 patches: depth 3; scale 1 / 0.1
+    tol = fp32_tolerance(terms=9, depth=3, scale=1 / 0.1, u=U64)
+    assert math.isclose(float(got), sum(terms) / len(terms), rel_tol=tol["rtol"], abs_tol=tol["atol"])
 
 
 def test_grouping_assignments_and_regions() -> None:
