@@ -21,14 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
+from lmseg.attributes.generate import DEFAULT_INSTRUCTION, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, ScoringMethod
 from lmseg.attributes.store import read_table
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.backends.vllm_backend import VLLMBackend
-from lmseg.llm.prompt import load_prompt
+from lmseg.llm.instruction import load_instruction
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 
@@ -58,9 +58,9 @@ def main() -> None:
         backend.next_word_logprobs(["The colour of the object is"], ["red"])  # start the engine before timing
         results = []
         for name in args.methods.split(","):
-            job = GenerationJob(vocab, load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), AnswerLimits(),
-                                folder / f"{args.dataset}-{name}.parquet", class_indices=indices, overwrite=True,
-                                scoring=METHODS[name])
+            job = GenerationJob(vocab, load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(),
+                                AnswerLimits(), folder / f"{args.dataset}-{name}.parquet", class_indices=indices,
+                                overwrite=True, scoring=METHODS[name])
             report = run_generation(job, backend, progress=False)
             quality = table_report(attribute_frame(read_table(job.output)))
             results.append((name, report, quality))

@@ -13,9 +13,9 @@ half, through ``run_generation`` and a table like the main job's, and judged the
 ``python -m pipelines.attribute_report TABLE --truth --split test`` judges it; so is the
 previous default, for a before/after comparison. The test half is used for nothing else.
 
-Scores are cached per prompt and word list, so formulations that share a prompt score it
+Scores are cached per input text and word list, so formulations that share a text score it
 once. ``reverse`` (colour only: how likely the class name is after "The green", against the
-colour's own prior) scores one prompt per class and colour, about 23 times the cost of a
+colour's own prior) scores one text per class and colour, about 23 times the cost of a
 forward question, so it is judged on the dev half only (``--no-reverse`` skips it).
 """
 
@@ -34,7 +34,7 @@ import pandas as pd
 
 from lmseg.attributes.accuracy import TruthReport, check_truth_classes, format_truth_report, load_truth, truth_report
 from lmseg.attributes.answer import GROUPS, AnswerLimits, Attributes
-from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
+from lmseg.attributes.generate import DEFAULT_INSTRUCTION, GenerationJob, run_generation
 from lmseg.attributes.lexicon import load_lexicon
 from lmseg.attributes.quality import format_report, group_quality, table_report
 from lmseg.attributes.reader import attribute_frame
@@ -42,7 +42,7 @@ from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.backends.vllm_backend import VLLMBackend
-from lmseg.llm.prompt import load_prompt
+from lmseg.llm.instruction import load_instruction
 from lmseg.paths import default_llm_path
 from lmseg.vocab import ClassEntry, Vocabulary, get_vocabulary
 
@@ -64,22 +64,22 @@ MATERIAL_EXAMPLES = "A tyre is made of rubber. A goose is covered with feathers.
 
 
 class CachedScorer:
-    """The backend's ``next_word_logprobs`` with a cache per (prompt, word list), and its time."""
+    """The backend's ``next_word_logprobs`` with a cache per (input text, word list), and its time."""
 
     def __init__(self, backend: VLLMBackend) -> None:
         self.backend = backend
         self.cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
         self.seconds = 0.0
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> np.ndarray:
         key = tuple(words)
-        todo = [p for p in dict.fromkeys(prompts) if (p, key) not in self.cache]
+        todo = [t for t in dict.fromkeys(texts) if (t, key) not in self.cache]
         if todo:
             start = time.perf_counter()
-            for prompt, row in zip(todo, self.backend.next_word_logprobs(todo, words), strict=True):
-                self.cache[(prompt, key)] = row
+            for text, row in zip(todo, self.backend.next_word_logprobs(todo, words), strict=True):
+                self.cache[(text, key)] = row
             self.seconds += time.perf_counter() - start
-        return np.array([self.cache[(p, key)] for p in prompts])
+        return np.array([self.cache[(t, key)] for t in texts])
 
 
 def with_words(method: ScoringMethod, lexicon: str, words: Sequence[str]) -> ScoringMethod:
@@ -140,9 +140,9 @@ def formulations(model: Path) -> dict[str, ScoringMethod]:
     chat_material = chat_prefix(model, "What is a {name} made of?", "A {name} is usually made of")
     return {
         "previous default (0.8, old word list)": with_words(ScoringMethod(prev), "material", PREVIOUS_MATERIALS),
-        "previous prompts, calibration 0.5": ScoringMethod(prev, calibration=0.5),
-        "previous prompts, calibration 0.3": ScoringMethod(prev, calibration=0.3),
-        "previous prompts, calibration 0": ScoringMethod(prev, calibration=0.0),
+        "previous questions, calibration 0.5": ScoringMethod(prev, calibration=0.5),
+        "previous questions, calibration 0.3": ScoringMethod(prev, calibration=0.3),
+        "previous questions, calibration 0": ScoringMethod(prev, calibration=0.0),
         "colour: 'is usually' 0.3": colour(*colour_question([USUALLY], 0.3)),
         "colour: usually+typical 0.3": colour(*colour_question([USUALLY, TYPICAL], 0.3)),
         "colour: usually+typical 0.5": colour(*colour_question([USUALLY, TYPICAL], 0.5)),
@@ -174,7 +174,7 @@ def reverse_scores(backend: VLLMBackend, entries: Sequence[ClassEntry]) -> tuple
     (``[entries, colours]``), and each colour's prior log p(colour | "The") (``[colours]``)."""
     from vllm import SamplingParams
 
-    llm = backend._engine()  # the benchmark needs prompt log-probabilities, which the backend does not expose
+    llm = backend._engine()  # the benchmark needs vLLM's prompt_logprobs (of the input), which the backend does not expose
     tokenizer = llm.get_tokenizer()
     colours = load_lexicon("colour")
     prior = backend.next_word_logprobs(["The"], colours)[0]
@@ -245,7 +245,7 @@ def run_test_half(backend: VLLMBackend, folder: Path, methods: dict[str, Scoring
     check_truth_classes(entries, vocabulary.names, "the test vocabulary")
     for label, method in methods.items():
         output = folder / f"attribute-truth-test-{label.split()[0]}.parquet"
-        job = GenerationJob(vocabulary, load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), AnswerLimits(),
+        job = GenerationJob(vocabulary, load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(), AnswerLimits(),
                             output, overwrite=True, scoring=method)
         report = run_generation(job, backend, progress=False)
         frame = attribute_frame(read_table(output))

@@ -1,6 +1,6 @@
 """Attribute generation speed: one batched vLLM call vs one request at a time.
 
-Both paths use the same engine, model, prompts, JSON schema and sampling settings (the
+Both paths use the same engine, model, instructions, JSON schema and sampling settings (the
 first, greedy attempt; no retries), so the ratio isolates batching. The sequential loop runs
 on the first ``--sequential-limit`` classes only (a full sequential pass over ade847 takes
 most of an hour on a 2-core CPU); classes per second is what is compared. Optionally the
@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from lmseg.attributes.answer import AnswerLimits, parse_answer
-from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
+from lmseg.attributes.generate import DEFAULT_INSTRUCTION, GenerationJob, run_generation
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.backends.vllm_backend import VLLMBackend
+from lmseg.llm.instruction import load_instruction
 from lmseg.llm.jobs import InvalidAnswer
-from lmseg.llm.prompt import load_prompt
 from lmseg.paths import default_llm_path
 from lmseg.vocab import get_vocabulary
 
@@ -51,8 +51,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     vocab = get_vocabulary(args.dataset)
-    prompt, limits, settings = load_prompt(None, default=DEFAULT_PROMPT), AnswerLimits(), SamplingSettings()
-    job = GenerationJob(vocab, prompt, settings, limits, Path("unused"), chunk_size=args.chunk_size)
+    instruction = load_instruction(None, default=DEFAULT_INSTRUCTION)
+    limits, settings = AnswerLimits(), SamplingSettings()
+    job = GenerationJob(vocab, instruction, settings, limits, Path("unused"), chunk_size=args.chunk_size)
     conversations = [job.conversation(i) for i in range(len(vocab))]
     names = [c.names for c in vocab.classes]
     schema = limits.json_schema()
@@ -77,7 +78,7 @@ def main() -> None:
     ]
     if args.pipeline:
         with tempfile.TemporaryDirectory() as tmp:
-            pipeline_job = GenerationJob(vocab, prompt, settings, limits, Path(tmp) / "t.parquet",
+            pipeline_job = GenerationJob(vocab, instruction, settings, limits, Path(tmp) / "t.parquet",
                                          chunk_size=args.chunk_size)
             report = run_generation(pipeline_job, backend, progress=False)
         rows.append((f"pipeline (chunks of {args.chunk_size}, retries, saves)", len(vocab), report.seconds,

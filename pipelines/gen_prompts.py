@@ -15,12 +15,13 @@ Examples::
 
 Methods (recorded in every row; one table never mixes them): ``scored`` (default with the
 vLLM backend) ranks curated words by the model's calibrated log-probability and fails no
-class the model can read; ``generate`` lets the model write a JSON answer from the prompt
-template (the only method of the openai backend; may suit large models better). The scored
-method refuses the options it would ignore (``--prompt``, temperatures, ``--max-tokens``,
-``--max-attempts``). A quality report of the table is printed after every run
-(``python -m pipelines.attribute_report TABLE`` prints it for any table); with ``--truth``, also
-how often its attributes are acceptable by a hand-written truth set (``lmseg.attributes.accuracy``).
+class the model can read; ``generate`` lets the model write a JSON answer from the
+instruction (the jinja2 file sent to the LLM; the only method of the openai backend; may suit
+large models better). The scored method refuses the options it would ignore
+(``--instruction``, temperatures, ``--max-tokens``, ``--max-attempts``). A quality report of
+the table is printed after every run (``python -m pipelines.attribute_report TABLE`` prints it
+for any table); with ``--truth``, also how often its attributes are acceptable by a
+hand-written truth set (``lmseg.attributes.accuracy``).
 
 Exit status: 0 all classes done; 1 some classes failed (listed: invalid answers, or a class
 name too long for the model; the others are written); 2 bad input or an unusable
@@ -46,7 +47,7 @@ from lmseg.attributes.accuracy import (
     truth_report,
 )
 from lmseg.attributes.answer import AnswerLimits
-from lmseg.attributes.generate import DEFAULT_PROMPT, GenerationJob, run_generation
+from lmseg.attributes.generate import DEFAULT_INSTRUCTION, GenerationJob, run_generation
 from lmseg.attributes.quality import format_report, table_report
 from lmseg.attributes.reader import attribute_frame
 from lmseg.attributes.scoring import ScoringMethod
@@ -65,7 +66,7 @@ from pipelines.llm_options import (
     add_generation_arguments,
     build_backend,
     check_llm_numbers,
-    load_prompt_option,
+    load_instruction_option,
     ray_engine_options,
     sampling_settings,
     shown,
@@ -96,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generate: free JSON generation (default and only choice with openai)")
 
     gen = add_generation_arguments(
-        parser, title="generation (--prompt, temperatures, --max-tokens, --max-attempts: generate method only)",
-        default_prompt=DEFAULT_PROMPT, max_tokens=160, chunk_size=64, unit="class")
+        parser, title="generation (--instruction, temperatures, --max-tokens, --max-attempts: generate method only)",
+        default_instruction=DEFAULT_INSTRUCTION, max_tokens=160, chunk_size=64, unit="class")
     gen.add_argument("--max-items", type=int, default=5, help="most phrases kept per group")
 
     out = parser.add_argument_group("output")
@@ -107,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--shard-index", type=int, help="generate only this shard (0-based)")
     out.add_argument("--num-shards", type=int, help="number of shards")
     out.add_argument("--merge-shards", action="store_true", help="merge finished shard parts into the table")
-    out.add_argument("--dry-run", action="store_true", help="print the rendered prompts; call no model")
+    out.add_argument("--dry-run", action="store_true",
+                     help="print the rendered instructions (scored: the questions); call no model")
     out.add_argument("--truth", type=Path, nargs="?", const=default_truth_path(), metavar="FILE",
                      help="after the run, judge the table against a truth set (CSV; without FILE: the bundled one); "
                      "its classes must be in the vocabulary (checked before the model loads)")
@@ -159,7 +161,7 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
     print(f"# vocabulary {job.vocabulary.name}: {len(indices)} of {len(job.vocabulary)} classes")
     print(f"# method {job.method}")
     if job.scoring is None:
-        print(f"# prompt template {job.prompt.source} (sha256 {job.prompt.sha256})")
+        print(f"# instruction {job.instruction.source} (sha256 {job.instruction.sha256})")
     else:
         print(f"# scoring definition sha256 {job.recipe_sha256}; word lists in lmseg/attributes/lexicons/")
     print(f"# settings {job.settings_json()}")
@@ -174,8 +176,8 @@ def dry_run(job: GenerationJob, indices: list[int]) -> None:
         else:
             for question in job.scoring.questions:
                 name = natural_name(entry.name)  # what the model reads (lmseg.vocab.natural)
-                prompts = " | ".join(f"{p.format(name=name)} <{question.lexicon} word>" for p in question.prefixes)
-                print(f"[{question.group}] {prompts}  (keep {question.keep}, calibration "
+                texts = " | ".join(f"{p.format(name=name)} <{question.lexicon} word>" for p in question.prefixes)
+                print(f"[{question.group}] {texts}  (keep {question.keep}, calibration "
                       f"{job.scoring.weight(question):g})")
 
 
@@ -201,13 +203,13 @@ def run(args: argparse.Namespace) -> int:
     shard = shard_of(args)
     scoring = resolve_method(args)
     settings = sampling_settings(args)
-    prompt = load_prompt_option(args)
+    instruction = load_instruction_option(args)
     indices = list(shard_range(len(vocabulary), *shard)) if shard else list(range(len(vocabulary)))
     ray_options = ray_options_from_args(args, default_batch_size=16)
     truth = truth_entries(args, vocabulary)
 
     def job_for(output: Path) -> GenerationJob:
-        return GenerationJob(vocabulary, prompt, settings, AnswerLimits(max_items=args.max_items), output,
+        return GenerationJob(vocabulary, instruction, settings, AnswerLimits(max_items=args.max_items), output,
                              class_indices=indices, overwrite=args.overwrite, chunk_size=args.chunk_size,
                              max_attempts=args.max_attempts, scoring=scoring)
 

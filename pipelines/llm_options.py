@@ -2,15 +2,17 @@
 
 * "model": ``--backend``, ``--model`` and the server and vLLM settings, read by
   :func:`build_backend`;
-* "generation": ``--prompt`` (a jinja2 LLM prompt template), temperatures, tokens, seed,
-  attempts, chunk size, read by :func:`sampling_settings` and :func:`load_prompt_option`;
+* "generation": ``--instruction`` (the jinja2 file sent to the LLM), temperatures, tokens,
+  seed, attempts, chunk size, read by :func:`sampling_settings` and
+  :func:`load_instruction_option`;
 * the Ray engine of ``--executor ray`` (:func:`ray_engine_options`, with the ``--executor``
   group of :mod:`pipelines.executor_options`).
 
 Every number is checked by :func:`check_llm_numbers` before anything loads: one ``error:``
 line for a value that cannot work (``--concurrency 0``, ``nan`` or ``inf`` anywhere). The
 options a command gave explicitly are recorded in ``args.given`` (the scored method of
-``gen_prompts`` refuses the generation options it would ignore).
+``gen_prompts`` refuses the generation options it would ignore). An option's earlier names
+(:data:`RENAMED_OPTIONS`) are hidden options whose use is an error naming the new one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmseg.errors import LmsegError
 from lmseg.llm.backends.base import Backend, SamplingSettings
-from lmseg.llm.prompt import PromptTemplate, load_prompt
+from lmseg.llm.instruction import Instruction, load_instruction
 from lmseg.llm.ray_engine import RayEngineOptions, choose_engine
 from lmseg.paths import cache_dir, default_llm_path
 
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from lmseg.distributed.cluster import RayOptions
 
 MAX_TIMEOUT_S = 86400.0  # one day; an infinite timeout overflows the socket layer
+
+# Earlier names of the generation options: old name -> the message of its error.
+RENAMED_OPTIONS = {old: f"{old} was renamed --instruction (the jinja2 file sent to the LLM)"
+                   for old in ("--prompt", "--template")}
 
 
 class _Given(argparse.Action):
@@ -39,6 +45,14 @@ class _Given(argparse.Action):
                  option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
         namespace.given = getattr(namespace, "given", frozenset()) | {option_string}
+
+
+class _Renamed(argparse.Action):
+    """An option's earlier name: record it in ``namespace.renamed`` (refused by :func:`check_llm_numbers`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        namespace.renamed = option_string
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +68,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request attempt")
     model.add_argument("--max-retries", type=int, default=3, help="openai: retries after transport errors")
     model.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
-    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length (prompt + answer); "
+    model.add_argument("--max-model-len", type=int, default=1024, help="vllm: context length (input + answer); "
                        "a longer input fails alone, by name")
     model.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                        help="vllm: weight dtype (auto: float32 on a CPU, the model's own on a GPU)")
@@ -62,14 +76,14 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
 
 
-def add_generation_arguments(parser: argparse.ArgumentParser, *, title: str, default_prompt: str, max_tokens: int,
-                             chunk_size: int, unit: str) -> argparse._ArgumentGroup:
-    """The "generation" group (read by :func:`sampling_settings` and :func:`load_prompt_option`).
+def add_generation_arguments(parser: argparse.ArgumentParser, *, title: str, default_instruction: str,
+                             max_tokens: int, chunk_size: int, unit: str) -> argparse._ArgumentGroup:
+    """The "generation" group (read by :func:`sampling_settings` and :func:`load_instruction_option`).
 
     Args:
         parser: the command's parser.
         title: the group's title in ``--help``.
-        default_prompt: the prompt template's file in ``prompts/``.
+        default_instruction: the instruction's file in ``instructions/``.
         max_tokens: the default of ``--max-tokens``.
         chunk_size: the default of ``--chunk-size``.
         unit: what one row is (``class``, ``caption``), for the help texts.
@@ -78,9 +92,9 @@ def add_generation_arguments(parser: argparse.ArgumentParser, *, title: str, def
         The group, for the command's own generation options.
     """
     gen = parser.add_argument_group(title)
-    gen.add_argument("--prompt", type=Path, action=_Given,
-                     help=f"jinja2 LLM prompt template (default prompts/{default_prompt})")
-    gen.add_argument("--template", type=Path, help=argparse.SUPPRESS)  # the old name of --prompt: an error saying so
+    gen.add_argument("--instruction", type=Path, action=_Given, metavar="FILE",
+                     help=f"the jinja2 file sent to the LLM (default instructions/{default_instruction})")
+    gen.add_argument(*RENAMED_OPTIONS, dest="renamed", action=_Renamed, help=argparse.SUPPRESS)
     gen.add_argument("--temperature", type=float, default=0.0, action=_Given, help="first attempt (default 0: greedy)")
     gen.add_argument("--retry-temperature", type=float, default=0.7, action=_Given, help="retries (default 0.7)")
     gen.add_argument("--max-tokens", type=int, default=max_tokens, action=_Given,
@@ -90,7 +104,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser, *, title: str, def
                      help=f"attempts per {unit} before it is reported failed (default 3)")
     gen.add_argument("--chunk-size", type=int, default=chunk_size,
                      help=f"{unit} rows generated (and saved) together (default {chunk_size})")
-    parser.set_defaults(default_prompt=default_prompt, given=frozenset())
+    parser.set_defaults(default_instruction=default_instruction, given=frozenset(), renamed=None)
     return gen
 
 
@@ -101,8 +115,8 @@ def check_llm_numbers(args: argparse.Namespace) -> None:
     Raises:
         LmsegError: the first bad value, naming its option.
     """
-    if args.template is not None:
-        raise LmsegError("--template was renamed --prompt (a jinja2 LLM prompt template)")
+    if args.renamed is not None:
+        raise LmsegError(RENAMED_OPTIONS[args.renamed])
     at_least = {"--concurrency": (args.concurrency, 1), "--max-retries": (args.max_retries, 0),
                 "--max-model-len": (args.max_model_len, 64), "--tensor-parallel-size": (args.tensor_parallel_size, 1),
                 "--max-tokens": (args.max_tokens, 16), "--max-attempts": (args.max_attempts, 1),
@@ -131,9 +145,9 @@ def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
                             max_tokens=args.max_tokens, seed=args.seed)
 
 
-def load_prompt_option(args: argparse.Namespace) -> PromptTemplate:
-    """``--prompt FILE``, or the command's default template of ``prompts/``."""
-    return load_prompt(args.prompt, default=args.default_prompt)
+def load_instruction_option(args: argparse.Namespace) -> Instruction:
+    """``--instruction FILE``, or the command's default instruction of ``instructions/``."""
+    return load_instruction(args.instruction, default=args.default_instruction)
 
 
 def build_backend(args: argparse.Namespace) -> Backend:

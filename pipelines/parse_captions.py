@@ -28,7 +28,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, lock_path, run_caption_parsing
+from lmseg.captions.llm import DEFAULT_INSTRUCTION, CaptionJob, PhraseLimits, lock_path, run_caption_parsing
 from lmseg.captions.table import read_caption_table, utf8_lines
 from lmseg.captions.webdataset import SkipLog, iter_tars, list_tars
 from lmseg.errors import LmsegError
@@ -43,7 +43,7 @@ from pipelines.llm_options import (
     add_generation_arguments,
     build_backend,
     check_llm_numbers,
-    load_prompt_option,
+    load_instruction_option,
     ray_engine_options,
     sampling_settings,
     shown,
@@ -61,14 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--caption-column", default="caption", help="--table: the caption column")
     parser.add_argument("--image-column", default="image", help="--table: the image column")
     add_backend_arguments(parser)
-    gen = add_generation_arguments(parser, title="generation", default_prompt=DEFAULT_PROMPT, max_tokens=96,
-                                   chunk_size=256, unit="caption")
+    gen = add_generation_arguments(parser, title="generation", default_instruction=DEFAULT_INSTRUCTION,
+                                   max_tokens=96, chunk_size=256, unit="caption")
     gen.add_argument("--max-phrases", type=int, default=8, help="most phrases kept per caption")
     out = parser.add_argument_group("output")
     out.add_argument("--output", type=Path, help="table folder (default cache/caption_phrases/<model>)")
     out.add_argument("--shard-index", type=int, help="parse only this shard of the captions (0-based)")
     out.add_argument("--num-shards", type=int, help="number of shards (captions are split by hash)")
-    out.add_argument("--dry-run", action="store_true", help="print the prompts of the first 3 captions; call no model")
+    out.add_argument("--dry-run", action="store_true",
+                     help="print the rendered instructions of the first 3 captions; call no model")
     out.add_argument("-v", "--verbose", action="store_true")
     add_executor_arguments(parser, llm=True)
     return parser
@@ -111,14 +112,14 @@ def run(args: argparse.Namespace) -> int:
         raise LmsegError(f"--max-phrases must be >= 1 (got {args.max_phrases})")
     shard = shard_from_args(args.shard_index, args.num_shards)
     settings = sampling_settings(args)
-    prompt = load_prompt_option(args)
+    instruction = load_instruction_option(args)
     limits = PhraseLimits(max_phrases=args.max_phrases)
     ray_options = ray_options_from_args(args, default_batch_size=16)
     skips = SkipLog()
     captions = caption_stream(args, skips)
     if args.dry_run:
         for caption, _ in zip(captions, range(3)):
-            print(prompt.render(caption=caption.strip(), max_phrases=limits.max_phrases)[0]["content"])
+            print(instruction.render(caption=caption.strip(), max_phrases=limits.max_phrases)[0]["content"])
             print("---")
         return 0
     if args.output is not None:
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     backend = build_backend(args)
     output = args.output or cache_dir() / "caption_phrases" / model_slug(backend.model_name)
     check_writable_folder(output)
-    job = CaptionJob(prompt, settings, limits, output, shard=shard, chunk_size=args.chunk_size,
+    job = CaptionJob(instruction, settings, limits, output, shard=shard, chunk_size=args.chunk_size,
                      max_attempts=args.max_attempts)
     try:
         if ray_options is None:

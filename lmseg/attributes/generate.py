@@ -11,8 +11,8 @@ chunk the whole table is rewritten atomically, so an interrupted run (Ctrl-C, ``
 crash) keeps every class finished so far and the next run generates only what is missing.
 
 An existing table is only extended if it was made the same way (same vocabulary, model,
-method, prompt template or scoring definition, and settings); otherwise the run stops and says
-why, unless ``overwrite`` is set. A class whose prompt is too long for the model is reported
+method, instruction or scoring definition, and settings); otherwise the run stops and says
+why, unless ``overwrite`` is set. A class whose message is too long for the model is reported
 failed by name; the other classes are written.
 """
 
@@ -32,14 +32,14 @@ from lmseg.attributes.store import AttributeRow, read_table, rows_to_table, tabl
 from lmseg.errors import LmsegError
 from lmseg.io.progress import progress_bar
 from lmseg.llm.backends.base import Backend, SamplingSettings
+from lmseg.llm.instruction import ChatMessages, Instruction
 from lmseg.llm.jobs import TableReport, ask
-from lmseg.llm.prompt import ChatMessages, PromptTemplate
 from lmseg.llm.tables import exclusive_lock
 from lmseg.vocab import Vocabulary, natural_entry
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPT = "attributes.j2"  # in prompts/
+DEFAULT_INSTRUCTION = "attributes.j2"  # in instructions/
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class GenerationJob:
 
     Attributes:
         vocabulary: the classes.
-        prompt: the prompt template of the generate method.
+        instruction: the instruction (jinja2 message to the LLM) of the generate method.
         settings: sampling settings.
         limits: bounds on answers.
         output: the Parquet table to create or extend.
@@ -59,11 +59,11 @@ class GenerationJob:
             the rows (it does not change an answer, only how many tries a class gets), so a
             re-run with a larger value gives the classes that failed more tries.
         scoring: the scored method's definition, or None for free generation (then
-            ``prompt`` and ``settings`` make the answers).
+            ``instruction`` and ``settings`` make the answers).
     """
 
     vocabulary: Vocabulary
-    prompt: PromptTemplate
+    instruction: Instruction
     settings: SamplingSettings
     limits: AnswerLimits
     output: Path
@@ -80,8 +80,8 @@ class GenerationJob:
 
     @property
     def recipe_sha256(self) -> str:
-        """The ``template_sha256`` column: the prompt template's or the scoring definition's hash."""
-        return self.prompt.sha256 if self.scoring is None else self.scoring.sha256
+        """The ``instruction_sha256`` column: the instruction's or the scoring definition's hash."""
+        return self.instruction.sha256 if self.scoring is None else self.scoring.sha256
 
     def settings_json(self) -> str:
         """The JSON stored in the ``sampling`` column: the method's settings and answer limits."""
@@ -90,11 +90,11 @@ class GenerationJob:
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
     def conversation(self, class_index: int) -> ChatMessages:
-        """The chat messages for one class (the prompt's variables ``class_name``, ``synonyms``,
+        """The chat messages for one class (the instruction's variables ``class_name``, ``synonyms``,
         ``dataset``, ``max_items``), with its natural names (:func:`lmseg.vocab.natural_entry`)."""
         entry = natural_entry(self.vocabulary.classes[class_index])
-        return self.prompt.render(class_name=entry.name, synonyms=list(entry.synonyms), dataset=self.vocabulary.name,
-                                  max_items=self.limits.max_items)
+        return self.instruction.render(class_name=entry.name, synonyms=list(entry.synonyms),
+                                       dataset=self.vocabulary.name, max_items=self.limits.max_items)
 
 
 def run_generation(job: GenerationJob, backend: Backend, *, progress: bool | None = None) -> TableReport:
@@ -175,10 +175,10 @@ def existing_rows(job: GenerationJob, model_name: str) -> dict[int, AttributeRow
                              f"different methods never mix in one table; {advice}")
         if row.model != model_name:
             raise LmsegError(f"{job.output} was written by model {row.model!r}, this run uses {model_name!r}; {advice}")
-        if row.template_sha256 != job.recipe_sha256:
-            what = "prompt template" if job.scoring is None else "scoring definition (questions, word lists)"
+        if row.instruction_sha256 != job.recipe_sha256:
+            what = "instruction" if job.scoring is None else "scoring definition (questions, word lists)"
             raise LmsegError(
-                f"{job.output} was made with another {what} (sha256 {row.template_sha256[:12]}..., "
+                f"{job.output} was made with another {what} (sha256 {row.instruction_sha256[:12]}..., "
                 f"now {job.recipe_sha256[:12]}...); mixing them would give inconsistent answers; {advice}"
             )
         if row.sampling != job.settings_json():
@@ -258,7 +258,7 @@ def _row(job: GenerationJob, model_name: str, index: int, attributes: Attributes
         shape=attributes.shape,
         texture=attributes.texture,
         model=model_name,
-        template_sha256=job.recipe_sha256,
+        instruction_sha256=job.recipe_sha256,
         created_at=datetime.now(timezone.utc),
         sampling=job.settings_json(),
         method=job.method,

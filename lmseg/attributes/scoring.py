@@ -27,7 +27,7 @@ A question's words that are not one token for the model are skipped (the first t
 longer word says little about the word). The answer is always valid: the lists are long and
 only words the class repeats are dropped, so no class fails. Everything that shapes an
 answer (questions, word lists, references, calibration) is hashed into the row's
-``template_sha256`` and written to its ``sampling`` column, so tables never mix methods or
+``instruction_sha256`` and written to its ``sampling`` column, so tables never mix methods or
 lexicon versions silently.
 """
 
@@ -50,11 +50,11 @@ from lmseg.vocab import ClassEntry
 class WordScorer(Protocol):
     """A backend that can score next words (the vLLM backend)."""
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
-        """Log-probability of each word's token right after each prompt (raw text, no chat template).
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        """Log-probability of each word's token right after each text (raw, no chat template).
 
         Returns:
-            float64 array of shape ``[len(prompts), len(words)]``, values <= 0; NaN for a
+            float64 array of shape ``[len(texts), len(words)]``, values <= 0; NaN for a
             word that is not a single token (after a leading space) for the model.
         """
         ...
@@ -157,7 +157,7 @@ class ScoringMethod:
 
     @property
     def sha256(self) -> str:
-        """Hex sha256 of :meth:`description` (stored in the ``template_sha256`` column)."""
+        """Hex sha256 of :meth:`description` (stored in the ``instruction_sha256`` column)."""
         text = json.dumps(self.description(), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -204,8 +204,8 @@ class ScoringMethod:
         (shape ``[words]``); computed once per scorer, prefix and word list."""
         key = (scorer, prefix, lexicon)
         if key not in self._baselines:
-            prompts = [prefix.format(name=n) for n in self.references]
-            self._baselines[key] = scorer.next_word_logprobs(prompts, self._words[lexicon]).mean(axis=0)
+            texts = [prefix.format(name=n) for n in self.references]
+            self._baselines[key] = scorer.next_word_logprobs(texts, self._words[lexicon]).mean(axis=0)
         return self._baselines[key]
 
 

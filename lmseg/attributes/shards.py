@@ -37,10 +37,10 @@ def merge_shards(vocabulary: Vocabulary, parts: list[Path], output: Path) -> int
     if missing_parts:
         raise LmsegError(f"cannot merge: missing shard part(s): {', '.join(missing_parts)}")
     rows = [row for k, part in enumerate(parts) for row in table_to_rows(_read_part(part, k))]
-    provenance = {(r.dataset, r.model, r.method, r.template_sha256, r.sampling) for r in rows}
+    provenance = {(r.dataset, r.model, r.method, r.instruction_sha256, r.sampling) for r in rows}
     if len(provenance) > 1:
         raise LmsegError(
-            "cannot merge: the shard parts were made with different datasets, models, methods, templates or "
+            "cannot merge: the shard parts were made with different datasets, models, methods, instructions or "
             f"settings: {sorted((d, m, how, t[:12]) for d, m, how, t, _ in provenance)}"
         )
     seen = [r.class_index for r in rows]

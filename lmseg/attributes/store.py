@@ -9,7 +9,8 @@ Columns (a fixed interface that later stages rely on):
     shape            list<string>
     texture          list<string>
     model            string              model that wrote the row
-    template_sha256  string              sha256 of the prompt template text
+    instruction_sha256 string            sha256 of the instruction's text (the jinja2 message
+                                         to the LLM), or of the scoring definition
     created_at       timestamp[us, UTC]
     sampling         string              JSON of the method's settings (sampling or scoring)
     method           string              how the row was made: ``generate`` (free generation
@@ -17,11 +18,14 @@ Columns (a fixed interface that later stages rely on):
                                          (candidate words ranked by calibrated
                                          log-probability, ``lmseg.attributes.scoring``)
 
-The schema version is in the file metadata under ``lmseg.schema_version``. Version 1 tables
-(before the ``method`` column) are still read: every row of them was made by ``generate``,
-and they come back with that column added. Rows are sorted by ``class_index``. The table is
-written as every LLM table is (:func:`lmseg.llm.tables.write_table`: atomically, so a reader
-sees the old table or the new one, never half of one).
+The schema version is in the file metadata under ``lmseg.schema_version``. Older tables are
+still read, resumed and merged, and come back as version 3: version 1 tables (before the
+``method`` column; every row of them was made by ``generate``) with that column added, and
+versions 1 and 2 (before ``template_sha256`` was renamed ``instruction_sha256``) with the
+column under its new name (:func:`lmseg.llm.tables.read_parquet`). Rows are sorted by
+``class_index``. The table is written as every LLM table is
+(:func:`lmseg.llm.tables.write_table`: atomically, so a reader sees the old table or the new
+one, never half of one).
 
 Errors of :func:`read_table` state what is wrong with the file, not what to do about it: the
 command that reads the table adds the advice that fits it (``gen_prompts``: ``--overwrite``).
@@ -42,7 +46,7 @@ from lmseg.llm.tables import read_parquet, write_table
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "AttributeRow", "read_table", "rows_to_table", "table_to_rows", "write_table"]
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 _VERSION_KEY = b"lmseg.schema_version"
 
 _V1_FIELDS = [
@@ -53,7 +57,7 @@ _V1_FIELDS = [
         pa.field("shape", pa.list_(pa.string()), nullable=False),
         pa.field("texture", pa.list_(pa.string()), nullable=False),
         pa.field("model", pa.string(), nullable=False),
-        pa.field("template_sha256", pa.string(), nullable=False),
+        pa.field("instruction_sha256", pa.string(), nullable=False),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("sampling", pa.string(), nullable=False),
 ]
@@ -73,7 +77,7 @@ class AttributeRow:
     shape: tuple[str, ...]
     texture: tuple[str, ...]
     model: str
-    template_sha256: str
+    instruction_sha256: str
     created_at: datetime
     sampling: str
     method: str = "generate"
@@ -117,10 +121,10 @@ def read_table(path: str | Path) -> pa.Table:
     version = (table.schema.metadata or {}).get(_VERSION_KEY)
     if version is None:
         raise LmsegError(f"{path} is a Parquet file but not an lmseg attribute table (no schema version)")
-    expected = {"1": _V1_SCHEMA, SCHEMA_VERSION: SCHEMA}.get(version.decode())
+    expected = {"1": _V1_SCHEMA, "2": SCHEMA, SCHEMA_VERSION: SCHEMA}.get(version.decode())
     if expected is None:
         raise LmsegError(
-            f"attribute table {path} has schema version {version.decode()}, this lmseg reads versions 1 and "
+            f"attribute table {path} has schema version {version.decode()}, this lmseg reads versions 1 to "
             f"{SCHEMA_VERSION}"
         )
     if not table.schema.equals(expected, check_metadata=False):
@@ -130,7 +134,7 @@ def read_table(path: str | Path) -> pa.Table:
         )
     if expected is _V1_SCHEMA:  # every version-1 row was made by free generation
         table = table.append_column(_METHOD_FIELD, pa.array(["generate"] * table.num_rows, pa.string()))
-        table = table.replace_schema_metadata(SCHEMA.metadata)
+    table = table.replace_schema_metadata(SCHEMA.metadata)  # an older table comes back as the current version
     indices = table.column("class_index").to_pylist()
     if len(set(indices)) != len(indices):
         raise LmsegError(f"attribute table {path} lists some class index more than once")

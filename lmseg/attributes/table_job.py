@@ -3,8 +3,8 @@
 :class:`AttributeTableJob` wraps a :class:`~lmseg.attributes.generate.GenerationJob` in the
 interface that every executor drives (:class:`lmseg.llm.jobs.LLMTableJob`: rows to do ->
 render -> generate -> validate -> append), using the very functions of the local run: the
-same provenance check of an existing table, the same prompt, the same validation and retries,
-the same atomic writer. Keys are class indices.
+same provenance check of an existing table, the same instruction, the same validation and
+retries, the same atomic writer. Keys are class indices.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from lmseg.attributes.generate import GenerationJob, answer_row, existing_rows, generate_chunk, save_rows
 from lmseg.attributes.store import AttributeRow
 from lmseg.llm.backends.base import Backend
+from lmseg.llm.instruction import ChatMessages
 from lmseg.llm.jobs import JobSettings
-from lmseg.llm.prompt import ChatMessages
 
 
 @dataclass

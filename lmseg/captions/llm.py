@@ -2,9 +2,9 @@
 
 Built on the LLM layer (:mod:`lmseg.llm`): its backends (vLLM in process, or any
 OpenAI-compatible server), sampling settings and retry rule (a malformed answer is asked again
-with the retry temperature and the next seed: :func:`lmseg.llm.jobs.ask`), its prompt
-templates (default ``prompts/caption_phrases.j2``), atomic Parquet writes and the per-table
-lock (:mod:`lmseg.llm.tables`). Results go to the caption-phrase table
+with the retry temperature and the next seed: :func:`lmseg.llm.jobs.ask`), its
+instructions (default ``instructions/caption_phrases.j2``), atomic Parquet writes and the
+per-table lock (:mod:`lmseg.llm.tables`). Results go to the caption-phrase table
 (:mod:`lmseg.captions.phrase_table`).
 
 The model answers ``{"phrases": [...]}`` under a JSON schema. An answer is then cleaned
@@ -37,13 +37,13 @@ from lmseg.captions.phrase_table import SCHEMA, PhraseTable, caption_sha256, rea
 from lmseg.captions.phrases import clean_phrase
 from lmseg.errors import LmsegError
 from lmseg.llm.backends.base import Backend, SamplingSettings
+from lmseg.llm.instruction import ChatMessages, Instruction
 from lmseg.llm.jobs import InvalidAnswer, TableReport, ask
-from lmseg.llm.prompt import ChatMessages, PromptTemplate
 from lmseg.llm.tables import exclusive_lock, write_table
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPT = "caption_phrases.j2"  # in prompts/
+DEFAULT_INSTRUCTION = "caption_phrases.j2"  # in instructions/
 
 CaptionKey = tuple[str, str]  # (caption sha256, stripped caption): the table's key, with its text
 
@@ -114,7 +114,8 @@ class CaptionJob:
     """What to parse and where.
 
     Attributes:
-        prompt: the prompt template (variables ``caption`` and ``max_phrases``).
+        instruction: the instruction, the jinja2 message to the LLM (variables ``caption`` and
+            ``max_phrases``).
         settings: sampling settings (first attempt and retries).
         limits: bounds on answers.
         output: the table folder.
@@ -123,7 +124,7 @@ class CaptionJob:
         max_attempts: tries per caption before it is reported as failed.
     """
 
-    prompt: PromptTemplate
+    instruction: Instruction
     settings: SamplingSettings
     limits: PhraseLimits
     output: Path
@@ -136,8 +137,8 @@ class CaptionJob:
         return json.dumps({"sampling": asdict(self.settings), "limits": asdict(self.limits)}, sort_keys=True)
 
     def conversation(self, key: CaptionKey) -> ChatMessages:
-        """The rendered prompt of one caption."""
-        return self.prompt.render(caption=key[1], max_phrases=self.limits.max_phrases)
+        """The rendered instruction of one caption."""
+        return self.instruction.render(caption=key[1], max_phrases=self.limits.max_phrases)
 
 
 def pending_chunks(captions: Iterable[str], job: CaptionJob, done: PhraseTable, report: TableReport
@@ -167,16 +168,17 @@ def check_provenance(job: CaptionJob, model_name: str) -> PhraseTable:
     """The table of ``job.output`` (empty if absent).
 
     Raises:
-        LmsegError: it holds rows made with another model, prompt template or sampling settings.
+        LmsegError: it holds rows made with another model, instruction or sampling settings.
     """
     table = read_phrase_table(job.output)
-    ours = (model_name, job.prompt.sha256, job.settings_json())
+    ours = (model_name, job.instruction.sha256, job.settings_json())
     other = [p for p in table.provenance if p != ours]
     if other:
-        model, prompt, _ = other[0]
+        model, instruction, _ = other[0]
         raise LmsegError(
-            f"{job.output} holds phrases made another way (model {model!r}, prompt {prompt[:12]}..., or other "
-            f"sampling settings); this run uses model {model_name!r}, prompt {job.prompt.sha256[:12]}...; "
+            f"{job.output} holds phrases made another way (model {model!r}, instruction {instruction[:12]}..., or "
+            f"other sampling settings); this run uses model {model_name!r}, instruction "
+            f"{job.instruction.sha256[:12]}...; "
             "use another --output folder"
         )
     return table
@@ -227,7 +229,7 @@ def caption_row(job: CaptionJob, key: CaptionKey, answer: str, model_name: str) 
     sha, caption = key
     phrases = parse_phrases(answer, caption, job.limits)
     return {"caption_sha256": sha, "caption": caption, "phrases": list(phrases), "model": model_name,
-            "template_sha256": job.prompt.sha256, "created_at": datetime.now(timezone.utc),
+            "instruction_sha256": job.instruction.sha256, "created_at": datetime.now(timezone.utc),
             "sampling": job.settings_json()}
 
 

@@ -1,9 +1,11 @@
 """The caption-phrase table: LLM noun phrases per caption, keyed by the caption's sha256.
 
 The table is a folder of Parquet files with one schema (pyarrow reads the folder as one
-table). Every chunk a run finishes is written as a new file, atomically (temporary file,
-fsync, rename: :func:`lmseg.llm.tables.write_table`), so a run interrupted in any way
-keeps every finished chunk and the next run parses only the captions not yet in the folder.
+table; a folder begun before the column rename below and resumed since holds files of both
+schema versions, which :func:`read_phrase_table` reads alike). Every chunk a run finishes is
+written as a new file, atomically (temporary file, fsync, rename:
+:func:`lmseg.llm.tables.write_table`), so a run interrupted in any way keeps every finished
+chunk and the next run parses only the captions not yet in the folder.
 Shard ``k`` of ``n`` (captions whose hash, as a number, is ``k`` modulo ``n``) writes files
 named ``shard-KKK-of-NNN.chunk-*.parquet``: several machines can fill one folder, each
 holding a lock for its own shard only, and no merge step is needed.
@@ -14,9 +16,13 @@ Columns:
     caption          string         the stripped caption
     phrases          list<string>   clean noun phrases, may be empty (no visible thing)
     model            string         model that wrote the row
-    template_sha256  string         sha256 of the prompt template text
+    instruction_sha256 string       sha256 of the instruction's text (the jinja2 message to the LLM)
     created_at       timestamp[us, UTC]
     sampling         string         JSON of the sampling settings and limits
+
+Schema version 1 named ``instruction_sha256`` ``template_sha256``; its files are read with the
+column under the new name (:func:`lmseg.llm.tables.read_parquet`), so an old folder is read and
+resumed as it is.
 """
 
 from __future__ import annotations
@@ -26,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lmseg.errors import LmsegError
-from lmseg.llm.tables import read_parquet
+from lmseg.llm.tables import read_parquet, read_parquet_schema
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+_READ_VERSIONS = ("1", SCHEMA_VERSION)  # version 1: template_sha256, read as instruction_sha256
 _VERSION_KEY = b"lmseg.caption_phrases_version"
 
 SCHEMA = pa.schema(
@@ -40,14 +46,14 @@ SCHEMA = pa.schema(
         pa.field("caption", pa.string(), nullable=False),
         pa.field("phrases", pa.list_(pa.string()), nullable=False),
         pa.field("model", pa.string(), nullable=False),
-        pa.field("template_sha256", pa.string(), nullable=False),
+        pa.field("instruction_sha256", pa.string(), nullable=False),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("sampling", pa.string(), nullable=False),
     ],
     metadata={_VERSION_KEY: SCHEMA_VERSION.encode()},
 )
 
-PROVENANCE = ("model", "template_sha256", "sampling")
+PROVENANCE = ("model", "instruction_sha256", "sampling")
 
 
 def caption_sha256(caption: str) -> str:
@@ -83,7 +89,7 @@ class PhraseTable:
 
     Args:
         rows: (caption sha256, phrases) pairs; a later row replaces an earlier one.
-        provenance: the distinct ``(model, template_sha256, sampling)`` of the rows.
+        provenance: the distinct ``(model, instruction_sha256, sampling)`` of the rows.
     """
 
     def __init__(self, rows: list[tuple[str, tuple[str, ...]]], provenance: frozenset[tuple[str, str, str]]) -> None:
@@ -143,13 +149,14 @@ def read_phrase_table(folder: str | Path, *, columns: tuple[str, ...] = ("captio
     provenance: set[tuple[str, str, str]] = set()
     for path in part_files(folder):
         try:
-            schema = pq.read_schema(path)
+            schema = read_parquet_schema(path)
             table = read_parquet(path, columns)
         except (pa.ArrowException, OSError) as exc:
             raise LmsegError(f"{path} is corrupt or not Parquet ({exc!s:.200}); move it away and re-run") from None
         version = (schema.metadata or {}).get(_VERSION_KEY)
-        if version is None or version.decode() != SCHEMA_VERSION or not schema.equals(SCHEMA, check_metadata=False):
-            raise LmsegError(f"{path} is not a caption-phrase table of schema version {SCHEMA_VERSION}; move it away")
+        if version is None or version.decode() not in _READ_VERSIONS or not schema.equals(SCHEMA, check_metadata=False):
+            raise LmsegError(f"{path} is not a caption-phrase table of schema version {' or '.join(_READ_VERSIONS)}; "
+                             "move it away")
         data = table.to_pydict()
         rows.extend((sha, tuple(values)) for sha, values in zip(data["caption_sha256"], data["phrases"]))
         provenance.update(zip(*(data[c] for c in PROVENANCE)))

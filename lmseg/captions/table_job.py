@@ -4,8 +4,8 @@
 every executor drives (:class:`lmseg.llm.jobs.LLMTableJob`: rows to do -> render -> generate
 -> validate -> append), using the very functions of the local run
 (:func:`~lmseg.captions.llm.run_caption_parsing`): the same provenance check of the table,
-the same selection of captions (unique, this shard's, not yet in the table), the same prompt,
-validation and retries, the same atomic chunk files. A key is ``(caption sha256, caption)``:
+the same selection of captions (unique, this shard's, not yet in the table), the same
+instruction, validation and retries, the same atomic chunk files. A key is ``(caption sha256, caption)``:
 the hash is the table's key and the text travels with it, so workers need nothing else.
 """
 
@@ -25,8 +25,8 @@ from lmseg.captions.llm import (
     write_chunk,
 )
 from lmseg.llm.backends.base import Backend
+from lmseg.llm.instruction import ChatMessages
 from lmseg.llm.jobs import JobSettings, TableReport
-from lmseg.llm.prompt import ChatMessages
 
 
 @dataclass

@@ -4,7 +4,8 @@
   :class:`~lmseg.llm.backends.base.Backend` protocol, with the shared
   :class:`~lmseg.llm.backends.base.SamplingSettings` (the concrete backends are imported from
   their modules, so that using one never imports the other's dependencies);
-* :mod:`~lmseg.llm.prompt`: the jinja2 prompt templates of ``prompts/``, loaded and rendered;
+* :mod:`~lmseg.llm.instruction`: the instructions (jinja2 files of ``instructions/``: the message
+  sent to the LLM), loaded and rendered;
 * :mod:`~lmseg.llm.jobs`: the table-job contract (:class:`~lmseg.llm.jobs.LLMTableJob`, its
   settings, :class:`~lmseg.llm.jobs.TableReport`) and the one generate-validate-retry step
   (:func:`~lmseg.llm.jobs.ask`);
@@ -17,8 +18,8 @@ Stage 1's attributes (:mod:`lmseg.attributes`) and MGCA's caption phrases
 """
 
 from lmseg.llm.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
+from lmseg.llm.instruction import ChatMessages, Instruction, load_instruction
 from lmseg.llm.jobs import InvalidAnswer, JobSettings, LLMTableJob, TableReport, ask
-from lmseg.llm.prompt import ChatMessages, PromptTemplate, load_prompt
 from lmseg.llm.ray_engine import RayEngineOptions, choose_engine
 from lmseg.llm.tables import check_writable_file, check_writable_folder, exclusive_lock, write_table
 
@@ -26,10 +27,10 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "ChatMessages",
+    "Instruction",
     "InvalidAnswer",
     "JobSettings",
     "LLMTableJob",
-    "PromptTemplate",
     "RayEngineOptions",
     "RequestFailed",
     "SamplingSettings",
@@ -39,6 +40,6 @@ __all__ = [
     "check_writable_folder",
     "choose_engine",
     "exclusive_lock",
-    "load_prompt",
+    "load_instruction",
     "write_table",
 ]

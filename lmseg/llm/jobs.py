@@ -2,10 +2,11 @@
 
 A stage (the attribute table, keyed by class index; MGCA's caption phrases, keyed by
 ``(caption sha256, caption)``) offers :class:`LLMTableJob`: which keys the table lacks, the
-prompt of a key, how an answer becomes a row (or :class:`InvalidAnswer`), and how rows are
-saved. Every executor runs the same per-batch step, :func:`ask`: render, generate, validate,
-retry the invalid answers with the retry sampling settings; the local loops of the stages call
-it per chunk, the Ray executor (:mod:`lmseg.distributed.llm_tables`) per batch in each actor.
+rendered instruction of a key (its chat messages), how an answer becomes a row (or
+:class:`InvalidAnswer`), and how rows are saved. Every executor runs the same per-batch
+step, :func:`ask`: render, generate, validate, retry the invalid answers with the retry
+sampling settings; the local loops of the stages call it per chunk, the Ray executor
+(:mod:`lmseg.distributed.llm_tables`) per batch in each actor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from lmseg.llm.backends.base import Backend, BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.llm.prompt import ChatMessages
+from lmseg.llm.instruction import ChatMessages
 
 Key = TypeVar("Key", bound=Hashable)
 Row = TypeVar("Row")
@@ -74,7 +75,7 @@ class LLMTableJob(Protocol):
         ...
 
     def conversation(self, key: Hashable) -> ChatMessages:
-        """The rendered prompt (chat messages) of one key."""
+        """The rendered instruction (chat messages) of one key."""
         ...
 
     def accept(self, key: Hashable, answer: str) -> Any:

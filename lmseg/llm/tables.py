@@ -14,6 +14,13 @@ after reading its table back for the quality report) their teardown raced the ex
 process died with ``terminate called without an active exception`` (SIGABRT, exit status
 134) after its table was written (apache/arrow#34314). The tables are small, so they are read
 on the calling thread: no pool thread ever exists to race the exit.
+
+Renamed columns are read under their new names. The column ``template_sha256`` of both tables
+became ``instruction_sha256`` (issue 19: a "prompt" is a vision model's input, an
+"instruction" the jinja2 message sent to the LLM); :func:`read_parquet` and
+:func:`read_parquet_schema` give a table written before the rename its new column name, so
+old tables are read, resumed and merged as they are (their rows are written back with the
+new name).
 """
 
 from __future__ import annotations
@@ -32,15 +39,38 @@ import pyarrow.parquet as pq
 from lmseg.errors import LmsegError
 from lmseg.io.atomic import atomic_path
 
+RENAMED_COLUMNS = {"template_sha256": "instruction_sha256"}  # old name -> new name (module docstring)
+
 
 def read_parquet(source: str | Path | BinaryIO, columns: Sequence[str] | None = None) -> pa.Table:
     """Read a Parquet file (a path or an open binary file) on the calling thread (see the
-    module docstring: no Arrow thread pool is started).
+    module docstring: no Arrow thread pool is started), its renamed columns under their new
+    names (``columns`` names them by the new name too).
 
     Raises:
         pyarrow.ArrowException, OSError: the file is not readable Parquet (callers say which table).
     """
-    return pq.ParquetFile(source, pre_buffer=False).read(columns=columns, use_threads=False)
+    file = pq.ParquetFile(source, pre_buffer=False)
+    stored = {RENAMED_COLUMNS.get(name, name): name for name in file.schema_arrow.names}
+    wanted = None if columns is None else [stored.get(name, name) for name in columns]
+    table = file.read(columns=wanted, use_threads=False)
+    return table.rename_columns(_new_names(table.column_names)).replace_schema_metadata(table.schema.metadata)
+
+
+def read_parquet_schema(path: str | Path) -> pa.Schema:
+    """The schema of a Parquet file, its renamed columns under their new names (as :func:`read_parquet`).
+
+    Raises:
+        pyarrow.ArrowException, OSError: the file is not readable Parquet.
+    """
+    schema = pq.read_schema(path)
+    return pa.schema([field.with_name(name) for field, name in zip(schema, _new_names(schema.names))],
+                     metadata=schema.metadata)
+
+
+def _new_names(names: Sequence[str]) -> list[str]:
+    """``names`` with every renamed column under its new name."""
+    return [RENAMED_COLUMNS.get(name, name) for name in names]
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

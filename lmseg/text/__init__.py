@@ -9,6 +9,9 @@
 * :mod:`~lmseg.text.table`: a stage-1 attribute table read once and checked per vocabulary.
 * :mod:`~lmseg.text.cache`: the on-disk embedding cache and its keys.
 
+Words: "prompt" = input to a vision model (a CLIP sentence, a SAM point/box/text); "instruction"
+= the jinja2 message sent to the LLM (:mod:`lmseg.llm.instruction`).
+
 This package imports torch only through :mod:`~lmseg.text.ensemble`, :mod:`~lmseg.text.cache`
 and :mod:`~lmseg.text.embedder`; :mod:`~lmseg.text.templates` needs open_clip.
 """

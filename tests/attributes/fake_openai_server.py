@@ -18,8 +18,8 @@ Behaviours:
     "500"       HTTP 500
     "401"       HTTP 401 (bad API key); also applies to /v1/models when ``reject_key`` is set
 
-A request whose prompt is longer than ``max_prompt_chars`` gets HTTP 400, as a real server
-answers a prompt longer than the model's context, whatever the script says.
+A request whose message is longer than ``max_message_chars`` gets HTTP 400, as a real server
+answers an input longer than the model's context, whatever the script says.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.leave()
 
     def _answer(self, request: dict, behaviour: str) -> None:
-        prompt = request["messages"][-1]["content"]
-        if len(prompt) > self.server.max_prompt_chars:
-            message = f"This model's maximum context length is 1024 tokens; the prompt has {len(prompt)} characters"
+        asked = request["messages"][-1]["content"]
+        if len(asked) > self.server.max_message_chars:  # the wording of vLLM's server (its own "prompt")
+            message = f"This model's maximum context length is 1024 tokens; the prompt has {len(asked)} characters"
             self._send(400, json.dumps({"error": {"message": message, "type": "BadRequestError"}}).encode())
             return
         if behaviour == "slow":
@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "garbage":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return
-        caption = prompt.split('Caption: "', 1)[-1].split('"\n', 1)[0]
+        caption = asked.split('Caption: "', 1)[-1].split('"\n', 1)[0]
         last_word = re.findall(r"[a-z]+", caption.lower())[-1:]
         content = {
             "ok": json.dumps(VALID_ANSWER),
@@ -114,11 +114,11 @@ class FakeServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, script: Sequence[str], reject_key: bool = False, max_prompt_chars: int = 100_000) -> None:
+    def __init__(self, script: Sequence[str], reject_key: bool = False, max_message_chars: int = 100_000) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = list(script)
         self.reject_key = reject_key
-        self.max_prompt_chars = max_prompt_chars
+        self.max_message_chars = max_message_chars
         self.requests: list[dict] = []
         self.seen_auth: list[str] = []
         self.in_flight = 0
@@ -142,10 +142,10 @@ class FakeServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def fake_server(script: Sequence[str], reject_key: bool = False, max_prompt_chars: int = 100_000
+def fake_server(script: Sequence[str], reject_key: bool = False, max_message_chars: int = 100_000
                 ) -> Iterator[FakeServer]:
     """Run a :class:`FakeServer` in a background thread for the duration of the block."""
-    server = FakeServer(script, reject_key, max_prompt_chars)
+    server = FakeServer(script, reject_key, max_message_chars)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

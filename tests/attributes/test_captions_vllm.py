@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, run_caption_parsing
+from lmseg.captions.llm import DEFAULT_INSTRUCTION, CaptionJob, PhraseLimits, run_caption_parsing
 from lmseg.captions.phrase_table import caption_sha256
 from lmseg.llm.backends.base import SamplingSettings
 from lmseg.llm.backends.openai_backend import OpenAIBackend
-from lmseg.llm.prompt import load_prompt
+from lmseg.llm.instruction import load_instruction
 from tests.attributes.conftest import SERVED_MODEL
 from tests.attributes.phrase_checks import check_phrase_table
 
@@ -25,7 +25,7 @@ def test_llm_noun_phrases_of_real_captions(server_url: str, tmp_path: Path) -> N
     with open(CAPTIONS, newline="", encoding="utf-8") as handle:
         captions = [row["caption"] for row in csv.DictReader(handle)]
     too_long = "A cat " + "very " * 200_000 + "long."  # 1 MB: more tokens than the server's context
-    job = CaptionJob(load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(max_tokens=96),
+    job = CaptionJob(load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(max_tokens=96),
                      PhraseLimits(max_phrases=6), tmp_path / "phrases", chunk_size=8)
     report = run_caption_parsing(iter([*captions[:8], too_long, *captions[8:]]), job, backend)
     assert report.generated + len(report.failed) == len({caption_sha256(c) for c in captions}) + 1 == 17
@@ -38,7 +38,7 @@ def test_llm_noun_phrases_of_real_captions(server_url: str, tmp_path: Path) -> N
 
     failed = {sha for sha, _ in report.failed}
     table = check_phrase_table(tmp_path / "phrases", captions, failed, max_phrases=6)
-    assert table.provenance == {(backend.model_name, job.prompt.sha256, job.settings_json())}
+    assert table.provenance == {(backend.model_name, job.instruction.sha256, job.settings_json())}
 
     parsed = [c for c in captions if caption_sha256(c) not in failed]
     again = run_caption_parsing(iter(parsed), job, backend)

@@ -39,10 +39,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         (["--classes", "cat", "--shard-index", "2", "--num-shards", "2"],
          "error: --shard-index must be in 0..1 for --num-shards 2"),
         (["--dataset", "voc20", "--name", "x"], "error: --name applies to --vocabulary or --classes"),
-        (["--classes", "cat", "--prompt", "/nonexistent.j2", "--method", "generate"],
-         "error: prompt template /nonexistent.j2 does not exist"),
-        (["--classes", "cat", "--template", "t.j2"], "error: --template was renamed --prompt"),
-        (["--classes", "cat", "--prompt", "t.j2"], "error: --prompt applies to --method generate only; the scored method"),
+        (["--classes", "cat", "--instruction", "/nonexistent.j2", "--method", "generate"],
+         "error: instruction /nonexistent.j2 does not exist"),
+        (["--classes", "cat", "--prompt", "t.j2", "--method", "generate"],
+         "error: --prompt was renamed --instruction (the jinja2 file sent to the LLM)"),
+        (["--classes", "cat", "--template", "t.j2"],
+         "error: --template was renamed --instruction (the jinja2 file sent to the LLM)"),
+        (["--classes", "cat", "--instruction", "t.j2"],
+         "error: --instruction applies to --method generate only; the scored method"),
         (["--classes", "cat", "--temperature", "0.5", "--max-attempts", "5"],
          "error: --max-attempts, --temperature apply to --method generate only"),
         (["--classes", "cat", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--concurrency", "0"],
@@ -108,7 +112,7 @@ def test_table_of_another_schema_is_never_overwritten(capsys, cache: Path, tmp_p
     assert output.read_bytes() == before
 
 
-def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> None:
+def test_dry_run_prints_every_instruction_and_calls_no_model(capsys, cache: Path) -> None:
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--model", "/nonexistent/model")
     assert code == 0
     assert out.count("\n## class ") == 21
@@ -120,7 +124,7 @@ def test_dry_run_prints_every_prompt_and_calls_no_model(capsys, cache: Path) -> 
     code, out, _ = run(capsys, "--dataset", "voc21", "--dry-run", "--method", "generate")
     assert code == 0 and 'Describe what a typical "tv monitor" looks like' in out
     assert 'a typical "aeroplane"' in out
-    assert "# prompt template prompts/attributes.j2 (sha256 " in out
+    assert "# instruction instructions/attributes.j2 (sha256 " in out
     assert not cache.exists()
 
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from lmseg.attributes import DEFAULT_PROMPT, AnswerLimits, GenerationJob
+from lmseg.attributes import DEFAULT_INSTRUCTION, AnswerLimits, GenerationJob
 from lmseg.attributes.generate import run_generation
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.llm import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.llm.prompt import ChatMessages, load_prompt
+from lmseg.llm.instruction import ChatMessages, load_instruction
 from lmseg.vocab import parse_class_list
+from tests.attributes.table_checks import write_before_the_rename
 
 GOOD = json.dumps({"colour": ["grey"], "shape": ["round"], "texture": ["smooth"]})
 
@@ -35,7 +36,7 @@ class ScriptedBackend:
 
     def generate(self, conversations: Sequence[ChatMessages], json_schema: dict[str, Any],
                  settings: SamplingSettings, attempt: int) -> list[str | RequestFailed]:
-        names = [c[0]["content"].split('"')[1] for c in conversations]  # the prompt quotes the name first
+        names = [c[0]["content"].split('"')[1] for c in conversations]  # the instruction quotes the name first
         self.calls.append((names, attempt))
         return [self.script(name, attempt) for name in names]
 
@@ -43,7 +44,7 @@ class ScriptedBackend:
 def make_job(tmp_path: Path, classes: str = "cat,dog,sofa,lamp,tree", **kwargs: Any) -> GenerationJob:
     return GenerationJob(
         vocabulary=parse_class_list(classes, name="test"),
-        prompt=kwargs.pop("prompt", load_prompt(None, default=DEFAULT_PROMPT)),
+        instruction=kwargs.pop("instruction", load_instruction(None, default=DEFAULT_INSTRUCTION)),
         settings=kwargs.pop("settings", SamplingSettings()),
         limits=AnswerLimits(),
         output=tmp_path / "table.parquet",
@@ -94,7 +95,7 @@ def test_failed_requests_are_reported_and_not_retried_as_answers(tmp_path: Path)
 def test_an_input_the_model_refuses_fails_alone_by_name(tmp_path: Path) -> None:
     """A class name too long for the model (the backend refuses it, as vLLM's too_long check and
     a server's 400 do) is one failure; the other classes are written, even in a chunk of its own."""
-    refused = RequestFailed("input too long for the model: its prompt is 1530 tokens, ...", input_refused=True)
+    refused = RequestFailed("input too long for the model: it is 1530 tokens, ...", input_refused=True)
     backend = ScriptedBackend(lambda name, attempt: refused if name == "sofa" else GOOD)
     report = run_generation(make_job(tmp_path, chunk_size=1), backend)
     assert report.failed == {2: ("sofa", refused.reason)} and report.generated == 4
@@ -102,20 +103,20 @@ def test_an_input_the_model_refuses_fails_alone_by_name(tmp_path: Path) -> None:
 
 
 class LengthLimitedScorer:
-    """A scorer (as the vLLM backend) that refuses prompts longer than 80 characters: every
+    """A scorer (as the vLLM backend) that refuses texts longer than 80 characters: every
     default question about a short name (and about the reference names) fits, one about the
     99-character name below (within the 100-character bound of every vocabulary) does not."""
 
     model_name = "limited-scorer"
 
-    def too_long(self, prompts: Sequence[str], answer_tokens: int) -> list[str | None]:
-        return [f"input too long for the model ({len(p)} characters)" if len(p) > 80 else None for p in prompts]
+    def too_long(self, texts: Sequence[str], answer_tokens: int) -> list[str | None]:
+        return [f"input too long for the model ({len(t)} characters)" if len(t) > 80 else None for t in texts]
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> Any:
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> Any:
         import numpy as np
 
-        assert all(len(p) <= 80 for p in prompts), "a refused prompt was sent"
-        return np.full((len(prompts), len(words)), -1.0) - np.arange(len(words))
+        assert all(len(t) <= 80 for t in texts), "a refused text was sent"
+        return np.full((len(texts), len(words)), -1.0) - np.arange(len(words))
 
 
 def test_a_class_name_too_long_to_score_fails_alone_by_name(tmp_path: Path) -> None:
@@ -168,7 +169,7 @@ def never_called(name: str, attempt: int) -> str:
         ({"classes": "cat,dog"}, "has 2 classes.*vocabulary changed"),
         ({"model": "other-model"}, "written by model 'scripted', this run uses 'other-model'"),
         ({"settings": SamplingSettings(temperature=0.5)}, "other sampling settings"),
-        ({"prompt": "t.j2"}, "another prompt template"),
+        ({"instruction": "t.j2"}, "another instruction"),
     ],
 )
 def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, change: dict, message: str) -> None:
@@ -177,10 +178,10 @@ def test_an_existing_table_made_differently_is_never_extended(tmp_path: Path, ch
     kwargs: dict[str, Any] = {}
     if "settings" in change:
         kwargs["settings"] = change["settings"]
-    if "prompt" in change:
-        path = tmp_path / change["prompt"]
+    if "instruction" in change:
+        path = tmp_path / change["instruction"]
         path.write_text('Describe "{{ class_name }}" briefly.')
-        kwargs["prompt"] = load_prompt(path, default=DEFAULT_PROMPT)
+        kwargs["instruction"] = load_instruction(path, default=DEFAULT_INSTRUCTION)
     job = make_job(tmp_path, classes=change.get("classes", "cat,dog,sofa,lamp,tree"), **kwargs)
     with pytest.raises(LmsegError, match=message):
         run_generation(job, ScriptedBackend(never_called, model_name=change.get("model", "scripted")))
@@ -229,14 +230,21 @@ def test_a_save_that_fails_mid_run_is_a_clear_error_and_keeps_the_saved_table(tm
     assert read_table(tmp_path / "table.parquet").column("class_name").to_pylist() == ["cat", "dog"]
 
 
-def test_a_version_1_table_is_extended_by_a_generate_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_table_written_before_the_rename_is_extended_by_a_generate_run(tmp_path: Path, version: str) -> None:
+    """A table of schema version 1 or 2 (column ``template_sha256``; version 1 without ``method``)
+    is resumed: its rows pass the provenance check (the instruction's sha256 is unchanged) and
+    are kept, the missing class is generated, and the table is written back as version 3."""
     import pyarrow.parquet as pq
 
+    path = tmp_path / "table.parquet"
     run_generation(make_job(tmp_path, classes="cat,dog"), ScriptedBackend(lambda n, a: GOOD))
-    old = pq.read_table(tmp_path / "table.parquet").drop_columns(["method"])
-    pq.write_table(old.replace_schema_metadata({b"lmseg.schema_version": b"1"}), tmp_path / "table.parquet")
+    before = table_to_rows(read_table(path))
+    write_before_the_rename(pq.read_table(path), path, version)
     report = run_generation(make_job(tmp_path, classes="cat,dog,sofa"), ScriptedBackend(lambda n, a: GOOD))
     assert (report.generated, report.skipped) == (1, 2)
-    rows = table_to_rows(read_table(tmp_path / "table.parquet"))
-    assert [r.method for r in rows] == ["generate"] * 3
-    assert pq.read_schema(tmp_path / "table.parquet").metadata[b"lmseg.schema_version"] == b"2"
+    rows = table_to_rows(read_table(path))
+    assert rows[:2] == before and [r.method for r in rows] == ["generate"] * 3
+    assert {r.instruction_sha256 for r in rows} == {load_instruction(None, default=DEFAULT_INSTRUCTION).sha256}
+    schema = pq.read_schema(path)
+    assert schema.metadata[b"lmseg.schema_version"] == b"3" and "template_sha256" not in schema.names

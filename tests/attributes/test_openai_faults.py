@@ -167,13 +167,13 @@ def test_cli_ctrl_c_keeps_finished_chunks_and_exits_130(tmp_path: Path) -> None:
 
 
 def test_cli_a_class_name_too_long_for_the_model_fails_alone_and_the_rest_is_written(tmp_path: Path) -> None:
-    """A class name whose prompt the server refuses (400, as vLLM's server does for a prompt longer
+    """A class name whose message the server refuses (400, as vLLM's server does for an input longer
     than the context; here a server with a short context: the 99-character name, within the
-    100-character bound of every vocabulary, makes a 608-character prompt, "cat" one of 416); the
+    100-character bound of every vocabulary, makes a 608-character message, "cat" one of 416); the
     run names it, writes the others and exits 1."""
     output = tmp_path / "t.parquet"
     long_name = " ".join(["word"] * 20)[:99]
-    with fake_server(["ok"], max_prompt_chars=500) as server:
+    with fake_server(["ok"], max_message_chars=500) as server:
         done = run_cli("--classes", f"cat,{long_name},dog", "--backend", "openai", "--base-url", server.base_url,
                        "--chunk-size", "1", "--output", str(output))
     assert done.returncode == 1, done.stderr[-3000:]
@@ -191,7 +191,7 @@ def test_parse_captions_names_empty_and_too_long_captions_and_writes_the_rest(tm
     source = tmp_path / "captions.txt"
     source.write_text(f"A red car.\nNothing much to see.\n{long_caption}\nA dog on the grass.\n", encoding="utf-8")
     output = tmp_path / "phrases"
-    with fake_server(["phrases"], max_prompt_chars=10_000) as server:
+    with fake_server(["phrases"], max_message_chars=10_000) as server:
         code = parse_captions_main(["--captions", str(source), "--backend", "openai", "--base-url", server.base_url,
                                     "--chunk-size", "1", "--concurrency", "1", "--output", str(output)])
         asked = [r["messages"][-1]["content"] for r in server.requests]
@@ -210,7 +210,7 @@ def test_parse_captions_names_empty_and_too_long_captions_and_writes_the_rest(tm
 @pytest.mark.parametrize(("extra", "message"), [
     (["--output", "{tmp}/a-file"], "error: output {tmp}/a-file is a file; the output is a folder of Parquet files"),
     (["--output", "/proc/lmseg-no/phrases"], "error: cannot write output folder /proc/lmseg-no/phrases"),
-    (["--template", "t.j2"], "error: --template was renamed --prompt"),
+    (["--prompt", "t.j2"], "error: --prompt was renamed --instruction (the jinja2 file sent to the LLM)"),
     (["--timeout", "inf"], "error: --timeout must be > 0 and at most 86400 seconds (got inf)"),
     (["--temperature", "nan"], "error: --temperature must be a finite number >= 0 (got nan)"),
 ])

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from lmseg.attributes.store import read_table, table_to_rows
-from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits
+from lmseg.captions.llm import DEFAULT_INSTRUCTION, CaptionJob, PhraseLimits
 from lmseg.captions.phrase_table import caption_sha256, part_files
 from lmseg.llm.backends.base import SamplingSettings
-from lmseg.llm.prompt import load_prompt
+from lmseg.llm.instruction import load_instruction
 from lmseg.vocab import get_vocabulary, parse_class_list
 from pipelines.parse_captions import main as parse_captions_main
 from tests.attributes.conftest import REPO, SERVED_MODEL, free_port, run_cli, summary
@@ -178,9 +178,9 @@ def test_parse_captions_on_ray_writes_the_local_table_and_reruns_nothing(
     assert parsed + len(failed) == 6 and skipped == 0 and parsed >= 1, result.stderr[-3000:]
     failed_hashes = {caption_sha256(c) for c in captions if caption_sha256(c)[:12] in failed}
     table = check_phrase_table(output, captions, failed_hashes, max_phrases=6)
-    local_job = CaptionJob(load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(max_tokens=96),
+    local_job = CaptionJob(load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(max_tokens=96),
                            PhraseLimits(max_phrases=6), output)
-    assert table.provenance == {("SmolLM2-135M-Instruct", local_job.prompt.sha256, local_job.settings_json())}
+    assert table.provenance == {("SmolLM2-135M-Instruct", local_job.instruction.sha256, local_job.settings_json())}
 
     files = {path: path.read_bytes() for path in part_files(output)}
     again, (parsed_again, skipped_again, failed_again) = parse_captions(*args)

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmseg.attributes import DEFAULT_PROMPT, AnswerLimits, GenerationJob
+from lmseg.attributes import DEFAULT_INSTRUCTION, AnswerLimits, GenerationJob
 from lmseg.attributes.generate import run_generation
 from lmseg.attributes.lexicon import load_lexicon
 from lmseg.attributes.scoring import DEFAULT_QUESTIONS, Question, ScoringMethod
 from lmseg.attributes.store import read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.llm import SamplingSettings
-from lmseg.llm.prompt import load_prompt
+from lmseg.llm.instruction import load_instruction
 from lmseg.vocab import parse_class_list
 from tests.attributes.test_generate import GOOD, ScriptedBackend
 
@@ -38,26 +38,26 @@ class TableScorer:
     def __init__(self, boost: dict[tuple[str, str], float], common: frozenset[str] = frozenset(),
                  unscorable: frozenset[str] = frozenset()) -> None:
         self.boost, self.common, self.unscorable = boost, common, unscorable
-        self.prompts: list[str] = []
+        self.texts: list[str] = []
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
-        self.prompts += prompts
-        out = np.empty((len(prompts), len(words)))
-        for i, prompt in enumerate(prompts):
-            name = class_name(prompt)
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        self.texts += texts
+        out = np.empty((len(texts), len(words)))
+        for i, text in enumerate(texts):
+            name = class_name(text)
             for j, word in enumerate(words):
                 base = -1.0 if word in self.common else -5.0
                 out[i, j] = np.nan if word in self.unscorable else base + self.boost.get((name, word), 0.0)
         return out
 
 
-def class_name(prompt: str) -> str:
+def class_name(text: str) -> str:
     """The name that a question's prefix was filled with."""
     for question in (*QUESTIONS, *DEFAULT_QUESTIONS):
         before, after = question.prefix.split("{name}")
-        if prompt.startswith(before) and prompt.endswith(after):
-            return prompt[len(before) : len(prompt) - len(after)]
-    raise AssertionError(f"not a question's prompt: {prompt!r}")
+        if text.startswith(before) and text.endswith(after):
+            return text[len(before) : len(text) - len(after)]
+    raise AssertionError(f"not a question's text: {text!r}")
 
 
 def answer(scorer: TableScorer, classes: str, **kwargs: object) -> list:
@@ -88,8 +88,8 @@ def test_every_class_gets_every_group_from_its_word_list_and_references_are_scor
     for attributes in first:
         assert len(attributes.colour) == 2 and set(attributes.colour) <= set(load_lexicon("colour"))
         assert len(attributes.shape) == 1 and len(attributes.texture) == 1
-    reference_prompts = [p for p in scorer.prompts if class_name(p) == "object"]
-    assert len(reference_prompts) == len(QUESTIONS)  # the class-free baseline is computed once per question
+    reference_texts = [t for t in scorer.texts if class_name(t) == "object"]
+    assert len(reference_texts) == len(QUESTIONS)  # the class-free baseline is computed once per question
 
 
 def test_the_definition_hash_changes_with_anything_that_changes_an_answer() -> None:
@@ -104,7 +104,7 @@ def test_the_definition_hash_changes_with_anything_that_changes_an_answer() -> N
 
 
 def scored_job(tmp_path: Path, **kwargs: object) -> GenerationJob:
-    return GenerationJob(parse_class_list("cat,dog,sofa", name="test"), load_prompt(None, default=DEFAULT_PROMPT),
+    return GenerationJob(parse_class_list("cat,dog,sofa", name="test"), load_instruction(None, default=DEFAULT_INSTRUCTION),
                          SamplingSettings(), AnswerLimits(), tmp_path / "t.parquet",
                          scoring=ScoringMethod(questions=QUESTIONS), **kwargs)
 
@@ -114,7 +114,7 @@ def test_scored_rows_record_their_method_and_definition(tmp_path: Path) -> None:
     assert (report.generated, report.failed) == (3, {})
     rows = table_to_rows(read_table(tmp_path / "t.parquet"))
     method = ScoringMethod(questions=QUESTIONS)
-    assert {(r.method, r.template_sha256, r.model) for r in rows} == {("scored", method.sha256, "table-scorer")}
+    assert {(r.method, r.instruction_sha256, r.model) for r in rows} == {("scored", method.sha256, "table-scorer")}
     assert json.loads(rows[0].sampling)["method"] == "scored"
 
 
@@ -140,19 +140,19 @@ PARAPHRASED = (Question("colour", "The colour of the {name} is", "colour", 1,
 
 
 class PrefixScorer(TableScorer):
-    """Like TableScorer, plus ``by_prefix[(prefix start, name, word)]`` boosts, and a count of scored prompts."""
+    """Like TableScorer, plus ``by_prefix[(prefix start, name, word)]`` boosts, and a count of scored texts."""
 
     def __init__(self, boost: dict[tuple[str, str], float], by_prefix: dict[tuple[str, str, str], float],
                  common: frozenset[str] = frozenset()) -> None:
         super().__init__(boost, common)
         self.by_prefix = by_prefix
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
-        out = super().next_word_logprobs(prompts, words)
-        for i, prompt in enumerate(prompts):
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        out = super().next_word_logprobs(texts, words)
+        for i, text in enumerate(texts):
             for j, word in enumerate(words):
                 out[i, j] += sum(v for (start, name, w), v in self.by_prefix.items()
-                                 if prompt.startswith(start) and name in prompt and w == word)
+                                 if text.startswith(start) and name in text and w == word)
         return out
 
 
@@ -166,7 +166,7 @@ def test_paraphrases_are_averaged_and_each_question_has_its_own_calibration() ->
     # second, fully calibrated: red's advantage is removed, black (2.0 on average) beats brown (1.5)
     assert colour == ("red", "black")
     assert method.weight(PARAPHRASED[0]) == 0.0 and method.weight(PARAPHRASED[2]) == method.calibration
-    shared = [p for p in scorer.prompts if p == "The tire is usually"]
+    shared = [t for t in scorer.texts if t == "The tire is usually"]
     assert len(shared) == 1  # a prefix shared by two questions is scored once per call
 
 

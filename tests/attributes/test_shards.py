@@ -12,6 +12,7 @@ from lmseg.attributes.store import read_table, rows_to_table, write_table
 from lmseg.errors import LmsegError
 from lmseg.io.shards import shard_range as shard_indices
 from lmseg.vocab import parse_class_list
+from tests.attributes.table_checks import write_before_the_rename
 from tests.attributes.test_store import make_row
 
 VOCAB = parse_class_list("cat,dog,sofa,lamp,tree", name="pets")
@@ -41,6 +42,15 @@ def test_merge_writes_the_whole_table(tmp_path: Path) -> None:
     parts = write_parts(tmp_path, [[0, 1], [2, 3, 4]])
     assert merge_shards(VOCAB, parts, tmp_path / "all.parquet") == 5
     assert read_table(tmp_path / "all.parquet").column("class_index").to_pylist() == [0, 1, 2, 3, 4]
+
+
+def test_parts_written_before_the_column_rename_are_merged(tmp_path: Path) -> None:
+    parts = write_parts(tmp_path, [[0, 1], [2, 3, 4]])
+    write_before_the_rename(read_table(parts[0]), parts[0], "2")  # template_sha256: before the rename
+    assert merge_shards(VOCAB, parts, tmp_path / "all.parquet") == 5
+    rows = read_table(tmp_path / "all.parquet").to_pylist()
+    assert [r["class_index"] for r in rows] == [0, 1, 2, 3, 4]
+    assert {r["instruction_sha256"] for r in rows} == {"ab" * 32}
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,16 @@ from lmseg.attributes.store import AttributeRow, read_table, rows_to_table, tabl
 from lmseg.errors import LmsegError
 from lmseg.llm import tables
 from lmseg.llm.tables import check_writable_file, check_writable_folder, exclusive_lock
+from tests.attributes.table_checks import write_before_the_rename
 
 FIXED_COLUMNS = ["dataset", "class_index", "class_name", "colour", "shape", "texture", "model",
-                 "template_sha256", "created_at"]
+                 "instruction_sha256", "created_at"]
 
 
 def make_row(index: int, name: str = "cat") -> AttributeRow:
     return AttributeRow(
         dataset="pets", class_index=index, class_name=name, colour=("orange",), shape=("four legs", "tail"),
-        texture=("fur",), model="m", template_sha256="ab" * 32,
+        texture=("fur",), model="m", instruction_sha256="ab" * 32,
         created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), sampling="{}",
     )
 
@@ -47,17 +48,20 @@ def test_round_trip_keeps_rows_sorted_by_class_index(tmp_path: Path) -> None:
     write_table(rows_to_table(rows), path)
     table = read_table(path)
     assert table.column("class_index").to_pylist() == [0, 1, 2]
-    assert pq.read_schema(path).metadata[b"lmseg.schema_version"] == b"2"
+    assert pq.read_schema(path).metadata[b"lmseg.schema_version"] == b"3"
     assert table_to_rows(table) == sorted(rows, key=lambda r: r.class_index)
 
 
-def test_a_version_1_table_is_read_as_made_by_the_generate_method(tmp_path: Path) -> None:
-    table = rows_to_table([make_row(0), make_row(1, "dog")]).drop_columns(["method"])
-    path = tmp_path / "v1.parquet"
-    pq.write_table(table.replace_schema_metadata({b"lmseg.schema_version": b"1"}), path)
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_table_written_before_the_rename_is_read_under_the_new_names(tmp_path: Path, version: str) -> None:
+    """Versions 1 and 2 named ``instruction_sha256`` ``template_sha256``; version 1 had no
+    ``method`` column (every row of it was made by ``generate``, ``make_row``'s default)."""
+    rows = [make_row(0), make_row(1, "dog")]
+    path = tmp_path / f"v{version}.parquet"
+    write_before_the_rename(rows_to_table(rows), path, version)
     read = read_table(path)
     assert read.schema.equals(store.SCHEMA) and read.schema.metadata == store.SCHEMA.metadata
-    assert [r.method for r in table_to_rows(read)] == ["generate", "generate"]
+    assert table_to_rows(read) == rows  # the sha256 of every row kept, under the new name
 
 
 def test_the_table_is_readable_by_everyone_like_other_outputs(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_voc20_default_method_completes_quietly_then_resume_is_instant(llm_dir: 
 
 def test_a_class_name_longer_than_the_context_fails_alone(llm_dir: Path, tmp_path: Path) -> None:
     """A class name too long for the context used to stop the whole run (vLLM refuses a whole batch
-    when one prompt is too long); now it is named as failed, the others are written, exit status 1.
+    when one input is too long); now it is named as failed, the others are written, exit status 1.
     Names have at most 100 characters, so the context is made short (--max-model-len 64, the
     least allowed): 99 digits are 99 tokens (SmolLM2 splits numbers into digits)."""
     long_name = ("0123456789" * 10)[:99]
@@ -44,6 +44,6 @@ def test_a_class_name_longer_than_the_context_fails_alone(llm_dir: Path, tmp_pat
                    "--output", str(output), env={"LMSEG_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 1, done.stderr[-3000:]
     assert summary(done.stderr) == (2, 0, [1])
-    assert "failed: class 1 '012345678" in done.stderr and "input too long for the model: its prompt is" in done.stderr
+    assert "failed: class 1 '012345678" in done.stderr and "input too long for the model: it is" in done.stderr
     check_table(output, parse_class_list(f"cat,{long_name},dog", name="long"), "SmolLM2-135M-Instruct",
                 method="scored", indices=[0, 2])

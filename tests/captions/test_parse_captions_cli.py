@@ -11,7 +11,7 @@ from pipelines.parse_captions import main
 from tests.captions.fixture import fixture_tars
 
 
-def test_dry_run_renders_the_prompts_of_tar_captions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_dry_run_renders_the_instructions_of_tar_captions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     fixture_tars(tmp_path / "tars")
     assert main(["--tars", str(tmp_path / "tars"), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -30,7 +30,8 @@ def test_dry_run_renders_the_prompts_of_tar_captions(tmp_path: Path, capsys: pyt
     (["--captions", "{tmp}/c.txt", "--concurrency", "0"], "--concurrency must be >= 1"),
     (["--captions", "{tmp}/c.txt", "--timeout", "inf"], "--timeout must be > 0 and at most 86400 seconds"),
     (["--captions", "{tmp}/c.txt", "--temperature", "nan"], "--temperature must be a finite number >= 0"),
-    (["--captions", "{tmp}/c.txt", "--template", "t.j2"], "--template was renamed --prompt"),
+    (["--captions", "{tmp}/c.txt", "--prompt", "t.j2"], "--prompt was renamed --instruction (the jinja2 file sent to"),
+    (["--captions", "{tmp}/c.txt", "--template", "t.j2"], "--template was renamed --instruction"),
     (["--captions", "{tmp}/latin1.txt"], "latin1.txt, line 2, column 4: byte 0xe9 is not UTF-8"),
     (["--table", "{tmp}/latin1.csv"], "latin1.csv, line 2, column 10: byte 0xe9 is not UTF-8"),
     (["--captions", "{tmp}/c.txt", "--output", "{tmp}/c.txt"], "output {tmp}/c.txt is a file; the output is a folder"),

@@ -9,15 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
-from lmseg.captions.llm import DEFAULT_PROMPT, CaptionJob, PhraseLimits, parse_phrases, run_caption_parsing
+from lmseg.captions.llm import DEFAULT_INSTRUCTION, CaptionJob, PhraseLimits, parse_phrases, run_caption_parsing
 from lmseg.captions.phrase_table import caption_sha256, read_phrase_table, shard_of
 from lmseg.captions.phrases import rule_phrases
 from lmseg.errors import LmsegError
 from lmseg.llm.backends.base import RequestFailed, SamplingSettings
+from lmseg.llm.instruction import load_instruction
 from lmseg.llm.jobs import InvalidAnswer
-from lmseg.llm.prompt import load_prompt
 
 RULE_CASES = {
     "Closeup of bins of food that include broccoli and bread.": ("bins", "food", "broccoli", "bread"),
@@ -84,8 +85,8 @@ class FaultyBackend:
 
 
 def _job(out: Path, **kw: Any) -> CaptionJob:
-    return CaptionJob(load_prompt(None, default=DEFAULT_PROMPT), SamplingSettings(), PhraseLimits(), out, chunk_size=3,
-                      **kw)
+    return CaptionJob(load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(), PhraseLimits(), out,
+                      chunk_size=3, **kw)
 
 
 def test_caption_table_retries_resumes_and_shards(tmp_path: Path) -> None:
@@ -114,3 +115,25 @@ def test_caption_table_retries_resumes_and_shards(tmp_path: Path) -> None:
 
     with pytest.raises(LmsegError, match="made another way"):
         run_caption_parsing(iter(captions), _job(tmp_path / "t"), Other())
+
+
+def test_a_folder_written_before_the_column_rename_is_read_and_resumed(tmp_path: Path) -> None:
+    """Schema version 1 named ``instruction_sha256`` ``template_sha256``: such files are read with
+    the new name (same provenance: the instruction's text, hence its sha256, is unchanged), a
+    resumed run skips their captions and adds files of version 2 beside them."""
+    captions = [f"A red car parked next to tree {i}." for i in range(4)]
+    run_caption_parsing(iter(captions[:3]), _job(tmp_path / "t"), FaultyBackend())
+    (old,) = (tmp_path / "t").glob("*.parquet")
+    table = pq.read_table(old)
+    names = ["template_sha256" if n == "instruction_sha256" else n for n in table.column_names]
+    pq.write_table(table.rename_columns(names).replace_schema_metadata({b"lmseg.caption_phrases_version": b"1"}), old)
+    before = read_phrase_table(tmp_path / "t")
+    assert len(before) == 3 and before.provenance == {
+        (FaultyBackend.model_name, _job(tmp_path).instruction.sha256, _job(tmp_path).settings_json())}
+    again = run_caption_parsing(iter(captions), _job(tmp_path / "t"), FaultyBackend())
+    assert (again.generated, again.skipped) == (1, 3)
+    after = read_phrase_table(tmp_path / "t")
+    assert len(after) == 4 and after.provenance == before.provenance
+    versions = sorted(pq.read_schema(f).metadata[b"lmseg.caption_phrases_version"]
+                      for f in (tmp_path / "t").glob("*.parquet"))
+    assert versions == [b"1", b"2"]

@@ -19,8 +19,8 @@ def test_missing_folder_and_bad_bytes_are_one_error_each(tmp_path) -> None:
     missing = tmp_path / "none.txt"
     with pytest.raises(LmsegError, match=f"^truth file {missing} does not exist$"):
         read_text_file(missing, what="truth file")
-    with pytest.raises(LmsegError, match=f"^cannot read prompt template {tmp_path}: .*Is a directory"):
-        read_text_file(tmp_path, what="prompt template")
+    with pytest.raises(LmsegError, match=f"^cannot read instruction {tmp_path}: .*Is a directory"):
+        read_text_file(tmp_path, what="instruction")
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(LmsegError, match=f"^cannot read truth file {latin}: 'utf-8' codec can't decode byte 0xe9"):

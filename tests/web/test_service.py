@@ -265,7 +265,7 @@ def write_attribute_table(path: Path, names: list[str]) -> Path:
 
     rows = [
         AttributeRow(dataset="custom", class_index=i, class_name=name, colour=("grey",), shape=("flat", "long"),
-                     texture=("rough",), model="hand-written", template_sha256="0" * 64,
+                     texture=("rough",), model="hand-written", instruction_sha256="0" * 64,
                      created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), sampling="{}")
         for i, name in enumerate(names)
     ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lmseg.errors import LmsegError
-from lmseg.llm.prompt import ChatMessages
+from lmseg.llm.instruction import ChatMessages
 
 
 class BackendUnavailable(LmsegError):

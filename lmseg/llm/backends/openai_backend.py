@@ -20,7 +20,7 @@ from typing import Any, Literal
 import openai
 
 from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.llm.prompt import ChatMessages
+from lmseg.llm.instruction import ChatMessages
 
 log = logging.getLogger(__name__)
 

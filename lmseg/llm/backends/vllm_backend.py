@@ -25,7 +25,7 @@ import numpy as np
 from lmseg.errors import LmsegError
 from lmseg.io.net import hub_endpoint, reachable
 from lmseg.llm.backends.base import BackendUnavailable, RequestFailed, SamplingSettings
-from lmseg.llm.prompt import ChatMessages
+from lmseg.llm.instruction import ChatMessages
 from lmseg.paths import offline
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class VLLMBackend:
 
     Args:
         model: a local Hugging Face folder or a hub id.
-        max_model_len: context length to reserve (prompt + answer), in tokens.
+        max_model_len: context length to reserve (input + answer), in tokens.
         dtype: weight dtype (``auto``, ``bfloat16``, ``float16``, ``float32``); ``auto`` is
             float32 on a CPU (about twice as fast there as vLLM's bfloat16 default, measured
             with SmolLM2-135M) and the model's own dtype on a GPU.
@@ -240,28 +240,28 @@ class VLLMBackend:
         return [next(outputs).outputs[0].text if refusal is None else RequestFailed(refusal, input_refused=True)
                 for refusal in refusals]
 
-    def too_long(self, prompts: Sequence[str], answer_tokens: int) -> list[str | None]:
-        """Per prompt (raw text, as the model reads it), why the model cannot take it with
+    def too_long(self, texts: Sequence[str], answer_tokens: int) -> list[str | None]:
+        """Per input text (raw, as the model reads it), why the model cannot take it with
         ``answer_tokens`` more tokens within ``max_model_len``, or None if it can.
 
-        vLLM refuses a whole batch when one prompt is too long; asking first keeps the others.
+        vLLM refuses a whole batch when one input is too long; asking first keeps the others.
         """
         tokenizer = self._engine().get_tokenizer()
         limit = self._engine_args["max_model_len"]
         reasons: list[str | None] = []
-        for prompt in prompts:
-            count = len(tokenizer.encode(prompt, add_special_tokens=False))
+        for text in texts:
+            count = len(tokenizer.encode(text, add_special_tokens=False))
             reasons.append(None if count + answer_tokens <= limit else
-                           f"input too long for the model: its prompt is {count} tokens, and with {answer_tokens} "
+                           f"input too long for the model: it is {count} tokens, and with {answer_tokens} "
                            f"answer tokens it exceeds --max-model-len {limit}")
         return reasons
 
-    def next_word_logprobs(self, prompts: Sequence[str], words: Sequence[str]) -> np.ndarray:
-        """Log-probability of each word's token right after each prompt (see ``scoring.WordScorer``).
+    def next_word_logprobs(self, texts: Sequence[str], words: Sequence[str]) -> np.ndarray:
+        """Log-probability of each word's token right after each text (see ``scoring.WordScorer``).
 
-        One batched ``LLM.generate`` call of one step per prompt, asking vLLM for the
+        One batched ``LLM.generate`` call of one step per text, asking vLLM for the
         log-probabilities of exactly the words' tokens (``logprob_token_ids``). The caller
-        leaves out prompts that :meth:`too_long` refuses (with one answer token).
+        leaves out texts that :meth:`too_long` refuses (with one answer token).
         """
         llm = self._engine()
         from vllm import SamplingParams
@@ -273,12 +273,12 @@ class VLLMBackend:
             if len(tokens) == 1:
                 token_of[word] = tokens[0]
         ids = sorted(set(token_of.values()))
-        result = np.full((len(prompts), len(words)), np.nan)
+        result = np.full((len(texts), len(words)), np.nan)
         if not ids:
             return result
         params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids)
         try:
-            outputs = llm.generate(list(prompts), params, use_tqdm=False)
+            outputs = llm.generate(list(texts), params, use_tqdm=False)
         except Exception as exc:  # the engine died (out of memory, worker crash, ...)
             raise BackendUnavailable(f"vLLM failed while scoring: {type(exc).__name__}: {exc}") from exc
         for row, out in zip(result, outputs, strict=True):
