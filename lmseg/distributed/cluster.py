@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from lmseg.distributed.ray_output import ray_output_to
 from lmseg.distributed.resources import check_fits
@@ -71,9 +72,13 @@ class RayOptions:
         if self.address is not None and not self.address.strip():
             raise LmsegError("--ray-address is empty; give 'auto', host:port or ray://host:port, or leave it out")
 
-    def actor_resources(self) -> dict[str, float]:
-        """The ``num_cpus``/``num_gpus`` each actor of a pool reserves."""
-        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
+    def actor_options(self) -> dict[str, Any]:
+        """Ray's options for each actor (or task) of a pool: the ``num_cpus``/``num_gpus`` it
+        reserves, and the driver's ``LMSEG_*`` environment (:func:`lmseg_settings`), given per
+        actor so that it holds also when this process joined Ray before lmseg did (a notebook,
+        a test) and the job's own environment lacks it."""
+        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker,
+                "runtime_env": {"env_vars": lmseg_settings()}}
 
 
 def import_ray(submodule: str = "ray") -> ModuleType:

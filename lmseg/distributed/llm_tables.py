@@ -120,7 +120,7 @@ def _run_actor_pool(
         batch_size=options.batch_size,
         concurrency=options.workers,
         runtime_env={"env_vars": worker_env},
-        **options.actor_resources(),
+        **options.actor_options(),
     )
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
         for rows_blob, failed_blob in zip(batch["rows"], batch["failed"], strict=True):

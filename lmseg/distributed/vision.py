@@ -80,7 +80,7 @@ def describe_on_worker(describe: Callable[[Segmenter], T], make_segmenter: Segme
     GPU worker, and the driver may be a machine without one); the segmenter is dropped after.
     """
     ray = import_ray()
-    task = ray.remote(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker)(_describe)
+    task = ray.remote(**options.actor_options())(_describe)
     return ray.get(task.remote(describe, make_segmenter, torch.get_num_threads()))
 
 
@@ -153,7 +153,7 @@ def _pool(dataset: Any, actor: type, make_segmenter: SegmenterFactory, construct
         actor, fn_constructor_kwargs={"make_segmenter": make_segmenter, "threads": torch.get_num_threads(),
                                       **constructor},
         batch_size=options.batch_size, compute=data.ActorPoolStrategy(size=options.workers),
-        **options.actor_resources(),
+        **options.actor_options(),
     )
 
 
