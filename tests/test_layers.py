@@ -7,6 +7,9 @@ fails here with the import chain named.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +20,25 @@ grimp = pytest.importorskip("grimp", reason="grimp (import-linter's graph builde
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@contextlib.contextmanager
+def loggers_kept() -> Iterator[None]:
+    """import-linter's command configures logging with ``dictConfig``, which disables every
+    logger that exists (later tests would capture nothing from them): undone afterwards."""
+    loggers = [logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    disabled = [logger.disabled for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, was in zip(loggers, disabled):
+            logger.disabled = was
+
+
 def test_the_layering_contracts_of_pyproject_hold(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.syspath_prepend(str(ROOT))
-    status = importlinter_cli.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    with loggers_kept():
+        status = importlinter_cli.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True,
+                                               no_logo=True)
     assert status == 0, capsys.readouterr().out
 
 
