@@ -66,7 +66,7 @@ def test_scores_equal_the_straight_line_reference(tiny: Sam3Predictor) -> None:
     np.testing.assert_allclose(scores, _reference(tiny, image), **PROMPT_SIDE)
     result = tiny.predict(image, VOCAB, return_scores=True)
     np.testing.assert_array_equal(result.label_map, scores.argmax(0))
-    np.testing.assert_allclose(result.scores, scores)
+    np.testing.assert_array_equal(result.scores, scores)  # the same computation: exact
     assert result.class_names == ("person", "dog", "sky")
 
 
@@ -76,7 +76,8 @@ def test_batching_seed_and_settings(tiny: Sam3Predictor) -> None:
     one_at_a_time = lmseg.create_segmenter("sam3_tiny", config={"prompt_batch": 1, "text_batch": 1, "class_chunk": 1})
     np.testing.assert_allclose(one_at_a_time.logits(image, VOCAB), reference, **PROMPT_SIDE)
     assert np.array_equal(lmseg.create_segmenter("sam3_tiny").logits(image, VOCAB), reference)  # same seed
-    assert not np.allclose(lmseg.create_segmenter("sam3_tiny", seed=1).logits(image, VOCAB), reference)
+    other_seed = lmseg.create_segmenter("sam3_tiny", seed=1).logits(image, VOCAB)
+    assert not np.allclose(other_seed, reference, **PROMPT_SIDE)  # beyond the rounding of another order
     mean = lmseg.create_segmenter("sam3_tiny", config={"prompt_pooling": "mean", "competition": "softmax"})
     probs = mean.logits(image, VOCAB)
     np.testing.assert_allclose(probs.sum(0), 1.0, **fp32_tolerance(terms=3, depth=2))  # softmax over 3, summed
