@@ -18,14 +18,19 @@ from tests.tolerances import fp32_tolerance
 
 # ---- proxy attention ---------------------------------------------------------------------
 
+def _proxy_tolerance(tokens: int, beta: float, gamma: float) -> dict[str, float]:
+    """Proxy attention weights over ``tokens`` token pairs (all windows) computed two ways: 8-dim
+    cosines, their mean over the ``tokens`` pairs (the longest), the shifted logits, the exponentials
+    and the sum over a row (depth 4); an absolute error e of a cosine moves a probability by
+    gamma (1 + beta) e relative to it (the logit and the mean it is shifted by)."""
+    return {k: v * gamma * (1 + beta) for k, v in fp32_tolerance(terms=tokens, depth=4).items()}
+
+
 def test_proxy_attention_explicit_formula() -> None:
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(3, 8, 3, 4, generator=g) + 0.5  # 3 windows, 12 tokens each
     beta, gamma = 1.2, 3.0
-    # 8-dim cosines, their mean over 3 x 12 x 12 = 432 (the longest), the shifted logits, the exponentials and
-    # the sum over 12 (depth 4); an absolute error e of a cosine moves a probability by gamma (1 + beta) e
-    # relative to it (the logit and the mean it is shifted by)
-    proxy = {k: v * gamma * (1 + beta) for k, v in fp32_tolerance(terms=432, depth=4).items()}
+    proxy = _proxy_tolerance(3 * 12 * 12, beta, gamma)
     got = proxy_attention_weights(feats, beta, gamma)
     tokens = [[feats[b, :, i // 4, i % 4].double() for i in range(12)] for b in range(3)]
     sims = [[[float(u @ v / (u.norm() * v.norm())) for v in ts] for u in ts] for ts in tokens]
@@ -43,7 +48,8 @@ def test_proxy_attention_mean_is_shared_across_windows() -> None:
     feats = torch.randn(2, 8, 3, 3, generator=g)
     alone = proxy_attention_weights(feats[:1], 1.2, 3.0)
     together = proxy_attention_weights(feats, 1.2, 3.0)[:1]
-    assert not torch.allclose(alone, together)  # the per-image mean couples the windows
+    # the per-image mean couples the windows: beyond the rounding of two computations of the same weights
+    assert not torch.allclose(alone, together, **_proxy_tolerance(2 * 9 * 9, 1.2, 3.0))
 
 
 def test_values_on_grid_is_identity_or_bilinear() -> None:
@@ -52,7 +58,7 @@ def test_values_on_grid_is_identity_or_bilinear() -> None:
     got = values_on_grid(v, (4, 4), (3, 3))
     grid = v.transpose(1, 2).reshape(2, 6, 4, 4)
     expected = F.interpolate(grid, size=(3, 3), mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
-    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)  # the same interpolation: exact
 
 
 @torch.no_grad()
@@ -113,9 +119,10 @@ def test_canvas_overlap_average_from_independent_windows(tiny_segmenter) -> None
     image = torch.randn(1, 3, 64, 128, generator=torch.Generator().manual_seed(5))
     canvas = model.spliced_canvas(image)
     wins = model.window_tokens(torch.cat([image[..., 0:64], image[..., 32:96], image[..., 64:128]]))
-    torch.testing.assert_close(canvas[0, :, :, 0:2], wins[0, :, :, 0:2])
-    torch.testing.assert_close(canvas[0, :, :, 2:4], (wins[0, :, :, 2:4] + wins[1, :, :, 0:2]) / 2)
-    torch.testing.assert_close(canvas[0, :, :, 4:6], (wins[1, :, :, 2:4] + wins[2, :, :, 0:2]) / 2)
+    # the same 3 windows in one batch, and a sum of two halved by 2 (exact): exact
+    torch.testing.assert_close(canvas[0, :, :, 0:2], wins[0, :, :, 0:2], rtol=0, atol=0)
+    torch.testing.assert_close(canvas[0, :, :, 2:4], (wins[0, :, :, 2:4] + wins[1, :, :, 0:2]) / 2, rtol=0, atol=0)
+    torch.testing.assert_close(canvas[0, :, :, 4:6], (wins[1, :, :, 2:4] + wins[2, :, :, 0:2]) / 2, rtol=0, atol=0)
     assert token_boxes([(0, 32, 64, 96)], 16) == [(0, 2, 4, 6)]
 
 
@@ -153,14 +160,19 @@ def test_sam_affinity_explicit(cos_fac, refine_neg_cos, shift) -> None:
     # cosines of 4-dim values, their mean over 10, the threshold and the renormalising sum over 10: depth 4
     torch.testing.assert_close(got.double(), _affinity_loops(w.double(), v.double(), cos_fac, refine_neg_cos),
                                **fp32_tolerance(terms=10, depth=4))
-    torch.testing.assert_close(got.sum(-1), torch.ones(10))
+    # the renormalising sum over 10 and the sum of its quotients: depth 2. Measured (2026-12-07, shared 2-core
+    # CPU): 1.2e-7 (atol 4.5e-6, margin 38)
+    torch.testing.assert_close(got.sum(-1), torch.ones(10), **fp32_tolerance(terms=10, depth=2))
 
 
 def test_aggregate_is_matrix_product() -> None:
     a = torch.rand(6, 6)
     feats = torch.randn(1, 4, 2, 3)
     expected = torch.stack([a @ feats[0, c].flatten() for c in range(4)], dim=1)
-    torch.testing.assert_close(aggregate(a, feats), expected)
+    # one 6-term product per value; scale: its largest sum of magnitudes
+    # Measured (2026-12-07, shared 2-core CPU): 1.2e-7 (atol 6.8e-6, margin 57)
+    scale = float((a @ feats[0].flatten(1).T.abs()).max())
+    torch.testing.assert_close(aggregate(a, feats), expected, **fp32_tolerance(terms=6, scale=scale))
 
 
 @torch.no_grad()
@@ -182,7 +194,7 @@ def test_sam_attention_and_values_match_stock_block(tiny_segmenter) -> None:
     assert (gh, gw) == (hw[0] // 16, hw[1] // 16)
     full = feats.attention[0].view(heads, 16, 16, 16, 16)
     cropped = full[:, :gh, :gw, :gh, :gw].reshape(heads, gh * gw, -1)
-    torch.testing.assert_close(feats.valid_attention("floor")[0], cropped)
+    torch.testing.assert_close(feats.valid_attention("floor")[0], cropped, rtol=0, atol=0)  # the same entries
 
 
 # ---- classification --------------------------------------------------------------------------
@@ -191,16 +203,22 @@ def test_class_probabilities_and_background() -> None:
     g = torch.Generator().manual_seed(7)
     tokens, text = torch.randn(6, 8, generator=g), F.normalize(torch.randn(4, 8, generator=g), dim=-1)
     cos = query_cosines(tokens, text, (2, 3))
-    torch.testing.assert_close(cos[2, 1, 0], F.cosine_similarity(tokens[3], text[2], dim=0))
+    # the 8-term norm and product in another order: depth 2. Measured (2026-12-07, shared 2-core CPU): 8.9e-8 (atol 4.0e-6, margin 45)
+    torch.testing.assert_close(cos[2, 1, 0], F.cosine_similarity(tokens[3], text[2], dim=0),
+                               **fp32_tolerance(terms=8, depth=2))
     owners = torch.tensor([0, 0, 1, 2])  # class 0 has two queries
     up = F.interpolate(cos[None], size=(4, 5), mode="bilinear", align_corners=False)[0]
     soft = (up * 40).softmax(0)
     expected = torch.stack([soft[:2].max(0).values, soft[2], soft[3]])
+    # the cosines (8-term norm and product), the 4-term bilinear resize, the softmax over 4 queries: depth 4; the
+    # logit scale 40 turns the cosines' absolute errors into the probabilities' relative errors (scale).
+    # Measured (2026-12-07, shared 2-core CPU): 1.0e-6 (atol 3.2e-4, margin 320)
+    tol = fp32_tolerance(terms=8, depth=4, scale=40.0)
     for budget in (1 << 20, 20, 1):  # one chunk; chunks of whole classes (class 0's two queries together)
         parts = list(class_probabilities(tokens, (2, 3), text, (4, 5), logit_scale=40.0, query_to_class=owners,
                                          budget=budget))
         assert [c for c, _ in parts][0] == (slice(0, 3) if budget > 80 else slice(0, 1))
-        torch.testing.assert_close(torch.cat([p for _, p in parts]), expected)
+        torch.testing.assert_close(torch.cat([p for _, p in parts]), expected, **tol)
 
     p = torch.tensor([[[0.1, 0.5]], [[0.15, 0.3]], [[0.12, 0.2]]])  # (3, 1, 2)
     best, labels = p.max(dim=0)
@@ -220,7 +238,8 @@ def test_input_size_rules() -> None:
     out = fit_to_patches(x, 16, 336)
     # long 598 -> 608; short int(448 * 608 / 598) = 455 -> 464
     assert out.shape[-2:] == (464, 608)
-    torch.testing.assert_close(out, F.interpolate(x, (464, 608), mode="bilinear", align_corners=False))
+    torch.testing.assert_close(out, F.interpolate(x, (464, 608), mode="bilinear", align_corners=False),
+                               rtol=0, atol=0)  # the same interpolation: exact
     same = torch.randn(1, 3, 448, 592)
     assert fit_to_patches(same, 16, 336) is same
     assert fit_to_patches(torch.randn(1, 3, 41, 2048), 16, 336).shape[-2:] == (336, 2048)
@@ -256,7 +275,8 @@ def test_patch14_clip_with_patch16_dino(tmp_path, tiny_segmenter) -> None:
     wins = model.window_tokens(torch.cat([image[..., 0:112], image[..., 56:168]]))
     assert wins.shape == (2, 48, 7, 7)
     up = F.interpolate(wins, size=(8, 8), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(canvas[..., 0:4], up[:1, :, :, 0:4])
-    torch.testing.assert_close(canvas[..., 4:8], (up[:1, :, :, 4:8] + up[1:, :, :, 0:4]) / 2)
+    # the same 2 windows in one batch, the same resize, a sum of two halved by 2 (exact): exact
+    torch.testing.assert_close(canvas[..., 0:4], up[:1, :, :, 0:4], rtol=0, atol=0)
+    torch.testing.assert_close(canvas[..., 4:8], (up[:1, :, :, 4:8] + up[1:, :, :, 0:4]) / 2, rtol=0, atol=0)
     with pytest.raises(ValueError, match="multiples"):
         TridentModel(clip14, base.dino, base.sam, TridentConfig(window=336, stride=100))
