@@ -163,7 +163,7 @@ def test_deterministic_across_calls_and_builds(tiny_segmenter, sample_images) ->
     rebuilt = create_segmenter("trident_tiny")
     np.testing.assert_array_equal(first, rebuilt.logits(sample_images[0], VOCAB))
     other = create_segmenter("trident_tiny", seed=1)
-    assert not np.allclose(first, other.logits(sample_images[0], VOCAB))
+    assert not np.allclose(first, other.logits(sample_images[0], VOCAB), **FP32)  # beyond another order's rounding
 
 
 def test_inputs_in_memory_equal_paths(tiny_segmenter, sample_images) -> None:
@@ -188,7 +188,7 @@ def test_background_threshold_and_synonyms(tiny_segmenter, sample_images) -> Non
     seg_bg = TridentPredictor(type(seg.model)(seg.model.clip, seg.model.dino, seg.model.sam, cfg_bg))
     text = seg_bg.text_embeddings(VOCAB)
     assert text.queries == ("sky", "wall", "tree", "person", "man", "grass", "sky")
-    assert not np.allclose(seg_bg.logits(sample_images[0], VOCAB)[0], probs[0])
+    assert not np.allclose(seg_bg.logits(sample_images[0], VOCAB)[0], probs[0], **FP32)
 
 
 def test_split_halves_runs_sam_twice(tiny_segmenter, sample_images) -> None:

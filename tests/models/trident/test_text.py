@@ -9,7 +9,7 @@ import torch
 from lmseg.text.ensemble import encode_vocabulary, ensemble_embeddings, max_over_synonyms, vocabulary_queries
 from lmseg.text.templates import IMAGENET_TEMPLATES, fill_templates
 from lmseg.vocab import vocabulary_from_names
-from tests.tolerances import TINY_CLIP_TEXT
+from tests.tolerances import TINY_CLIP_TEXT, fp32_tolerance
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,9 @@ def test_ensemble_equals_per_query_loop(clip) -> None:
         feats = feats / feats.norm(dim=-1, keepdim=True)
         mean = feats.mean(dim=0)
         torch.testing.assert_close(got[i], mean / mean.norm(), **TINY_CLIP_TEXT)
-    assert torch.allclose(got.norm(dim=-1), torch.ones(3))
+    # the normalisation and the norm, 32 terms each: depth 2. Measured (2026-12-07, shared 2-core CPU): 6.0e-8
+    # (atol 8.1e-6, margin 135)
+    torch.testing.assert_close(got.norm(dim=-1), torch.ones(3), **fp32_tolerance(terms=32, depth=2))
 
 
 @torch.no_grad()
