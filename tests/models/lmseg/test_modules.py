@@ -148,7 +148,10 @@ def test_module_shapes_and_dtypes() -> None:
     guides = dec.project([torch.randn(2, 48, 6, 6, generator=_g(3))] * 2)
     out = dec(x, guides)
     assert out.shape == (2, 5, 24, 24) and out.dtype == torch.float32
-    torch.testing.assert_close(dec(x[:, :, 2:4], guides), out[:, 2:4])  # classes are decoded independently
+    # classes are decoded independently: the same decoder on a batch of 2 classes instead of 5 (its convolutions
+    # and head, depth 5). Measured (2026-12-07, shared 2-core CPU): 0
+    torch.testing.assert_close(dec(x[:, :, 2:4], guides), out[:, 2:4],
+                               **fp32_tolerance(terms=longest_reduction(dec), depth=5))
 
 
 def test_head_in_chunks_of_classes_equals_one_pass(tiny_model) -> None:
