@@ -44,12 +44,13 @@ def test_other_sizes_equal_timm_dynamic_size_path() -> None:
     assert grid == (6, 10)
     # patch embedding (3 x 16 x 16 = 768 terms), the resized position embedding, 2 blocks x 6 products, the
     # norm: depth 14
-    torch.testing.assert_close(tokens, model.forward_features(x), **fp32_tolerance(terms=768, depth=14))
+    tower = fp32_tolerance(terms=768, depth=14)
+    torch.testing.assert_close(tokens, model.forward_features(x), **tower)
     patches = dense(x)
     assert patches.shape == (1, 48, 6, 10)
     torch.testing.assert_close(patches.flatten(2).transpose(1, 2), tokens[:, 1:], rtol=0, atol=0)
     # the default (DINO hub) resize is not antialiased, so it differs from timm's here
-    assert not torch.allclose(DenseDINO(model).forward_tokens(x)[0], tokens)
+    assert not torch.allclose(DenseDINO(model).forward_tokens(x)[0], tokens, **tower)
 
 
 def test_bad_sizes_and_models() -> None:
