@@ -66,9 +66,11 @@ def test_class_pool_max_and_mean_over_batches() -> None:
         pool.add(evidence[2:], classes[2:])  # two batches
         result = pool.result()
         reduce = (lambda t: t.amax(0)) if pooling == "max" else (lambda t: t.mean(0))
-        # the same maxima, the same sums of 2 and 3 maps in the same order: exact
-        torch.testing.assert_close(result[0], reduce(evidence[[0, 2]]), rtol=0, atol=0)
-        torch.testing.assert_close(result[2], reduce(evidence[[1, 3, 4]]), rtol=0, atol=0)
+        # maxima are exact; the means of up to 3 maps are summed across batches in another order (measured
+        # 2026-12-07 on the shared 2-core CPU: 0, atol 1.2e-6)
+        tol = {"rtol": 0.0, "atol": 0.0} if pooling == "max" else fp32_tolerance(terms=3)
+        torch.testing.assert_close(result[0], reduce(evidence[[0, 2]]), **tol)
+        torch.testing.assert_close(result[2], reduce(evidence[[1, 3, 4]]), **tol)
         assert float(result[1].abs().max()) == 0.0
 
 
