@@ -13,6 +13,14 @@
 #   .venv      torch + torchvision, open_clip, segment-anything, timm + stage 2 (segmentation)
 
 PYTHON ?= python3
+# Every Python process keeps its compiled bytecode in cache/pycache and reuses it. The
+# environments are installed by uv, which writes no .pyc files, and where PYTHONDONTWRITEBYTECODE
+# is set (as on the shared test machines) every process compiled torch, torchvision's torch._dynamo,
+# sympy, pandas and open_clip from source again: ~20 CPU s per import of the models instead of
+# ~8 (README.md, "Test time"); the test suites start hundreds of such processes (CLI commands, Ray
+# workers). The prefix keeps the environments themselves untouched.
+export PYTHONDONTWRITEBYTECODE :=
+export PYTHONPYCACHEPREFIX := $(CURDIR)/cache/pycache
 LLM_VENV := .venv-llm
 LLM_PY := $(LLM_VENV)/bin/python
 LLM_STAMP := $(LLM_VENV)/.lmseg-installed

@@ -7,14 +7,17 @@ checked against the rows; ``model`` only picks the default path and may be anyth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 
 from lmseg.attributes.answer import GROUPS
 from lmseg.attributes.store import AttributeRow, read_table, table_to_rows
 from lmseg.errors import LmsegError
 from lmseg.paths import attribute_table_path
+
+if TYPE_CHECKING:  # pandas is loaded by ``to_pandas`` when a frame is asked for, not by every model import
+    import pandas as pd
 
 
 def load_attribute_table(dataset: str, model: str, *, path: str | Path | None = None) -> pa.Table:
