@@ -59,13 +59,8 @@ def server_url(llm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
                "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
                "--gpu-memory-utilization", "0.2", "--max-model-len", "1024", "--enforce-eager"]
-    # the model runs in the engine-core process, not in a third one that imports torch and vLLM
-    # again (vLLM's CPU platform allows the "uni" executor only when told not to use processes;
-    # the server's engine core is its own process all the same)
-    command += ["--distributed-executor-backend", "uni"]
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     with open(log_path, "w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_until_ready(server, url, log_path)
