@@ -26,14 +26,15 @@ def test_llm_noun_phrases_of_real_captions(server_url: str, tmp_path: Path) -> N
         captions = [row["caption"] for row in csv.DictReader(handle)]
     too_long = "A cat " + "very " * 200_000 + "long."  # 1 MB: more tokens than the server's context
     job = CaptionJob(load_instruction(None, default=DEFAULT_INSTRUCTION), SamplingSettings(max_tokens=96),
-                     PhraseLimits(max_phrases=6), tmp_path / "phrases", chunk_size=8)
+                     PhraseLimits(max_phrases=6), tmp_path / "phrases", chunk_size=8, max_attempts=2)
     report = run_caption_parsing(iter([*captions[:8], too_long, *captions[8:]]), job, backend)
     assert report.generated + len(report.failed) == len({caption_sha256(c) for c in captions}) + 1 == 17
     assert report.generated >= 1, report.failed
     reasons = {caption: reason for caption, reason in report.failed.values()}
     assert reasons.pop(too_long).startswith("BadRequestError")  # refused alone; its chunk's others went on
     # SmolLM2-135M answers an empty list for most of these captions (11 of 16 with greedy decoding on
-    # 2026-12-07): such answers are failures, asked again and named, never rows that train nothing
+    # 2026-12-07): such answers are failures, asked again (once: two attempts show the retry as well as
+    # three) and named, never rows that train nothing
     assert all(reason.startswith("invalid answer") for reason in reasons.values()), reasons
 
     failed = {sha for sha, _ in report.failed}

@@ -2,9 +2,9 @@
 
 One local Ray cluster (2 CPUs, no dashboard) serves the module; every run is the real
 command in its own process that joins it with --ray-address, as a user joins a cluster.
-parse_captions runs the vLLM engine inside a Ray actor; the kill-and-resume test asks the
-session's vLLM server (``server_url``) from its actors, so that it tests Ray's durability
-without two more engine start-ups.
+parse_captions runs the vLLM engine inside a Ray actor once; its rerun and the kill-and-resume
+test ask the session's vLLM server (``server_url``) from their actors, so that they test Ray's
+durability without more engine start-ups.
 """
 
 from __future__ import annotations
@@ -40,10 +40,14 @@ MODEL_ARGS = ["--gpu-memory-utilization", "0.1", "--max-model-len", "1024"]
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    """The GCS address of a fresh single-machine Ray cluster, stopped after the module."""
+    """The GCS address of a fresh single-machine Ray cluster, stopped after the module. Its workers
+    run at the tests' own priority: Ray starts them at nice 15 by default (``RAY_worker_niceness``),
+    and beside the vision suite the vLLM engine in an actor then waits minutes for a CPU."""
     import ray
 
-    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_worker_niceness", "0")  # read by the raylet that ray.init starts
+        context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield context.address_info["gcs_address"]
     finally:
@@ -161,19 +165,19 @@ def parse_captions(*args: str) -> tuple[subprocess.CompletedProcess, tuple[int, 
 
 
 def test_parse_captions_on_ray_writes_the_local_table_and_reruns_nothing(
-    llm_dir: Path, ray_address: str, tmp_path: Path
+    llm_dir: Path, ray_address: str, server_url: str, tmp_path: Path
 ) -> None:
     captions = [pair.caption for pair in fixture_pairs()][10:]  # six captions (one COCO, five written-here)
     source = tmp_path / "captions.txt"
     source.write_text("\n".join(captions) + "\n", encoding="utf-8")
     output = tmp_path / "phrases"
     args = ["--captions", str(source), "--output", str(output), "--max-phrases", "6", "--executor", "ray",
-            "--ray-address", ray_address, "--ray-workers", "1", "--ray-batch-size", "3", *MODEL_ARGS]
+            "--ray-address", ray_address, "--ray-workers", "1", "--ray-batch-size", "3"]
     # the 135M model answers an empty list for most captions (2 of these 6 get phrases with greedy
     # decoding): each failure must be named, and the rows written must be exactly what the local
     # path writes
 
-    result, (parsed, skipped, failed) = parse_captions(*args)
+    result, (parsed, skipped, failed) = parse_captions(*args, *MODEL_ARGS)  # the vLLM engine in a Ray actor
     assert result.returncode == (1 if failed else 0), result.stderr[-3000:]
     assert parsed + len(failed) == 6 and skipped == 0 and parsed >= 1, result.stderr[-3000:]
     failed_hashes = {caption_sha256(c) for c in captions if caption_sha256(c)[:12] in failed}
@@ -183,7 +187,10 @@ def test_parse_captions_on_ray_writes_the_local_table_and_reruns_nothing(
     assert table.provenance == {("SmolLM2-135M-Instruct", local_job.instruction.sha256, local_job.settings_json())}
 
     files = {path: path.read_bytes() for path in part_files(output)}
-    again, (parsed_again, skipped_again, failed_again) = parse_captions(*args)
+    # the rerun asks the session's server (the same model under the same name, the same settings, so
+    # the table takes its rows): a second engine start in an actor would only cost minutes
+    again, (parsed_again, skipped_again, failed_again) = parse_captions(*args, "--backend", "openai",
+                                                                        "--base-url", server_url)
     assert again.returncode == (1 if failed_again else 0), again.stderr[-3000:]
     assert skipped_again == parsed and parsed_again + len(failed_again) == len(failed)  # only failed ones retried
     after = {path: path.read_bytes() for path in part_files(output)}

@@ -207,6 +207,9 @@ class VLLMBackend:
             args["gpu_memory_utilization"] = 0.2 if on_cpu else 0.9
         if args["dtype"] == "auto" and on_cpu:  # bfloat16 matmuls fall back to slow code on most CPUs
             args["dtype"] = "float32"
+        if on_cpu:  # the engine core and its worker in this process, not two more that import torch
+            # and vLLM again (a 2-class run: 92 CPU s instead of 126); unless the user set it
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         return LLM(model=self._target, enforce_eager=on_cpu, **args)
 
     def generate(
