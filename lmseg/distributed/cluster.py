@@ -72,13 +72,13 @@ class RayOptions:
         if self.address is not None and not self.address.strip():
             raise LmsegError("--ray-address is empty; give 'auto', host:port or ray://host:port, or leave it out")
 
-    def actor_options(self) -> dict[str, Any]:
+    def actor_options(self, env: dict[str, str] | None = None) -> dict[str, Any]:
         """Ray's options for each actor (or task) of a pool: the ``num_cpus``/``num_gpus`` it
-        reserves, and the driver's ``LMSEG_*`` environment (:func:`lmseg_settings`), given per
-        actor so that it holds also when this process joined Ray before lmseg did (a notebook,
-        a test) and the job's own environment lacks it."""
+        reserves, and its environment: the driver's ``LMSEG_*`` variables (:func:`lmseg_settings`)
+        and ``env``. They are given per actor so that they hold also when this process joined
+        Ray before lmseg did (a notebook, a test) and the job's own environment lacks them."""
         return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker,
-                "runtime_env": {"env_vars": lmseg_settings()}}
+                "runtime_env": {"env_vars": {**lmseg_settings(), **(env or {})}}}
 
 
 def import_ray(submodule: str = "ray") -> ModuleType:

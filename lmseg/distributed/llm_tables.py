@@ -119,8 +119,7 @@ def _run_actor_pool(
         fn_constructor_kwargs={"job": job, "make_backend": make_backend},
         batch_size=options.batch_size,
         concurrency=options.workers,
-        runtime_env={"env_vars": worker_env},
-        **options.actor_options(),
+        **options.actor_options(worker_env),
     )
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
         for rows_blob, failed_blob in zip(batch["rows"], batch["failed"], strict=True):
